@@ -1,0 +1,109 @@
+//! Users, roles, sign-up and sign-in.
+
+mod service;
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+
+use crate::input::Metadata;
+use crate::{Handle, UserId};
+
+pub use service::AccountService;
+
+/// What a user may do beyond the ordinary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// An ordinary user.
+    User,
+    /// May ban and unban users.
+    Moderator,
+    /// May do everything, including making moderators.
+    Admin,
+}
+
+impl Role {
+    /// The stored and command-line form: `user`, `moderator`, `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Moderator => "moderator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A role name that is not one of `user`, `moderator`, `admin`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role \"{0}\"; expected user, moderator or admin")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "user" => Ok(Role::User),
+            "moderator" => Ok(Role::Moderator),
+            "admin" => Ok(Role::Admin),
+            _ => Err(UnknownRole(s.to_owned())),
+        }
+    }
+}
+
+/// A user account as everyone may see it (no secrets).
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// Time-ordered id.
+    pub id: UserId,
+    /// Unique (case-insensitively) handle.
+    pub handle: Handle,
+    /// Optional display name.
+    pub display_name: Option<String>,
+    /// Optional avatar address.
+    pub avatar_url: Option<String>,
+    /// Optional JSON object.
+    pub metadata: Option<Metadata>,
+    /// What the user may do.
+    pub role: Role,
+    /// When the account was made.
+    pub created_at: DateTime<Utc>,
+    /// When the user was last seen online (set by presence).
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// A user to be stored.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// The new id.
+    pub id: UserId,
+    /// The handle.
+    pub handle: Handle,
+    /// Optional display name.
+    pub display_name: Option<String>,
+    /// The argon2id hash in PHC form, if the account has a password.
+    pub password_hash: Option<String>,
+    /// The role.
+    pub role: Role,
+    /// When it is made.
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_case_insensitively() {
+        assert_eq!("Admin".parse::<Role>().unwrap(), Role::Admin);
+        assert_eq!("moderator".parse::<Role>().unwrap(), Role::Moderator);
+        assert_eq!(Role::User.to_string().parse::<Role>().unwrap(), Role::User);
+        assert!("root".parse::<Role>().is_err());
+    }
+}

@@ -1,0 +1,403 @@
+//! The friend service: batch operations on the graph, listing and counts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::accounts::User;
+use crate::error::{LimitKind, TargetProblem, TargetProblemKind};
+use crate::friends::state::{self, FriendAction, FriendState, Transition};
+use crate::friends::{
+    FRIENDS_PAGE_MAX, FriendCounts, FriendLimits, FriendListQuery, FriendPosition, FriendView,
+    Targets,
+};
+use crate::input::Metadata;
+use crate::notifications::NotificationCode;
+use crate::ports::{EdgeWrite, GraphTransaction, NewNotification, Store};
+use crate::time::Clock;
+use crate::{DomainError, NotificationId, Result, UserId};
+
+/// How many times a batch is tried when concurrent transactions get in its way.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// One page of a friends listing.
+#[derive(Debug, Clone)]
+pub struct FriendPage {
+    /// The edges, in listing order.
+    pub items: Vec<FriendView>,
+    /// Whether more follow.
+    pub has_next_page: bool,
+}
+
+/// Applies friend-graph operations, each batch in one transaction.
+#[derive(Clone)]
+pub struct FriendService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    limits: FriendLimits,
+}
+
+/// One target's outcome inside a batch.
+struct Outcome {
+    user: User,
+    transition: Transition,
+    previous_updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    previous_metadata: Option<Metadata>,
+}
+
+impl FriendService {
+    /// A service on the given store, clock and limits.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, limits: FriendLimits) -> Self {
+        Self {
+            store,
+            clock,
+            limits,
+        }
+    }
+
+    /// The configured limits.
+    pub fn limits(&self) -> FriendLimits {
+        self.limits
+    }
+
+    /// Sends or accepts friend requests. Returns the caller's view of each target afterwards.
+    /// `metadata` is stored on edges this call creates.
+    pub async fn add_friends(
+        &self,
+        caller: UserId,
+        targets: &Targets,
+        metadata: Option<Metadata>,
+    ) -> Result<Vec<FriendView>> {
+        let outcomes = self
+            .apply(caller, targets, FriendAction::Add, metadata.as_ref())
+            .await?;
+        Ok(self.views(outcomes, metadata.as_ref()))
+    }
+
+    /// Cancels, rejects, unfriends or unblocks.
+    pub async fn remove_friends(&self, caller: UserId, targets: &Targets) -> Result<()> {
+        self.apply(caller, targets, FriendAction::Remove, None).await?;
+        Ok(())
+    }
+
+    /// Blocks. Returns the caller's view of each target afterwards (always BLOCKED).
+    pub async fn block_users(&self, caller: UserId, targets: &Targets) -> Result<Vec<FriendView>> {
+        let outcomes = self.apply(caller, targets, FriendAction::Block, None).await?;
+        Ok(self.views(outcomes, None))
+    }
+
+    /// A page of `owner`'s edges in listing order.
+    pub async fn list(
+        &self,
+        owner: UserId,
+        states: &[FriendState],
+        after: Option<FriendPosition>,
+        first: u32,
+    ) -> Result<FriendPage> {
+        if first == 0 || first > FRIENDS_PAGE_MAX {
+            return Err(DomainError::invalid(
+                "first",
+                format!("must be between 1 and {FRIENDS_PAGE_MAX}"),
+            ));
+        }
+        let mut states = states.to_vec();
+        states.sort();
+        states.dedup();
+        let query = FriendListQuery {
+            states,
+            after,
+            limit: first + 1,
+        };
+        let mut items = self.store.list_friends(owner, &query).await?;
+        let has_next_page = items.len() > first as usize;
+        items.truncate(first as usize);
+        Ok(FriendPage {
+            items,
+            has_next_page,
+        })
+    }
+
+    /// How many edges of each state `owner` has.
+    pub async fn counts(&self, owner: UserId) -> Result<FriendCounts> {
+        self.store.friend_counts(owner).await
+    }
+
+    /// How `viewer` sees each of `others`.
+    pub async fn views_of(
+        &self,
+        viewer: UserId,
+        others: &[UserId],
+    ) -> Result<HashMap<UserId, FriendState>> {
+        self.store.views_of(viewer, others).await
+    }
+
+    /// Replaces the caller's private metadata on their edge to `other`.
+    pub async fn set_metadata(
+        &self,
+        owner: UserId,
+        other: UserId,
+        metadata: Option<Metadata>,
+    ) -> Result<FriendView> {
+        self.store
+            .set_edge_metadata(owner, other, metadata.as_ref())
+            .await?
+            .ok_or_else(|| DomainError::NotFound(format!("you have no edge to user {other}")))
+    }
+
+    fn views(&self, outcomes: Vec<Outcome>, metadata: Option<&Metadata>) -> Vec<FriendView> {
+        let now = self.clock.now();
+        outcomes
+            .into_iter()
+            .filter_map(|o| {
+                let state = o.transition.after.mine?;
+                let (updated_at, metadata) = if o.transition.changes_mine() {
+                    let metadata = if o.transition.before.mine.is_none() {
+                        metadata.cloned()
+                    } else {
+                        o.previous_metadata
+                    };
+                    (now, metadata)
+                } else {
+                    (o.previous_updated_at.unwrap_or(now), o.previous_metadata)
+                };
+                Some(FriendView {
+                    user: o.user,
+                    state,
+                    updated_at,
+                    metadata,
+                })
+            })
+            .collect()
+    }
+
+    async fn apply(
+        &self,
+        caller: UserId,
+        targets: &Targets,
+        action: FriendAction,
+        metadata: Option<&Metadata>,
+    ) -> Result<Vec<Outcome>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_apply(caller, targets, action, metadata).await {
+                Err(err) if err.is_retryable() && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(%caller, attempt, error = %err, "retrying friend batch");
+                    // Spread retries out so that the contenders do not collide again.
+                    let jitter = u64::from(caller.as_uuid().as_u128() as u8 % 8);
+                    tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 5 + jitter))
+                        .await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_apply(
+        &self,
+        caller: UserId,
+        targets: &Targets,
+        action: FriendAction,
+        metadata: Option<&Metadata>,
+    ) -> Result<Vec<Outcome>> {
+        let mut tx = self.store.begin().await?;
+        let (me, users) = resolve(tx.as_mut(), caller, targets).await?;
+        let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+        let mut lock_ids = ids.clone();
+        lock_ids.push(caller);
+        tx.lock_users(&lock_ids).await?;
+        let mut pairs = tx.pairs(caller, &ids).await?;
+
+        let mut outcomes = Vec::with_capacity(users.len());
+        for user in users {
+            let stored = pairs.remove(&user.id).unwrap_or_default();
+            let transition = state::apply(stored.pair, action).map_err(|e| {
+                DomainError::Internal(format!("between {caller} and {}: {e}", user.id))
+            })?;
+            outcomes.push(Outcome {
+                user,
+                transition,
+                previous_updated_at: stored.my_updated_at,
+                previous_metadata: stored.my_metadata,
+            });
+        }
+
+        self.check_limits(tx.as_mut(), caller, &outcomes).await?;
+
+        let now = self.clock.now();
+        let mut writes = Vec::new();
+        let mut notes = Vec::new();
+        for o in &outcomes {
+            let t = &o.transition;
+            if t.changes_mine() {
+                writes.push(EdgeWrite {
+                    owner: caller,
+                    other: o.user.id,
+                    state: t.after.mine,
+                    metadata: if t.before.mine.is_none() {
+                        metadata.cloned()
+                    } else {
+                        None
+                    },
+                });
+            }
+            if t.changes_theirs() {
+                writes.push(EdgeWrite {
+                    owner: o.user.id,
+                    other: caller,
+                    state: t.after.theirs,
+                    metadata: None,
+                });
+            }
+            if let Some(code) = t.notify_other {
+                notes.push(notification_for(&me, o.user.id, code));
+            }
+        }
+        if !writes.is_empty() {
+            tx.write_edges(&writes, now).await?;
+        }
+        if !notes.is_empty() {
+            tx.insert_notifications(&notes, now).await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn check_limits(
+        &self,
+        tx: &mut dyn GraphTransaction,
+        caller: UserId,
+        outcomes: &[Outcome],
+    ) -> Result<()> {
+        // Growth of the caller's own edges by state.
+        let mut gained = FriendCounts::default();
+        let mut lost = FriendCounts::default();
+        let mut others_gaining_friend = Vec::new();
+        for o in outcomes {
+            let t = &o.transition;
+            if t.changes_mine() {
+                if let Some(s) = t.before.mine {
+                    lost.add(s, 1);
+                }
+                if let Some(s) = t.after.mine {
+                    gained.add(s, 1);
+                }
+            }
+            if t.changes_theirs() && t.after.theirs == Some(FriendState::Friend) {
+                others_gaining_friend.push(o.user.id);
+            }
+        }
+        let grows = |g: u32, l: u32| g > l;
+        if grows(gained.friends, lost.friends)
+            || grows(gained.invites_sent, lost.invites_sent)
+            || grows(gained.blocked, lost.blocked)
+        {
+            let have = tx.counts(caller).await?;
+            let checks = [
+                (LimitKind::Friends, have.friends, gained.friends, lost.friends, self.limits.max_friends),
+                (
+                    LimitKind::PendingInvites,
+                    have.invites_sent,
+                    gained.invites_sent,
+                    lost.invites_sent,
+                    self.limits.max_pending_invites,
+                ),
+                (LimitKind::Blocks, have.blocked, gained.blocked, lost.blocked, self.limits.max_blocks),
+            ];
+            for (kind, have, gained, lost, limit) in checks {
+                if gained > lost && (have + gained).saturating_sub(lost) > limit {
+                    return Err(DomainError::LimitExceeded {
+                        kind,
+                        limit,
+                        detail: None,
+                    });
+                }
+            }
+        }
+        if !others_gaining_friend.is_empty() {
+            let counts = tx.friend_counts_of(&others_gaining_friend).await?;
+            if let Some(full) = outcomes.iter().find(|o| {
+                others_gaining_friend.contains(&o.user.id)
+                    && counts.get(&o.user.id).copied().unwrap_or(0) >= self.limits.max_friends
+            }) {
+                return Err(DomainError::LimitExceeded {
+                    kind: LimitKind::Friends,
+                    limit: self.limits.max_friends,
+                    detail: Some(format!("{} has reached the limit", full.user.handle)),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Finds the caller and the targets; every unknown target and the caller itself are refused.
+async fn resolve(
+    tx: &mut dyn GraphTransaction,
+    caller: UserId,
+    targets: &Targets,
+) -> Result<(User, Vec<User>)> {
+    let mut ids = targets.ids.clone();
+    ids.push(caller);
+    let found = tx.find_users(&ids, &targets.handles).await?;
+    let me = found
+        .by_id
+        .iter()
+        .find(|u| u.id == caller)
+        .cloned()
+        .ok_or_else(|| DomainError::Unauthenticated("your account no longer exists".into()))?;
+
+    let mut problems = Vec::new();
+    let mut users: Vec<User> = Vec::new();
+    let mut take = |user: Option<&User>, text: String, users: &mut Vec<User>| match user {
+        None => problems.push(TargetProblem {
+            target: text,
+            kind: TargetProblemKind::Unknown,
+        }),
+        Some(u) if u.id == caller => problems.push(TargetProblem {
+            target: text,
+            kind: TargetProblemKind::IsCaller,
+        }),
+        Some(u) => {
+            if !users.iter().any(|x| x.id == u.id) {
+                users.push(u.clone());
+            }
+        }
+    };
+    for id in &targets.ids {
+        take(found.by_id.iter().find(|u| u.id == *id), id.to_string(), &mut users);
+    }
+    for handle in &targets.handles {
+        let key = handle.key();
+        take(
+            found.by_handle.iter().find(|u| u.handle.key() == key),
+            handle.to_string(),
+            &mut users,
+        );
+    }
+    if problems.is_empty() {
+        Ok((me, users))
+    } else {
+        Err(DomainError::InvalidTargets(problems))
+    }
+}
+
+fn notification_for(sender: &User, recipient: UserId, code: NotificationCode) -> NewNotification {
+    let who = sender.handle.as_str();
+    let subject = match code {
+        NotificationCode::FriendRequest => format!("{who} wants to be your friend"),
+        NotificationCode::FriendAccepted => format!("{who} accepted your friend request"),
+        NotificationCode::FriendRemoved => format!("{who} removed you from their friends"),
+        _ => format!("{who}"),
+    };
+    NewNotification {
+        id: NotificationId::new(),
+        recipient,
+        code,
+        subject,
+        content: json!({ "userId": sender.id.to_string(), "handle": who }),
+        sender: Some(sender.id),
+    }
+}

@@ -1,0 +1,28 @@
+//! Amity's domain: what the product is, independent of how it is stored or served.
+//!
+//! Layout:
+//! - [`ids`], [`handle`], [`input`]: parsed newtypes. A value of these types has been validated,
+//!   so the rest of the code never re-checks it ("parse, don't validate").
+//! - [`friends`]: the friend-graph state machine as pure functions ([`friends::state`]), the
+//!   batch targets of an operation, limits, and the [`friends::FriendService`] that applies
+//!   operations inside one store transaction.
+//! - [`accounts`]: users, roles, sign-up and sign-in ([`accounts::AccountService`]).
+//! - [`notifications`]: persistent notifications and their service.
+//! - [`ports`]: the traits that adapters (storage, password hashing, clock) implement.
+//! - [`error`]: [`DomainError`], the one error type of this crate.
+//!
+//! The crate never names a database, HTTP or GraphQL library: adapters live in other crates.
+
+pub mod accounts;
+pub mod error;
+pub mod friends;
+pub mod handle;
+pub mod ids;
+pub mod input;
+pub mod notifications;
+pub mod ports;
+pub mod time;
+
+pub use error::{DomainError, Result};
+pub use handle::Handle;
+pub use ids::{NotificationId, UserId};

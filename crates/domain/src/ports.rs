@@ -1,0 +1,147 @@
+//! The traits adapters implement. Services hold them as `Arc<dyn ...>`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::accounts::{NewUser, Role, User};
+use crate::friends::{FriendCounts, FriendListQuery, FriendView, state::FriendState, state::Pair};
+use crate::input::{Metadata, Password};
+use crate::notifications::{Notification, NotificationCode};
+use crate::{Handle, NotificationId, Result, UserId};
+
+/// Hashes and checks passwords (argon2id in production).
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// A self-describing (PHC) hash of the password.
+    async fn hash(&self, password: &Password) -> Result<String>;
+    /// Whether `password` matches `hash`. With no hash, does the same work and answers false.
+    async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool>;
+}
+
+/// Everything the domain reads and writes, outside a transaction. Writes that span several rows
+/// go through [`Store::begin`].
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Starts a write transaction for a friend-graph change.
+    async fn begin(&self) -> Result<Box<dyn GraphTransaction>>;
+
+    /// Stores a new user; [`crate::DomainError::HandleTaken`] if the handle is in use.
+    async fn insert_user(&self, user: NewUser) -> Result<User>;
+    /// One user by id.
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>>;
+    /// One user by handle, case-insensitively.
+    async fn user_by_handle(&self, handle: &Handle) -> Result<Option<User>>;
+    /// Users by id; unknown ids are skipped; order unspecified.
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>>;
+    /// A user and their password hash, by handle.
+    async fn credentials_by_handle(&self, handle: &Handle) -> Result<Option<(User, Option<String>)>>;
+    /// Sets the role of the user with this handle; `None` if there is no such user.
+    async fn set_role(&self, handle: &Handle, role: Role) -> Result<Option<User>>;
+
+    /// How `viewer` sees each of `others` (absent: no edge).
+    async fn views_of(&self, viewer: UserId, others: &[UserId]) -> Result<HashMap<UserId, FriendState>>;
+    /// A page of `owner`'s edges in listing order, at most `query.limit` rows.
+    async fn list_friends(&self, owner: UserId, query: &FriendListQuery) -> Result<Vec<FriendView>>;
+    /// How many edges of each state `owner` has.
+    async fn friend_counts(&self, owner: UserId) -> Result<FriendCounts>;
+    /// Replaces the metadata of `owner`'s edge to `other`; `None` if there is no such edge.
+    async fn set_edge_metadata(
+        &self,
+        owner: UserId,
+        other: UserId,
+        metadata: Option<&Metadata>,
+    ) -> Result<Option<FriendView>>;
+
+    /// The recipient's notifications after `after` (exclusive), oldest first, at most `limit`.
+    async fn list_notifications(
+        &self,
+        recipient: UserId,
+        after: Option<NotificationId>,
+        limit: u32,
+    ) -> Result<Vec<Notification>>;
+    /// Marks the recipient's notifications read; returns how many changed.
+    async fn mark_notifications_read(
+        &self,
+        recipient: UserId,
+        ids: &[NotificationId],
+        at: DateTime<Utc>,
+    ) -> Result<u64>;
+    /// Deletes the recipient's notifications; returns how many were deleted.
+    async fn delete_notifications(&self, recipient: UserId, ids: &[NotificationId]) -> Result<u64>;
+}
+
+/// One change to write to an edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeWrite {
+    /// Whose view.
+    pub owner: UserId,
+    /// Of whom.
+    pub other: UserId,
+    /// The new state; `None` deletes the edge.
+    pub state: Option<FriendState>,
+    /// New metadata for a new edge; `None` keeps what an existing edge has.
+    pub metadata: Option<Metadata>,
+}
+
+/// A notification to store with the change that caused it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNotification {
+    /// Its id.
+    pub id: NotificationId,
+    /// Who gets it.
+    pub recipient: UserId,
+    /// What it is about.
+    pub code: NotificationCode,
+    /// A short human-readable line.
+    pub subject: String,
+    /// Detail as a JSON object.
+    pub content: serde_json::Value,
+    /// Who caused it.
+    pub sender: Option<UserId>,
+}
+
+/// A pair as stored, with the details of my edge.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StoredPair {
+    /// Both views.
+    pub pair: Pair,
+    /// When my edge last changed, if I have one.
+    pub my_updated_at: Option<DateTime<Utc>>,
+    /// My edge's metadata.
+    pub my_metadata: Option<Metadata>,
+}
+
+/// The users named by a batch operation, as found in the store.
+#[derive(Debug, Clone, Default)]
+pub struct FoundUsers {
+    /// Users found by id.
+    pub by_id: Vec<User>,
+    /// Users found by handle.
+    pub by_handle: Vec<User>,
+}
+
+/// A write transaction over the friend graph. Dropping it without [`GraphTransaction::commit`]
+/// rolls everything back.
+#[async_trait]
+pub trait GraphTransaction: Send {
+    /// Finds users by ids and handles.
+    async fn find_users(&mut self, ids: &[UserId], handles: &[Handle]) -> Result<FoundUsers>;
+    /// Locks these users against concurrent friend-graph changes until commit, always in the
+    /// same order, so that two transactions on overlapping users never deadlock.
+    async fn lock_users(&mut self, ids: &[UserId]) -> Result<()>;
+    /// Both views of each pair (me, other), with my edge's details; pairs with no edge at all
+    /// may be absent.
+    async fn pairs(&mut self, me: UserId, others: &[UserId]) -> Result<HashMap<UserId, StoredPair>>;
+    /// How many edges of each state `owner` has.
+    async fn counts(&mut self, owner: UserId) -> Result<FriendCounts>;
+    /// How many FRIEND edges each of `owners` has.
+    async fn friend_counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, u32>>;
+    /// Writes edge changes, all stamped `at`.
+    async fn write_edges(&mut self, writes: &[EdgeWrite], at: DateTime<Utc>) -> Result<()>;
+    /// Stores notifications, all stamped `at`.
+    async fn insert_notifications(&mut self, items: &[NewNotification], at: DateTime<Utc>) -> Result<()>;
+    /// Makes everything permanent.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
