@@ -1,1 +1,22 @@
-//! placeholder
+//! Amity's database schema as frozen, ordered steps.
+//!
+//! One file per step, named `mYYYYMMDD_HHMMSS_verb_noun.rs`. A step that has shipped is never
+//! edited: change the schema with a new step. Steps describe tables with sea-query only and never
+//! import the persistence crate's entities, so that old steps keep compiling as entities evolve.
+//!
+//! Every step must work on both SQLite and PostgreSQL; the persistence crate's tests run them up,
+//! down and up again on both.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_graph;
+
+/// All steps, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_create_graph::Migration)]
+    }
+}

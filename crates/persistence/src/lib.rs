@@ -1,1 +1,23 @@
-//! placeholder
+//! Amity's storage: sea-orm adapters for the domain's ports, on SQLite and PostgreSQL.
+//!
+//! - [`Database`]: connecting (with SQLite tuned for a server: WAL, `synchronous=NORMAL`, a busy
+//!   timeout, foreign keys) and running the migrations of `amity-migrations`.
+//! - [`SqlStore`]: implements [`amity_domain::ports::Store`]; its write transactions
+//!   ([`transaction`]) lock the users of a pair in id order on PostgreSQL and take the single
+//!   writer slot on SQLite, so that concurrent changes to one pair are serialized.
+//! - [`entities`]: the rows; [`convert`]: rows to domain types and database errors to domain
+//!   errors.
+//! - [`testing`]: a fresh database per test, SQLite in a temporary directory or, when
+//!   `AMITY_TEST_DATABASE_URL` is set, a new PostgreSQL database dropped afterwards.
+//!
+//! See README.md for which query each index serves.
+
+pub mod convert;
+mod database;
+pub mod entities;
+mod store;
+pub mod testing;
+mod transaction;
+
+pub use database::{Backend, Database, MigrationStatus, PersistenceError};
+pub use store::SqlStore;

@@ -1,0 +1,99 @@
+//! Conversions between rows and domain types, and the mapping of database errors.
+
+use amity_domain::accounts::{Role, User};
+use amity_domain::friends::{FriendState, FriendView};
+use amity_domain::input::Metadata;
+use amity_domain::notifications::{Notification, NotificationCode};
+use amity_domain::time::from_micros;
+use amity_domain::{DomainError, Handle, NotificationId, UserId};
+use sea_orm::{DbErr, RuntimeErr};
+
+use crate::entities::{friend_edge, notification, user};
+
+/// Maps a database error to the domain's: serialization failures, deadlocks and a busy SQLite
+/// become [`DomainError::Conflict`] (retried by services), unique violations on the handle
+/// become [`DomainError::HandleTaken`] at the call site, everything else is a storage failure.
+pub fn db_err(err: DbErr) -> DomainError {
+    if is_conflict(&err) {
+        DomainError::Conflict(err.to_string())
+    } else {
+        DomainError::Storage(err.to_string())
+    }
+}
+
+fn is_conflict(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))
+    | DbErr::Conn(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(db) = &**e else {
+        return false;
+    };
+    let code = db.code().unwrap_or_default();
+    // PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
+    // SQLite: SQLITE_BUSY (5) and its extended codes, SQLITE_LOCKED (6).
+    matches!(&*code, "40001" | "40P01" | "55P03" | "5" | "6" | "261" | "517" | "262")
+}
+
+/// Parses a JSON text column that should hold an object.
+pub fn metadata_from_text(text: Option<&str>) -> Option<Metadata> {
+    text.and_then(|t| serde_json::from_str(t).ok())
+        .and_then(Metadata::from_stored)
+}
+
+/// Serializes metadata for a text column.
+pub fn metadata_to_text(metadata: Option<&Metadata>) -> Option<String> {
+    metadata.map(|m| serde_json::Value::Object(m.as_map().clone()).to_string())
+}
+
+/// A user row as a domain user.
+pub fn user_from_row(row: user::Model) -> Result<User, DomainError> {
+    let role = row
+        .role
+        .parse::<Role>()
+        .map_err(|e| DomainError::Storage(format!("user {}: {e}", row.id)))?;
+    Ok(User {
+        id: UserId::from_uuid(row.id),
+        handle: Handle::from_stored(row.handle),
+        display_name: row.display_name,
+        avatar_url: row.avatar_url,
+        metadata: metadata_from_text(row.metadata.as_deref()),
+        role,
+        created_at: from_micros(row.created_at),
+        last_seen_at: row.last_seen_at.map(from_micros),
+    })
+}
+
+/// A stored state rank as a domain state.
+pub fn state_from_rank(rank: i16) -> Result<FriendState, DomainError> {
+    FriendState::from_rank(rank)
+        .ok_or_else(|| DomainError::Storage(format!("unknown friend state {rank}")))
+}
+
+/// An edge row joined with its other user as a domain view.
+pub fn view_from_rows(edge: friend_edge::Model, other: user::Model) -> Result<FriendView, DomainError> {
+    Ok(FriendView {
+        user: user_from_row(other)?,
+        state: state_from_rank(edge.state)?,
+        updated_at: from_micros(edge.updated_at),
+        metadata: metadata_from_text(edge.metadata.as_deref()),
+    })
+}
+
+/// A notification row as a domain notification.
+pub fn notification_from_row(row: notification::Model) -> Result<Notification, DomainError> {
+    let code = NotificationCode::from_i16(row.code)
+        .ok_or_else(|| DomainError::Storage(format!("unknown notification code {}", row.code)))?;
+    Ok(Notification {
+        id: NotificationId::from_uuid(row.id),
+        recipient: UserId::from_uuid(row.recipient_id),
+        code,
+        subject: row.subject,
+        content: serde_json::from_str(&row.content).unwrap_or(serde_json::Value::Null),
+        sender: row.sender_id.map(UserId::from_uuid),
+        created_at: from_micros(row.created_at),
+        read_at: row.read_at.map(from_micros),
+    })
+}

@@ -1,0 +1,162 @@
+//! Connecting to the database and migrating it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use amity_migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use tokio::sync::Mutex;
+
+/// Errors of connecting and migrating.
+#[derive(Debug, thiserror::Error)]
+pub enum PersistenceError {
+    /// The URL names no supported database.
+    #[error("unsupported database URL \"{0}\": use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    /// The database could not be reached or refused us.
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] DbErr),
+    /// A migration step failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[source] DbErr),
+    /// Any other database failure.
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+}
+
+/// Which database is behind a [`Database`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// One migration step and whether it is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// The step's name.
+    pub name: String,
+    /// Whether it has been applied.
+    pub applied: bool,
+}
+
+/// A connection pool plus what the adapters need to know about it.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pub(crate) conn: DatabaseConnection,
+    pub(crate) backend: Backend,
+    /// SQLite has one writer at a time; writers of this process queue here in order rather than
+    /// spinning on SQLITE_BUSY.
+    pub(crate) write_lock: Option<Arc<Mutex<()>>>,
+}
+
+/// Arbitrary but fixed key of the PostgreSQL advisory lock that serializes migrations of nodes
+/// starting together.
+const MIGRATION_LOCK_KEY: i64 = 0x616d_6974_795f_6d67;
+
+impl Database {
+    /// Connects to `url`: `sqlite://PATH` (the file is created if missing) or
+    /// `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Self, PersistenceError> {
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(PersistenceError::UnsupportedUrl(url.to_owned()));
+        };
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .sqlx_logging(false)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30));
+        match backend {
+            Backend::Sqlite => {
+                options.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
+                    o.create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(10))
+                        .foreign_keys(true)
+                });
+            }
+            Backend::Postgres => {
+                options.max_connections(16).min_connections(1);
+            }
+        }
+        let conn = sea_orm::Database::connect(options)
+            .await
+            .map_err(PersistenceError::Connect)?;
+        Ok(Self {
+            conn,
+            backend,
+            write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+        })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers (for readiness probes).
+    pub async fn ping(&self) -> bool {
+        self.conn.ping().await.is_ok()
+    }
+
+    /// Applies pending migrations (`steps`: at most that many). Nodes starting together on one
+    /// PostgreSQL take turns.
+    pub async fn migrate_up(&self, steps: Option<u32>) -> Result<(), PersistenceError> {
+        let txn = self.conn.begin().await?;
+        self.take_migration_lock(&txn).await?;
+        Migrator::up(&txn, steps).await.map_err(PersistenceError::Migrate)?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Reverts the last `steps` migrations (all when `None`).
+    pub async fn migrate_down(&self, steps: Option<u32>) -> Result<(), PersistenceError> {
+        let txn = self.conn.begin().await?;
+        self.take_migration_lock(&txn).await?;
+        Migrator::down(&txn, steps).await.map_err(PersistenceError::Migrate)?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Every known step and whether it is applied.
+    pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, PersistenceError> {
+        let applied: Vec<String> = Migrator::get_applied_migrations(&self.conn)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        Ok(Migrator::migrations()
+            .iter()
+            .map(|m| MigrationStatus {
+                name: m.name().to_owned(),
+                applied: applied.iter().any(|a| a == m.name()),
+            })
+            .collect())
+    }
+
+    /// Closes the pool.
+    pub async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+
+    async fn take_migration_lock(&self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        if self.backend == Backend::Postgres {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [MIGRATION_LOCK_KEY.into()],
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,321 @@
+//! [`SqlStore`]: the domain's [`Store`] port on sea-orm.
+
+use std::collections::HashMap;
+
+use amity_domain::accounts::{NewUser, Role, User};
+use amity_domain::friends::{FriendCounts, FriendListQuery, FriendState, FriendView};
+use amity_domain::input::Metadata;
+use amity_domain::notifications::Notification;
+use amity_domain::ports::{GraphTransaction, Store};
+use amity_domain::time::to_micros;
+use amity_domain::{DomainError, Handle, NotificationId, Result, UserId};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, SqlErr,
+};
+use uuid::Uuid;
+
+use crate::Database;
+use crate::convert::{
+    db_err, metadata_to_text, notification_from_row, state_from_rank, user_from_row,
+    view_from_rows,
+};
+use crate::entities::{friend_edge, notification, user};
+use crate::transaction::SqlGraphTransaction;
+
+/// The domain's store on a SQLite or PostgreSQL [`Database`].
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    db: Database,
+}
+
+impl SqlStore {
+    /// A store on this database.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// The database underneath.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+}
+
+fn uuids(ids: &[UserId]) -> Vec<Uuid> {
+    ids.iter().map(UserId::as_uuid).collect()
+}
+
+/// Tallies `(state rank, count)` rows into counts.
+pub(crate) fn tally(rows: Vec<(i16, i64)>) -> Result<FriendCounts> {
+    let mut counts = FriendCounts::default();
+    for (rank, n) in rows {
+        counts.add(state_from_rank(rank)?, u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    Ok(counts)
+}
+
+/// The keyset condition "strictly after `after` in listing order" (state ascending, then
+/// updated_at descending, then friend_id descending).
+fn after_position(after: &amity_domain::friends::FriendPosition) -> Condition {
+    use friend_edge::Column as C;
+    let rank = after.state.rank();
+    let at = to_micros(after.updated_at);
+    let id = after.other.as_uuid();
+    Condition::any().add(C::State.gt(rank)).add(
+        Condition::all().add(C::State.eq(rank)).add(
+            Condition::any().add(C::UpdatedAt.lt(at)).add(
+                Condition::all()
+                    .add(C::UpdatedAt.eq(at))
+                    .add(C::FriendId.lt(id)),
+            ),
+        ),
+    )
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn begin(&self) -> Result<Box<dyn GraphTransaction>> {
+        Ok(Box::new(SqlGraphTransaction::begin(&self.db).await?))
+    }
+
+    async fn insert_user(&self, new: NewUser) -> Result<User> {
+        let row = user::ActiveModel {
+            id: Set(new.id.as_uuid()),
+            handle: Set(new.handle.as_str().to_owned()),
+            handle_key: Set(new.handle.key()),
+            display_name: Set(new.display_name),
+            avatar_url: Set(None),
+            metadata: Set(None),
+            role: Set(new.role.as_str().to_owned()),
+            password_hash: Set(new.password_hash),
+            created_at: Set(to_micros(new.created_at)),
+            last_seen_at: Set(None),
+        };
+        match row.insert(&self.db.conn).await {
+            Ok(model) => user_from_row(model),
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(DomainError::HandleTaken(new.handle.to_string()))
+            }
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
+        user::Entity::find_by_id(id.as_uuid())
+            .one(&self.db.conn)
+            .await
+            .map_err(db_err)?
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn user_by_handle(&self, handle: &Handle) -> Result<Option<User>> {
+        Ok(self.credentials_by_handle(handle).await?.map(|(u, _)| u))
+    }
+
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        user::Entity::find()
+            .filter(user::Column::Id.is_in(uuids(ids)))
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn credentials_by_handle(
+        &self,
+        handle: &Handle,
+    ) -> Result<Option<(User, Option<String>)>> {
+        let Some(mut row) = user::Entity::find()
+            .filter(user::Column::HandleKey.eq(handle.key()))
+            .one(&self.db.conn)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let hash = row.password_hash.take();
+        Ok(Some((user_from_row(row)?, hash)))
+    }
+
+    async fn set_role(&self, handle: &Handle, role: Role) -> Result<Option<User>> {
+        let result = user::Entity::update_many()
+            .col_expr(user::Column::Role, Expr::value(role.as_str()))
+            .filter(user::Column::HandleKey.eq(handle.key()))
+            .exec(&self.db.conn)
+            .await
+            .map_err(db_err)?;
+        if result.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.user_by_handle(handle).await
+    }
+
+    async fn views_of(
+        &self,
+        viewer: UserId,
+        others: &[UserId],
+    ) -> Result<HashMap<UserId, FriendState>> {
+        if others.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(Uuid, i16)> = friend_edge::Entity::find()
+            .select_only()
+            .column(friend_edge::Column::FriendId)
+            .column(friend_edge::Column::State)
+            .filter(friend_edge::Column::UserId.eq(viewer.as_uuid()))
+            .filter(friend_edge::Column::FriendId.is_in(uuids(others)))
+            .into_tuple()
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(id, rank)| Ok((UserId::from_uuid(id), state_from_rank(rank)?)))
+            .collect()
+    }
+
+    async fn list_friends(&self, owner: UserId, query: &FriendListQuery) -> Result<Vec<FriendView>> {
+        use friend_edge::Column as C;
+        let mut select = friend_edge::Entity::find().filter(C::UserId.eq(owner.as_uuid()));
+        if !query.states.is_empty() {
+            select = select.filter(C::State.is_in(query.states.iter().map(|s| s.rank())));
+        }
+        if let Some(after) = &query.after {
+            select = select.filter(after_position(after));
+        }
+        let rows = select
+            .order_by_asc(C::State)
+            .order_by_desc(C::UpdatedAt)
+            .order_by_desc(C::FriendId)
+            .limit(u64::from(query.limit))
+            .find_also_related(user::Entity)
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter()
+            .filter_map(|(edge, other)| other.map(|o| view_from_rows(edge, o)))
+            .collect()
+    }
+
+    async fn friend_counts(&self, owner: UserId) -> Result<FriendCounts> {
+        let rows: Vec<(i16, i64)> = friend_edge::Entity::find()
+            .select_only()
+            .column(friend_edge::Column::State)
+            .column_as(friend_edge::Column::FriendId.count(), "n")
+            .filter(friend_edge::Column::UserId.eq(owner.as_uuid()))
+            .group_by(friend_edge::Column::State)
+            .into_tuple()
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?;
+        tally(rows)
+    }
+
+    async fn set_edge_metadata(
+        &self,
+        owner: UserId,
+        other: UserId,
+        metadata: Option<&Metadata>,
+    ) -> Result<Option<FriendView>> {
+        let result = friend_edge::Entity::update_many()
+            .col_expr(
+                friend_edge::Column::Metadata,
+                Expr::value(metadata_to_text(metadata)),
+            )
+            .filter(friend_edge::Column::UserId.eq(owner.as_uuid()))
+            .filter(friend_edge::Column::FriendId.eq(other.as_uuid()))
+            .exec(&self.db.conn)
+            .await
+            .map_err(db_err)?;
+        if result.rows_affected == 0 {
+            return Ok(None);
+        }
+        let row = friend_edge::Entity::find_by_id((owner.as_uuid(), other.as_uuid()))
+            .find_also_related(user::Entity)
+            .one(&self.db.conn)
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some((edge, Some(other))) => Ok(Some(view_from_rows(edge, other)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn list_notifications(
+        &self,
+        recipient: UserId,
+        after: Option<NotificationId>,
+        limit: u32,
+    ) -> Result<Vec<Notification>> {
+        use notification::Column as C;
+        let mut select = notification::Entity::find().filter(C::RecipientId.eq(recipient.as_uuid()));
+        if let Some(after) = after {
+            select = select.filter(C::Id.gt(after.as_uuid()));
+        }
+        select
+            .order_by_asc(C::Id)
+            .limit(u64::from(limit))
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(notification_from_row)
+            .collect()
+    }
+
+    async fn mark_notifications_read(
+        &self,
+        recipient: UserId,
+        ids: &[NotificationId],
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        use notification::Column as C;
+        let result = notification::Entity::update_many()
+            .col_expr(C::ReadAt, Expr::value(to_micros(at)))
+            .filter(C::RecipientId.eq(recipient.as_uuid()))
+            .filter(C::Id.is_in(ids.iter().map(NotificationId::as_uuid)))
+            .filter(C::ReadAt.is_null())
+            .exec(&self.db.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected)
+    }
+
+    async fn delete_notifications(&self, recipient: UserId, ids: &[NotificationId]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        use notification::Column as C;
+        let result = notification::Entity::delete_many()
+            .filter(C::RecipientId.eq(recipient.as_uuid()))
+            .filter(C::Id.is_in(ids.iter().map(NotificationId::as_uuid)))
+            .exec(&self.db.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected)
+    }
+}
+
+/// The upsert used for edges: on an existing (owner, other) row, replace the state and time,
+/// and the metadata only when `with_metadata`.
+pub(crate) fn edge_upsert(with_metadata: bool) -> OnConflict {
+    use friend_edge::Column as C;
+    let mut columns = vec![C::State, C::UpdatedAt];
+    if with_metadata {
+        columns.push(C::Metadata);
+    }
+    OnConflict::columns([C::UserId, C::FriendId])
+        .update_columns(columns)
+        .to_owned()
+}

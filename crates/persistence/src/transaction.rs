@@ -1,0 +1,260 @@
+//! Write transactions over the friend graph.
+//!
+//! Serializing changes to one pair: on PostgreSQL, the users involved are locked with
+//! `SELECT ... ORDER BY id FOR UPDATE` (PostgreSQL takes row locks after the sort, so every
+//! transaction locks in the same order and none deadlock); the edges are read only after those
+//! locks are held, at READ COMMITTED, so each transaction sees the one before it. On SQLite the
+//! transaction is `BEGIN IMMEDIATE` and, inside this process, waits its turn on the writer lock.
+
+use std::collections::HashMap;
+
+use amity_domain::friends::{FriendCounts, FriendState, Pair};
+use amity_domain::ports::{EdgeWrite, FoundUsers, GraphTransaction, NewNotification, StoredPair};
+use amity_domain::time::{from_micros, to_micros};
+use amity_domain::{Handle, Result, UserId};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use tokio::sync::OwnedMutexGuard;
+use uuid::Uuid;
+
+use crate::convert::{db_err, metadata_from_text, metadata_to_text, state_from_rank, user_from_row};
+use crate::entities::{friend_edge, notification, user};
+use crate::store::{edge_upsert, tally};
+use crate::{Backend, Database};
+
+/// An open write transaction; see the module docs.
+pub(crate) struct SqlGraphTransaction {
+    txn: DatabaseTransaction,
+    backend: Backend,
+    // Held until the transaction ends (SQLite only).
+    _writer: Option<OwnedMutexGuard<()>>,
+}
+
+impl SqlGraphTransaction {
+    pub(crate) async fn begin(db: &Database) -> Result<Self> {
+        let writer = match &db.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (db.backend == Backend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        let txn = db.conn.begin_with_options(options).await.map_err(db_err)?;
+        Ok(Self {
+            txn,
+            backend: db.backend,
+            _writer: writer,
+        })
+    }
+}
+
+fn uuids(ids: &[UserId]) -> Vec<Uuid> {
+    ids.iter().map(UserId::as_uuid).collect()
+}
+
+#[async_trait]
+impl GraphTransaction for SqlGraphTransaction {
+    async fn find_users(&mut self, ids: &[UserId], handles: &[Handle]) -> Result<FoundUsers> {
+        let keys: Vec<String> = handles.iter().map(Handle::key).collect();
+        let mut condition = Condition::any();
+        if !ids.is_empty() {
+            condition = condition.add(user::Column::Id.is_in(uuids(ids)));
+        }
+        if !keys.is_empty() {
+            condition = condition.add(user::Column::HandleKey.is_in(keys.clone()));
+        }
+        let rows = user::Entity::find()
+            .filter(condition)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let mut found = FoundUsers::default();
+        for row in rows {
+            let by_handle = keys.contains(&row.handle_key);
+            let by_id = ids.iter().any(|id| id.as_uuid() == row.id);
+            let user = user_from_row(row)?;
+            if by_handle {
+                found.by_handle.push(user.clone());
+            }
+            if by_id {
+                found.by_id.push(user);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn lock_users(&mut self, ids: &[UserId]) -> Result<()> {
+        if self.backend != Backend::Postgres || ids.is_empty() {
+            return Ok(());
+        }
+        let _: Vec<Uuid> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .filter(user::Column::Id.is_in(uuids(ids)))
+            .order_by_asc(user::Column::Id)
+            .lock_exclusive()
+            .into_tuple()
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn pairs(&mut self, me: UserId, others: &[UserId]) -> Result<HashMap<UserId, StoredPair>> {
+        use friend_edge::Column as C;
+        if others.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = friend_edge::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(
+                        Condition::all()
+                            .add(C::UserId.eq(me.as_uuid()))
+                            .add(C::FriendId.is_in(uuids(others))),
+                    )
+                    .add(
+                        Condition::all()
+                            .add(C::FriendId.eq(me.as_uuid()))
+                            .add(C::UserId.is_in(uuids(others))),
+                    ),
+            )
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let mut pairs: HashMap<UserId, StoredPair> = HashMap::new();
+        for row in rows {
+            let state = state_from_rank(row.state)?;
+            if row.user_id == me.as_uuid() {
+                let entry = pairs.entry(UserId::from_uuid(row.friend_id)).or_default();
+                entry.pair.mine = Some(state);
+                entry.my_updated_at = Some(from_micros(row.updated_at));
+                entry.my_metadata = metadata_from_text(row.metadata.as_deref());
+            } else {
+                let entry = pairs.entry(UserId::from_uuid(row.user_id)).or_default();
+                entry.pair = Pair::new(entry.pair.mine, Some(state));
+            }
+        }
+        Ok(pairs)
+    }
+
+    async fn counts(&mut self, owner: UserId) -> Result<FriendCounts> {
+        let rows: Vec<(i16, i64)> = friend_edge::Entity::find()
+            .select_only()
+            .column(friend_edge::Column::State)
+            .column_as(friend_edge::Column::FriendId.count(), "n")
+            .filter(friend_edge::Column::UserId.eq(owner.as_uuid()))
+            .group_by(friend_edge::Column::State)
+            .into_tuple()
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        tally(rows)
+    }
+
+    async fn friend_counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, u32>> {
+        if owners.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(Uuid, i64)> = friend_edge::Entity::find()
+            .select_only()
+            .column(friend_edge::Column::UserId)
+            .column_as(friend_edge::Column::FriendId.count(), "n")
+            .filter(friend_edge::Column::UserId.is_in(uuids(owners)))
+            .filter(friend_edge::Column::State.eq(FriendState::Friend.rank()))
+            .group_by(friend_edge::Column::UserId)
+            .into_tuple()
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, n)| (UserId::from_uuid(id), u32::try_from(n).unwrap_or(u32::MAX)))
+            .collect())
+    }
+
+    async fn write_edges(&mut self, writes: &[EdgeWrite], at: DateTime<Utc>) -> Result<()> {
+        use friend_edge::Column as C;
+        let at = to_micros(at);
+        let mut deletes = Condition::any();
+        let mut any_delete = false;
+        let mut with_metadata = Vec::new();
+        let mut keep_metadata = Vec::new();
+        for w in writes {
+            match w.state {
+                None => {
+                    any_delete = true;
+                    deletes = deletes.add(
+                        Condition::all()
+                            .add(C::UserId.eq(w.owner.as_uuid()))
+                            .add(C::FriendId.eq(w.other.as_uuid())),
+                    );
+                }
+                Some(state) => {
+                    let row = friend_edge::ActiveModel {
+                        user_id: sea_orm::Set(w.owner.as_uuid()),
+                        friend_id: sea_orm::Set(w.other.as_uuid()),
+                        state: sea_orm::Set(state.rank()),
+                        updated_at: sea_orm::Set(at),
+                        metadata: sea_orm::Set(metadata_to_text(w.metadata.as_ref())),
+                    };
+                    if w.metadata.is_some() {
+                        with_metadata.push(row);
+                    } else {
+                        keep_metadata.push(row);
+                    }
+                }
+            }
+        }
+        if any_delete {
+            friend_edge::Entity::delete_many()
+                .filter(deletes)
+                .exec(&self.txn)
+                .await
+                .map_err(db_err)?;
+        }
+        for (rows, with) in [(with_metadata, true), (keep_metadata, false)] {
+            if rows.is_empty() {
+                continue;
+            }
+            friend_edge::Entity::insert_many(rows)
+                .on_conflict(edge_upsert(with))
+                .exec_without_returning(&self.txn)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn insert_notifications(&mut self, items: &[NewNotification], at: DateTime<Utc>) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let at = to_micros(at);
+        let rows = items.iter().map(|n| notification::ActiveModel {
+            id: sea_orm::Set(n.id.as_uuid()),
+            recipient_id: sea_orm::Set(n.recipient.as_uuid()),
+            code: sea_orm::Set(n.code.as_i16()),
+            subject: sea_orm::Set(n.subject.clone()),
+            content: sea_orm::Set(n.content.to_string()),
+            sender_id: sea_orm::Set(n.sender.map(|s| s.as_uuid())),
+            created_at: sea_orm::Set(at),
+            read_at: sea_orm::Set(None),
+        });
+        notification::Entity::insert_many(rows)
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.txn.commit().await.map_err(db_err)
+    }
+}

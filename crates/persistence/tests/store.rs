@@ -1,0 +1,157 @@
+//! Repository and service tests on a real database: SQLite by default, PostgreSQL when
+//! `AMITY_TEST_DATABASE_URL` is set (a fresh database per test).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+
+use amity_domain::accounts::{NewUser, Role, User};
+use amity_domain::friends::{FriendLimits, FriendService, FriendState, Targets};
+use amity_domain::notifications::{NotificationCode, NotificationService};
+use amity_domain::ports::Store;
+use amity_domain::time::{Clock, SystemClock};
+use amity_domain::{DomainError, Handle, UserId};
+use amity_persistence::testing::TestDatabase;
+use amity_persistence::{Database, SqlStore};
+
+async fn setup() -> (TestDatabase, Database, Arc<dyn Store>) {
+    let (test_db, db) = TestDatabase::migrated().await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqlStore::new(db.clone()));
+    (test_db, db, store)
+}
+
+async fn user(store: &Arc<dyn Store>, handle: &str) -> User {
+    store
+        .insert_user(NewUser {
+            id: UserId::new(),
+            handle: Handle::parse("handle", handle).unwrap(),
+            display_name: None,
+            password_hash: None,
+            role: Role::User,
+            created_at: SystemClock.now(),
+        })
+        .await
+        .unwrap()
+}
+
+fn friends(store: &Arc<dyn Store>, limits: FriendLimits) -> FriendService {
+    FriendService::new(store.clone(), Arc::new(SystemClock), limits)
+}
+
+fn by_id(u: &User) -> Targets {
+    Targets::parse(&[u.id.to_string()], &[]).unwrap()
+}
+
+#[tokio::test]
+async fn migrations_run_up_down_and_up_again() {
+    let (_guard, db, _) = setup().await;
+    let status = db.migration_status().await.unwrap();
+    assert!(!status.is_empty() && status.iter().all(|m| m.applied));
+    db.migrate_down(None).await.unwrap();
+    assert!(db.migration_status().await.unwrap().iter().all(|m| !m.applied));
+    db.migrate_up(None).await.unwrap();
+    assert!(db.migration_status().await.unwrap().iter().all(|m| m.applied));
+}
+
+#[tokio::test]
+async fn handles_are_unique_case_insensitively() {
+    let (_guard, _db, store) = setup().await;
+    user(&store, "Alice").await;
+    let err = store
+        .insert_user(NewUser {
+            id: UserId::new(),
+            handle: Handle::parse("handle", "aLiCe").unwrap(),
+            display_name: None,
+            password_hash: None,
+            role: Role::User,
+            created_at: SystemClock.now(),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DomainError::HandleTaken(_)), "{err:?}");
+    let found = store
+        .user_by_handle(&Handle::parse("h", "ALICE").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.handle.as_str(), "Alice");
+}
+
+#[tokio::test]
+async fn request_accept_and_notifications_are_stored() {
+    let (_guard, _db, store) = setup().await;
+    let (a, b) = (user(&store, "alice").await, user(&store, "bob").await);
+    let svc = friends(&store, FriendLimits::default());
+    let out = svc.add_friends(a.id, &by_id(&b), None).await.unwrap();
+    assert_eq!(out[0].state, FriendState::InviteSent);
+    let views = store.views_of(b.id, &[a.id]).await.unwrap();
+    assert_eq!(views.get(&a.id), Some(&FriendState::InviteReceived));
+    let out = svc.add_friends(b.id, &by_id(&a), None).await.unwrap();
+    assert_eq!(out[0].state, FriendState::Friend);
+
+    let notes = NotificationService::new(store.clone(), Arc::new(SystemClock));
+    let page = notes.list(b.id, None, 10).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].code, NotificationCode::FriendRequest);
+    let page = notes.list(a.id, None, 10).await.unwrap();
+    assert_eq!(page.items[0].code, NotificationCode::FriendAccepted);
+    assert_eq!(page.items[0].sender, Some(b.id));
+}
+
+#[tokio::test]
+async fn a_failing_batch_changes_nothing() {
+    let (_guard, _db, store) = setup().await;
+    let (a, b) = (user(&store, "alice").await, user(&store, "bob").await);
+    let svc = friends(&store, FriendLimits::default());
+    let targets = Targets::parse(&[b.id.to_string(), UserId::new().to_string()], &[]).unwrap();
+    let err = svc.add_friends(a.id, &targets, None).await.unwrap_err();
+    assert!(matches!(err, DomainError::InvalidTargets(ref p) if p.len() == 1), "{err:?}");
+    assert!(store.views_of(a.id, &[b.id]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn limits_refuse_the_whole_call() {
+    let (_guard, _db, store) = setup().await;
+    let a = user(&store, "alice").await;
+    let mut others = Vec::new();
+    for i in 0..3 {
+        others.push(user(&store, &format!("user{i}")).await);
+    }
+    let svc = friends(
+        &store,
+        FriendLimits {
+            max_friends: 1000,
+            max_pending_invites: 2,
+            max_blocks: 1000,
+        },
+    );
+    let all = Targets::parse(&others.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), &[]).unwrap();
+    let err = svc.add_friends(a.id, &all, None).await.unwrap_err();
+    assert!(matches!(err, DomainError::LimitExceeded { .. }), "{err:?}");
+    assert_eq!(svc.counts(a.id).await.unwrap().invites_sent, 0);
+}
+
+#[tokio::test]
+async fn concurrent_mutual_adds_end_as_friends() {
+    let (_guard, _db, store) = setup().await;
+    let svc = friends(&store, FriendLimits::default());
+    let mut pairs = Vec::new();
+    for i in 0..20 {
+        pairs.push((user(&store, &format!("left{i}")).await, user(&store, &format!("right{i}")).await));
+    }
+    let mut tasks = Vec::new();
+    for (l, r) in &pairs {
+        for (from, to) in [(l.clone(), r.clone()), (r.clone(), l.clone())] {
+            let svc = svc.clone();
+            tasks.push(tokio::spawn(async move {
+                svc.add_friends(from.id, &by_id(&to), None).await
+            }));
+        }
+    }
+    for t in futures::future::join_all(tasks).await {
+        t.unwrap().unwrap();
+    }
+    for (l, r) in &pairs {
+        assert_eq!(store.views_of(l.id, &[r.id]).await.unwrap().get(&r.id), Some(&FriendState::Friend));
+        assert_eq!(store.views_of(r.id, &[l.id]).await.unwrap().get(&l.id), Some(&FriendState::Friend));
+    }
+}
