@@ -60,7 +60,7 @@ impl fmt::Display for LimitKind {
 ///
 /// The GraphQL edge maps each variant to a stable `extensions.code`; `Storage` and `Conflict`
 /// carry internal detail that is logged and never shown to clients.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DomainError {
     /// Input that does not parse or breaks a rule; the message names the field and the rule.
     #[error("{field}: {message}")]

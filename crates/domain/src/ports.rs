@@ -26,6 +26,8 @@ pub trait PasswordHasher: Send + Sync {
 pub trait Store: Send + Sync {
     /// Starts a write transaction for a friend-graph change.
     async fn begin(&self) -> Result<Box<dyn GraphTransaction>>;
+    /// Whether the store answers (readiness probes).
+    async fn is_ready(&self) -> bool;
 
     /// Stores a new user; [`crate::DomainError::HandleTaken`] if the handle is in use.
     async fn insert_user(&self, user: NewUser) -> Result<User>;

@@ -1,1 +1,24 @@
-//! placeholder
+//! Amity's GraphQL edge: the schema, its resolvers, authentication, error codes and the axum
+//! router.
+//!
+//! - [`schema`]: the query and mutation roots, and [`schema::build_schema`] with the depth and
+//!   complexity limits.
+//! - [`types`]: GraphQL object types, separate from domain and storage types.
+//! - [`auth`]: session tokens (HS256 JWT) and argon2id password hashing.
+//! - [`cursor`]: opaque, HMAC-signed page cursors.
+//! - [`error`]: [`error::ApiError`], which gives every error a stable `extensions.code`.
+//! - [`router`]: the HTTP routes.
+//!
+//! This crate never names a database library; it sees storage only through the domain's ports.
+
+pub mod auth;
+pub mod cursor;
+pub mod error;
+pub mod router;
+pub mod schema;
+mod services;
+pub mod types;
+
+pub use router::router;
+pub use schema::{AmitySchema, build_schema, export_sdl};
+pub use services::Services;

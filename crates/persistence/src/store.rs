@@ -81,6 +81,10 @@ impl Store for SqlStore {
         Ok(Box::new(SqlGraphTransaction::begin(&self.db).await?))
     }
 
+    async fn is_ready(&self) -> bool {
+        self.db.ping().await
+    }
+
     async fn insert_user(&self, new: NewUser) -> Result<User> {
         let row = user::ActiveModel {
             id: Set(new.id.as_uuid()),

@@ -1,0 +1,64 @@
+//! The schema: query and mutation roots, and the limits every request runs under.
+
+mod mutation;
+mod query;
+
+use async_graphql::{Context, EmptySubscription, Schema};
+
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+
+use crate::Services;
+use crate::auth::{Caller, Session};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+/// The Amity schema type.
+pub type AmitySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Deepest allowed query.
+pub const MAX_DEPTH: usize = 12;
+/// Highest allowed query complexity (list fields count once per requested item).
+pub const MAX_COMPLEXITY: usize = 20_000;
+
+/// Builds the schema on these services.
+pub fn build_schema(services: Services) -> AmitySchema {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .data(services)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The schema as SDL, as kept in `schema.graphql`.
+pub fn export_sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .finish()
+        .sdl()
+}
+
+pub(crate) fn services<'a>(ctx: &Context<'a>) -> ApiResult<&'a Services> {
+    ctx.data::<Services>()
+        .map_err(|_| ApiError::new(ErrorCode::InternalServerError, "services missing"))
+}
+
+pub(crate) fn session(ctx: &Context<'_>) -> ApiResult<Session> {
+    match ctx.data::<Caller>() {
+        Ok(caller) => caller.session(),
+        Err(_) => Caller::Anonymous.session(),
+    }
+}
+
+/// A page size argument as the domain takes it; out-of-range values are left to the domain's
+/// check, which names the allowed range.
+pub(crate) fn page_size(first: Option<i32>, default: u32) -> u32 {
+    match first {
+        None => default,
+        Some(n) => u32::try_from(n).unwrap_or(0),
+    }
+}
+
+/// Complexity of a list field: its children once per requested item.
+pub(crate) fn list_complexity(first: Option<i32>, default: i32, child: usize) -> usize {
+    let n = first.unwrap_or(default).clamp(1, 1000);
+    usize::try_from(n).unwrap_or(1).saturating_mul(child.max(1))
+}

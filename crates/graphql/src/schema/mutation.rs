@@ -1,0 +1,165 @@
+//! Changes.
+
+use amity_domain::accounts::{Role, User};
+use amity_domain::friends::Targets;
+use amity_domain::input::Metadata;
+use amity_domain::{NotificationId, UserId};
+use async_graphql::{Context, ID, Json, Object};
+
+use crate::Services;
+use crate::auth::Session;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::schema::{services, session};
+use crate::types::{AuthPayload, FriendGql, UserGql};
+
+/// The mutation root.
+pub struct MutationRoot;
+
+fn targets(ids: Option<Vec<ID>>, handles: Option<Vec<String>>) -> ApiResult<Targets> {
+    let ids: Vec<String> = ids.unwrap_or_default().into_iter().map(|id| id.0).collect();
+    Ok(Targets::parse(&ids, &handles.unwrap_or_default())?)
+}
+
+fn notification_ids(ids: Vec<ID>) -> ApiResult<Vec<NotificationId>> {
+    ids.iter()
+        .map(|id| NotificationId::parse("ids", id).map_err(ApiError::from))
+        .collect()
+}
+
+fn metadata(value: Option<Json<serde_json::Value>>) -> ApiResult<Option<Metadata>> {
+    match value {
+        None | Some(Json(serde_json::Value::Null)) => Ok(None),
+        Some(Json(v)) => Ok(Some(Metadata::parse("metadata", v)?)),
+    }
+}
+
+fn payload(svc: &Services, user: User) -> ApiResult<AuthPayload> {
+    let issued = svc
+        .tokens
+        .issue(
+            Session {
+                user_id: user.id,
+                role: user.role,
+            },
+            svc.clock.now(),
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "issuing a token");
+            ApiError::new(ErrorCode::InternalServerError, "could not issue a token")
+        })?;
+    Ok(AuthPayload {
+        token: issued.token,
+        expires_at: issued.expires_at,
+        user: UserGql::new(user, true),
+    })
+}
+
+#[Object]
+impl MutationRoot {
+    /// Creates an account and signs it in. Handles are 3-32 of `[A-Za-z0-9_.-]`, unique
+    /// case-insensitively; passwords at least 8 characters.
+    async fn sign_up(
+        &self,
+        ctx: &Context<'_>,
+        handle: String,
+        password: String,
+        display_name: Option<String>,
+    ) -> ApiResult<AuthPayload> {
+        let svc = services(ctx)?;
+        let user = svc
+            .accounts
+            .create_account(&handle, &password, display_name.as_deref(), Role::User)
+            .await?;
+        tracing::info!(user = %user.id, handle = %user.handle, "signed up");
+        payload(svc, user)
+    }
+
+    /// Signs in with a handle and password.
+    async fn sign_in(&self, ctx: &Context<'_>, handle: String, password: String) -> ApiResult<AuthPayload> {
+        let svc = services(ctx)?;
+        let user = svc.accounts.sign_in(&handle, &password).await?;
+        payload(svc, user)
+    }
+
+    /// Sends friend requests, or accepts the ones received. At most 100 ids and handles; all
+    /// or nothing. `metadata` (a JSON object) is stored on the edges this call creates.
+    /// Returns how the caller sees each target afterwards.
+    async fn add_friends(
+        &self,
+        ctx: &Context<'_>,
+        ids: Option<Vec<ID>>,
+        handles: Option<Vec<String>>,
+        metadata: Option<Json<serde_json::Value>>,
+    ) -> ApiResult<Vec<FriendGql>> {
+        let me = session(ctx)?;
+        let targets = targets(ids, handles)?;
+        let metadata = self::metadata(metadata)?;
+        let views = services(ctx)?
+            .friends
+            .add_friends(me.user_id, &targets, metadata)
+            .await?;
+        Ok(views.into_iter().map(Into::into).collect())
+    }
+
+    /// Cancels sent requests, rejects received ones, unfriends and unblocks. At most 100 ids
+    /// and handles; all or nothing.
+    async fn remove_friends(
+        &self,
+        ctx: &Context<'_>,
+        ids: Option<Vec<ID>>,
+        handles: Option<Vec<String>>,
+    ) -> ApiResult<bool> {
+        let me = session(ctx)?;
+        let targets = targets(ids, handles)?;
+        services(ctx)?.friends.remove_friends(me.user_id, &targets).await?;
+        Ok(true)
+    }
+
+    /// Blocks users: ends friendship and requests both ways; they are not told. At most 100
+    /// ids and handles; all or nothing.
+    async fn block_users(
+        &self,
+        ctx: &Context<'_>,
+        ids: Option<Vec<ID>>,
+        handles: Option<Vec<String>>,
+    ) -> ApiResult<Vec<FriendGql>> {
+        let me = session(ctx)?;
+        let targets = targets(ids, handles)?;
+        let views = services(ctx)?.friends.block_users(me.user_id, &targets).await?;
+        Ok(views.into_iter().map(Into::into).collect())
+    }
+
+    /// Replaces the caller's private metadata (a JSON object, or null to clear it) on their
+    /// edge to a user.
+    async fn set_friend_metadata(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        metadata: Option<Json<serde_json::Value>>,
+    ) -> ApiResult<FriendGql> {
+        let me = session(ctx)?;
+        let other = UserId::parse("id", &id)?;
+        let metadata = self::metadata(metadata)?;
+        let view = services(ctx)?
+            .friends
+            .set_metadata(me.user_id, other, metadata)
+            .await?;
+        Ok(view.into())
+    }
+
+    /// Marks the caller's notifications read. Ids that are not the caller's are ignored.
+    async fn mark_notifications_read(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<bool> {
+        let me = session(ctx)?;
+        let ids = notification_ids(ids)?;
+        services(ctx)?.notifications.mark_read(me.user_id, &ids).await?;
+        Ok(true)
+    }
+
+    /// Deletes the caller's notifications. Ids that are not the caller's are ignored.
+    async fn delete_notifications(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<bool> {
+        let me = session(ctx)?;
+        let ids = notification_ids(ids)?;
+        services(ctx)?.notifications.delete(me.user_id, &ids).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,155 @@
+//! Reads.
+
+use std::collections::HashMap;
+
+use amity_domain::UserId;
+use amity_domain::friends::{FriendState, FriendView};
+use async_graphql::{Context, ID, Object};
+
+use crate::error::{ApiError, ApiResult};
+use crate::schema::{list_complexity, page_size, services, session};
+use crate::types::{
+    FriendConnection, FriendCountsGql, FriendEdge, FriendStateGql, NotificationConnection,
+    NotificationEdge, NotificationGql, PageInfo, UserGql,
+};
+
+/// The query root.
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// The signed-in user.
+    async fn me(&self, ctx: &Context<'_>) -> ApiResult<UserGql> {
+        let me = session(ctx)?;
+        let user = services(ctx)?
+            .accounts
+            .user_by_id(me.user_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::from(amity_domain::DomainError::Unauthenticated(
+                    "your account no longer exists".into(),
+                ))
+            })?;
+        Ok(UserGql::new(user, true))
+    }
+
+    /// One user by id or by handle (give exactly one); null if there is none.
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        handle: Option<String>,
+    ) -> ApiResult<Option<UserGql>> {
+        let me = session(ctx)?;
+        let svc = services(ctx)?;
+        let user = match (id, handle) {
+            (Some(id), None) => {
+                let id = UserId::parse("id", &id)?;
+                svc.accounts.user_by_id(id).await?
+            }
+            (None, Some(handle)) => svc.accounts.user_by_handle(&handle).await?,
+            _ => return Err(ApiError::bad_input("id", "give exactly one of id and handle")),
+        };
+        let Some(user) = user else { return Ok(None) };
+        let visible = user.id == me.user_id
+            || svc.friends.views_of(me.user_id, &[user.id]).await?.get(&user.id)
+                == Some(&FriendState::Friend);
+        Ok(Some(UserGql::new(user, visible)))
+    }
+
+    /// The signed-in user's friends, requests and blocks: by state (FRIEND, INVITE_SENT,
+    /// INVITE_RECEIVED, BLOCKED), then most recent change first. `first` is 1..1000.
+    #[graphql(complexity = "list_complexity(first, 100, child_complexity)")]
+    async fn friends(
+        &self,
+        ctx: &Context<'_>,
+        states: Option<Vec<FriendStateGql>>,
+        #[graphql(default = 100)] first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<FriendConnection> {
+        let me = session(ctx)?;
+        let svc = services(ctx)?;
+        let after = after.map(|c| svc.cursors.parse_friend(&c)).transpose()?;
+        let states: Vec<FriendState> = states.unwrap_or_default().into_iter().map(Into::into).collect();
+        let page = svc
+            .friends
+            .list(me.user_id, &states, after, page_size(first, 100))
+            .await?;
+        let edges: Vec<FriendEdge> = page
+            .items
+            .into_iter()
+            .map(|view: FriendView| FriendEdge {
+                cursor: svc.cursors.friend(&view.position()),
+                node: view.into(),
+            })
+            .collect();
+        Ok(FriendConnection {
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+        })
+    }
+
+    /// How many users the signed-in user has in each state.
+    async fn friend_counts(&self, ctx: &Context<'_>) -> ApiResult<FriendCountsGql> {
+        let me = session(ctx)?;
+        Ok(services(ctx)?.friends.counts(me.user_id).await?.into())
+    }
+
+    /// The signed-in user's notifications, oldest first. Keep `pageInfo.endCursor` and pass it
+    /// as `after` later to get only newer ones. `first` is 1..1000.
+    #[graphql(complexity = "list_complexity(first, 100, child_complexity)")]
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100)] first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<NotificationConnection> {
+        let me = session(ctx)?;
+        let svc = services(ctx)?;
+        let after_id = after.as_deref().map(|c| svc.cursors.parse_notification(c)).transpose()?;
+        let page = svc
+            .notifications
+            .list(me.user_id, after_id, page_size(first, 100))
+            .await?;
+
+        // Load every sender, and whether the viewer may see their presence, in two queries.
+        let mut sender_ids: Vec<UserId> = page.items.iter().filter_map(|n| n.sender).collect();
+        sender_ids.sort();
+        sender_ids.dedup();
+        let senders: HashMap<UserId, _> = svc
+            .accounts
+            .users_by_ids(&sender_ids)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        let views = svc.friends.views_of(me.user_id, &sender_ids).await?;
+
+        let edges: Vec<NotificationEdge> = page
+            .items
+            .into_iter()
+            .map(|n| {
+                let sender = n.sender.and_then(|id| senders.get(&id)).map(|u| {
+                    UserGql::new(u.clone(), views.get(&u.id) == Some(&FriendState::Friend))
+                });
+                NotificationEdge {
+                    cursor: svc.cursors.notification(n.id),
+                    node: NotificationGql::new(n, sender),
+                }
+            })
+            .collect();
+        // With nothing new, hand back the cursor the client came with, so it can always keep
+        // `endCursor`.
+        let end_cursor = edges.last().map(|e| e.cursor.clone()).or(after);
+        Ok(NotificationConnection {
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor,
+            },
+            edges,
+        })
+    }
+}

@@ -1,0 +1,79 @@
+//! Friends: edges, the connection and counts.
+
+use amity_domain::friends::{FriendCounts, FriendState, FriendView};
+use async_graphql::{Json, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::types::{FriendStateGql, PageInfo, UserGql};
+
+/// Another user as the viewer sees them.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "Friend")]
+pub struct FriendGql {
+    /// The other user.
+    pub user: UserGql,
+    /// How the viewer sees them.
+    pub state: FriendStateGql,
+    /// When this edge last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The viewer's private JSON object on this edge.
+    pub metadata: Option<Json<serde_json::Value>>,
+}
+
+impl From<FriendView> for FriendGql {
+    fn from(v: FriendView) -> Self {
+        let presence_visible = v.state == FriendState::Friend;
+        Self {
+            user: UserGql::new(v.user, presence_visible),
+            state: v.state.into(),
+            updated_at: v.updated_at,
+            metadata: v.metadata.map(|m| Json(m.to_value())),
+        }
+    }
+}
+
+/// One edge of a friends page.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "FriendEdge")]
+pub struct FriendEdge {
+    /// Pass as `after` to continue after this edge.
+    pub cursor: String,
+    /// The friend.
+    pub node: FriendGql,
+}
+
+/// A page of friends.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "FriendConnection")]
+pub struct FriendConnection {
+    /// The edges, by state (FRIEND, INVITE_SENT, INVITE_RECEIVED, BLOCKED), then most recent
+    /// change first.
+    pub edges: Vec<FriendEdge>,
+    /// Paging.
+    pub page_info: PageInfo,
+}
+
+/// How many users the viewer has in each state.
+#[derive(Debug, Clone, Copy, SimpleObject)]
+#[graphql(name = "FriendCounts")]
+pub struct FriendCountsGql {
+    /// FRIEND.
+    pub friend: u32,
+    /// INVITE_SENT.
+    pub invite_sent: u32,
+    /// INVITE_RECEIVED.
+    pub invite_received: u32,
+    /// BLOCKED.
+    pub blocked: u32,
+}
+
+impl From<FriendCounts> for FriendCountsGql {
+    fn from(c: FriendCounts) -> Self {
+        Self {
+            friend: c.friends,
+            invite_sent: c.invites_sent,
+            invite_received: c.invites_received,
+            blocked: c.blocked,
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! GraphQL object types. They wrap domain values and are separate from storage rows.
+
+mod enums;
+mod friend;
+mod notification;
+mod user;
+
+pub use enums::{FriendStateGql, NotificationCodeGql, RoleGql};
+pub use friend::{FriendConnection, FriendCountsGql, FriendEdge, FriendGql};
+pub use notification::{NotificationConnection, NotificationEdge, NotificationGql};
+pub use user::{AuthPayload, UserGql};
+
+use async_graphql::SimpleObject;
+
+/// Relay-style page information.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "PageInfo")]
+pub struct PageInfo {
+    /// Whether another page follows.
+    pub has_next_page: bool,
+    /// The cursor of the last edge (for notifications, the cursor to keep even when the page is
+    /// empty).
+    pub end_cursor: Option<String>,
+}

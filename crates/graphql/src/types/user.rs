@@ -1,0 +1,90 @@
+//! The `User` type and the sign-in payload.
+
+use amity_domain::accounts::User;
+use async_graphql::{ID, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::types::RoleGql;
+
+/// A user as the viewer may see them. `online` and `lastSeenAt` are shown only to the user
+/// themself and to their friends.
+#[derive(Debug, Clone)]
+pub struct UserGql {
+    user: User,
+    presence_visible: bool,
+}
+
+impl UserGql {
+    /// A user; `presence_visible` when the viewer is the user or one of their friends.
+    pub fn new(user: User, presence_visible: bool) -> Self {
+        Self {
+            user,
+            presence_visible,
+        }
+    }
+}
+
+#[Object(name = "User")]
+impl UserGql {
+    /// Time-ordered UUID.
+    async fn id(&self) -> ID {
+        ID(self.user.id.to_string())
+    }
+
+    /// Unique handle, as chosen (unique case-insensitively).
+    async fn handle(&self) -> &str {
+        self.user.handle.as_str()
+    }
+
+    /// Optional display name.
+    async fn display_name(&self) -> Option<&str> {
+        self.user.display_name.as_deref()
+    }
+
+    /// Optional avatar address.
+    async fn avatar_url(&self) -> Option<&str> {
+        self.user.avatar_url.as_deref()
+    }
+
+    /// The user's public JSON object.
+    async fn metadata(&self) -> Option<Json<serde_json::Value>> {
+        self.user.metadata.as_ref().map(|m| Json(m.to_value()))
+    }
+
+    /// What the user may do.
+    async fn role(&self) -> RoleGql {
+        self.user.role.into()
+    }
+
+    /// When the account was made.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.user.created_at
+    }
+
+    /// Whether the user is online; null unless the viewer is the user or a friend.
+    async fn online(&self) -> Option<bool> {
+        // Presence arrives with the realtime capability; until then nobody is online.
+        self.presence_visible.then_some(false)
+    }
+
+    /// When the user was last online; null unless the viewer is the user or a friend.
+    async fn last_seen_at(&self) -> Option<DateTime<Utc>> {
+        if self.presence_visible {
+            self.user.last_seen_at
+        } else {
+            None
+        }
+    }
+}
+
+/// A session token and its user.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "AuthPayload")]
+pub struct AuthPayload {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// When the token stops being accepted.
+    pub expires_at: DateTime<Utc>,
+    /// The signed-in user.
+    pub user: UserGql,
+}
