@@ -1,1 +1,11 @@
-//! x
+//! The Amity server: configuration ([`config`]), the command line ([`cli`]), wiring the
+//! adapters into the services and serving with graceful shutdown ([`app`]).
+//!
+//! Embedding or testing: build [`config::Settings`] and call [`app::RunningServer::start`].
+
+pub mod app;
+pub mod cli;
+pub mod config;
+
+pub use app::RunningServer;
+pub use config::Settings;

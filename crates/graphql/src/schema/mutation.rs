@@ -54,7 +54,7 @@ fn payload(svc: &Services, user: User) -> ApiResult<AuthPayload> {
     })
 }
 
-#[Object]
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Creates an account and signs it in. Handles are 3-32 of `[A-Za-z0-9_.-]`, unique
     /// case-insensitively; passwords at least 8 characters.

@@ -16,7 +16,7 @@ use crate::types::{
 /// The query root.
 pub struct QueryRoot;
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<UserGql> {

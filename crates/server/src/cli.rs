@@ -1,0 +1,259 @@
+//! The command line: `amity [serve]`, `amity migrate`, `amity users`, `amity export-schema`.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use amity_domain::accounts::Role;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::app;
+use crate::config::{FlagOverrides, Settings};
+
+const SETTINGS_HELP: &str = "\
+Settings (flag > environment > amity.toml > default):
+  AMITY_LISTEN_ADDR            address to listen on [default: 127.0.0.1:8080]; port 0 picks a free port
+  AMITY_DATABASE_URL           sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://amity.db]
+  AMITY_JWT_SECRET             token signing secret, >= 32 chars; generated beside a SQLite
+                               database when unset, required with PostgreSQL
+  AMITY_TOKEN_TTL_SECS         session token lifetime [default: 86400]
+  AMITY_MAX_FRIENDS            friends per user [default: 1000]
+  AMITY_MAX_PENDING_INVITES    outgoing pending requests per user [default: 500]
+  AMITY_MAX_BLOCKS             blocked users per user [default: 1000]
+  AMITY_PASSWORD_HASH_MEMORY_KIB, AMITY_PASSWORD_HASH_ITERATIONS
+                               argon2id cost [default: 19456, 2]
+  AMITY_LOG                    log filter, e.g. info or amity=debug [default: info]
+Each is also a key of amity.toml in lower case without the prefix (listen_addr = \"...\").";
+
+/// Amity: a social-graph server for games and apps (friends, requests, blocks, notifications),
+/// behind one GraphQL API.
+#[derive(Debug, Parser)]
+#[command(name = "amity", version, after_help = SETTINGS_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Configuration file [default: amity.toml, if present].
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on (AMITY_LISTEN_ADDR).
+    #[arg(long, global = true, value_name = "ADDR")]
+    listen_addr: Option<String>,
+    /// Database URL (AMITY_DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Token signing secret (AMITY_JWT_SECRET); prefer the environment variable.
+    #[arg(long, global = true, value_name = "SECRET", hide = true)]
+    jwt_secret: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply, revert or list database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Manage users.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// Print the GraphQL schema (SDL).
+    ExportSchema {
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateAction {
+    /// Apply pending migrations.
+    Up {
+        /// Apply at most this many.
+        #[arg(long)]
+        steps: Option<u32>,
+    },
+    /// Revert applied migrations.
+    Down {
+        /// Revert this many [default: 1].
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersAction {
+    /// Create a user; the password is read from standard input.
+    Create {
+        /// The handle (3-32 of A-Z a-z 0-9 _ . -).
+        #[arg(long)]
+        handle: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// user, moderator or admin.
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Optional display name.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Set a user's role: user, moderator or admin.
+    SetRole {
+        /// The user's handle.
+        handle: String,
+        /// user, moderator or admin.
+        role: String,
+    },
+}
+
+/// Runs the command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let flags = FlagOverrides {
+        listen_addr: cli.global.listen_addr.clone(),
+        database_url: cli.global.database_url.clone(),
+        jwt_secret: cli.global.jwt_secret.clone(),
+    };
+    if let Some(Command::ExportSchema { output }) = &cli.command {
+        let sdl = amity_graphql::export_sdl();
+        return match output {
+            Some(path) => std::fs::write(path, sdl).with_context(|| format!("writing {}", path.display())),
+            None => {
+                print!("{sdl}");
+                Ok(())
+            }
+        };
+    }
+    let settings = Settings::load(cli.global.config.as_deref(), &flags)?;
+    init_logging(&settings.log);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate { action } => migrate(settings, action).await,
+        Command::Users { action } => users(settings, action).await,
+        Command::ExportSchema { .. } => Ok(()),
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(database = %app::redact(&settings.database_url), "opening the database");
+    let (router, db) = app::build_router(&settings).await?;
+    let listener = tokio::net::TcpListener::bind(settings.listen_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.listen_addr))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "Amity is listening: GraphQL on http://{addr}/graphql");
+    app::serve(listener, router, app::shutdown_signal()).await?;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()> {
+    let db = amity_persistence::Database::connect(&settings.database_url).await?;
+    match action {
+        MigrateAction::Up { steps } => {
+            db.migrate_up(steps).await?;
+            println!("migrations applied");
+        }
+        MigrateAction::Down { steps } => {
+            db.migrate_down(Some(steps)).await?;
+            println!("reverted {steps} migration(s)");
+        }
+        MigrateAction::Status => {
+            for m in db.migration_status().await? {
+                println!("{} {}", if m.applied { "applied" } else { "pending" }, m.name);
+            }
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+async fn users(settings: Settings, action: UsersAction) -> anyhow::Result<()> {
+    let role_of = |text: &str| text.parse::<Role>().map_err(|e| anyhow::anyhow!("{e}"));
+    // Check every argument (and read the password) before touching the database.
+    let task = match action {
+        UsersAction::Create {
+            handle,
+            password_stdin: _,
+            role,
+            display_name,
+        } => {
+            let role = role_of(&role)?;
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            if password.is_empty() {
+                bail!("no password on standard input");
+            }
+            UserTask::Create {
+                handle,
+                password,
+                role,
+                display_name,
+            }
+        }
+        UsersAction::SetRole { handle, role } => UserTask::SetRole {
+            handle,
+            role: role_of(&role)?,
+        },
+    };
+    let db = app::open_database(&settings).await?;
+    let services = app::services(&settings, db.clone())?;
+    let result = match task {
+        UserTask::Create {
+            handle,
+            password,
+            role,
+            display_name,
+        } => services
+            .accounts
+            .create_account(&handle, &password, display_name.as_deref(), role)
+            .await
+            .map(|user| println!("created {} ({}) with role {}", user.handle, user.id, user.role)),
+        UserTask::SetRole { handle, role } => services
+            .accounts
+            .set_role(&handle, role)
+            .await
+            .map(|user| println!("{} ({}) is now {}", user.handle, user.id, user.role)),
+    };
+    db.close().await;
+    result.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+enum UserTask {
+    Create {
+        handle: String,
+        password: String,
+        role: Role,
+        display_name: Option<String>,
+    },
+    SetRole {
+        handle: String,
+        role: Role,
+    },
+}

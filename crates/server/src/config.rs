@@ -1,0 +1,229 @@
+//! Settings: defaults, then an optional `amity.toml`, then `AMITY_*` environment variables, then
+//! command-line flags, each overriding the one before.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use amity_domain::friends::FriendLimits;
+use amity_graphql::auth::passwords::HashCost;
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The default database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://amity.db";
+/// The default address.
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8080";
+
+/// Every setting of the server and the command line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Where to listen; port 0 picks a free port (the bound address is logged).
+    pub listen_addr: SocketAddr,
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`.
+    pub database_url: String,
+    /// Secret that signs session tokens and cursors. Generated and kept beside a SQLite
+    /// database when unset; required with PostgreSQL (all nodes must share it).
+    pub jwt_secret: Option<String>,
+    /// Lifetime of a session token, in seconds.
+    pub token_ttl_secs: u64,
+    /// Most friends per user.
+    pub max_friends: u32,
+    /// Most outgoing pending friend requests per user.
+    pub max_pending_invites: u32,
+    /// Most blocked users per user.
+    pub max_blocks: u32,
+    /// argon2id memory cost in KiB.
+    pub password_hash_memory_kib: u32,
+    /// argon2id passes.
+    pub password_hash_iterations: u32,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `amity=debug,info`.
+    pub log: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let limits = FriendLimits::default();
+        let cost = HashCost::default();
+        Self {
+            listen_addr: DEFAULT_LISTEN_ADDR.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            jwt_secret: None,
+            token_ttl_secs: 24 * 3600,
+            max_friends: limits.max_friends,
+            max_pending_invites: limits.max_pending_invites,
+            max_blocks: limits.max_blocks,
+            password_hash_memory_kib: cost.memory_kib,
+            password_hash_iterations: cost.iterations,
+            log: "info".to_owned(),
+        }
+    }
+}
+
+/// Settings given as command-line flags (only those set override).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlagOverrides {
+    /// `--listen-addr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen_addr: Option<String>,
+    /// `--database-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// `--jwt-secret`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_secret: Option<String>,
+}
+
+impl Settings {
+    /// Loads settings from `config_file` (default `amity.toml`, optional), the environment and
+    /// the flags.
+    pub fn load(config_file: Option<&Path>, flags: &FlagOverrides) -> anyhow::Result<Self> {
+        let file = config_file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("amity.toml"));
+        if config_file.is_some() && !file.exists() {
+            bail!("the configuration file {} does not exist", file.display());
+        }
+        let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(&file))
+            .merge(Env::prefixed("AMITY_").ignore(&["test_database_url"]))
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .context("invalid settings")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.token_ttl_secs == 0 {
+            bail!("token_ttl_secs must be at least 1");
+        }
+        if let Some(secret) = &self.jwt_secret
+            && secret.len() < 32
+        {
+            bail!("AMITY_JWT_SECRET must be at least 32 characters long");
+        }
+        Ok(())
+    }
+
+    /// The friend limits.
+    pub fn limits(&self) -> FriendLimits {
+        FriendLimits {
+            max_friends: self.max_friends,
+            max_pending_invites: self.max_pending_invites,
+            max_blocks: self.max_blocks,
+        }
+    }
+
+    /// The password hashing cost.
+    pub fn hash_cost(&self) -> HashCost {
+        HashCost {
+            memory_kib: self.password_hash_memory_kib,
+            iterations: self.password_hash_iterations,
+        }
+    }
+
+    /// Token lifetime.
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_secs)
+    }
+
+    /// The path of the SQLite file, if the database is SQLite.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && !path.contains(":memory:")).then(|| PathBuf::from(path))
+    }
+
+    /// The token secret: the configured one, or for SQLite one generated once and kept in a
+    /// file beside the database (`<database>.jwt-secret`, readable by the owner only).
+    pub fn resolve_secret(&self) -> anyhow::Result<Vec<u8>> {
+        if let Some(secret) = &self.jwt_secret {
+            return Ok(secret.as_bytes().to_vec());
+        }
+        let Some(db_path) = self.sqlite_path() else {
+            bail!(
+                "set AMITY_JWT_SECRET (at least 32 characters): with PostgreSQL every node must \
+                 share the same secret, so none is generated"
+            );
+        };
+        let mut file = db_path.into_os_string();
+        file.push(".jwt-secret");
+        let file = PathBuf::from(file);
+        if file.exists() {
+            let secret = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let secret = secret.trim();
+            if secret.len() < 32 {
+                bail!("{} holds a secret shorter than 32 characters", file.display());
+            }
+            return Ok(secret.as_bytes().to_vec());
+        }
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        write_private(&file, &secret).with_context(|| format!("writing {}", file.display()))?;
+        tracing::info!(file = %file.display(), "generated a token secret");
+        Ok(secret.into_bytes())
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(content.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    std::fs::write(path, content)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let s = Settings::default();
+        assert_eq!(s.listen_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.sqlite_path(), Some(PathBuf::from("amity.db")));
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        let mut s = Settings::default();
+        s.database_url = "sqlite:///var/lib/amity/a.db?mode=rwc".into();
+        assert_eq!(s.sqlite_path(), Some(PathBuf::from("/var/lib/amity/a.db")));
+        s.database_url = "postgres://x@y/z".into();
+        assert_eq!(s.sqlite_path(), None);
+        assert!(s.resolve_secret().is_err());
+    }
+
+    #[test]
+    fn secret_is_generated_once_and_kept() {
+        let dir = tempfile_dir();
+        let mut s = Settings::default();
+        s.database_url = format!("sqlite://{}/x.db", dir.display());
+        let first = s.resolve_secret().unwrap();
+        let second = s.resolve_secret().unwrap();
+        assert_eq!(first, second);
+        assert_eq!(first.len(), 64);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("amity-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
