@@ -1,1 +1,246 @@
-//! x
+//! End-to-end test harness: a real Amity server on a free port, with its own fresh database,
+//! driven over HTTP by a GraphQL client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use amity::{RunningServer, Settings};
+use amity_persistence::testing::TestDatabase;
+use serde_json::{Value, json};
+
+/// A running server and the database it owns (dropped after the server).
+pub struct TestServer {
+    server: Option<RunningServer>,
+    _db: TestDatabase,
+    http: reqwest::Client,
+}
+
+/// Settings for tests: a free port, cheap password hashing, a fixed secret.
+pub fn test_settings(database_url: &str) -> Settings {
+    Settings {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: database_url.to_owned(),
+        jwt_secret: Some("e2e-test-secret-e2e-test-secret-0123".to_owned()),
+        password_hash_memory_kib: 1024,
+        password_hash_iterations: 1,
+        ..Settings::default()
+    }
+}
+
+impl TestServer {
+    /// A server with default settings.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server with adjusted settings.
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDatabase::create().await.expect("test database");
+        let mut settings = test_settings(db.url());
+        adjust(&mut settings);
+        let server = RunningServer::start(&settings).await.expect("server starts");
+        Self {
+            server: Some(server),
+            _db: db,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// The server's base URL, `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.server.as_ref().unwrap().addr)
+    }
+
+    /// A client without a token.
+    pub fn anonymous(&self) -> Client {
+        Client {
+            http: self.http.clone(),
+            url: format!("{}/graphql", self.base_url()),
+            token: None,
+        }
+    }
+
+    /// Signs up `handle` (password "password-1") and returns its client and id.
+    pub async fn sign_up(&self, handle: &str) -> User {
+        let res = self
+            .anonymous()
+            .gql(
+                "mutation($h: String!) { signUp(handle: $h, password: \"password-1\") { token user { id handle } } }",
+                json!({ "h": handle }),
+            )
+            .await;
+        let data = res.data();
+        let token = data["signUp"]["token"].as_str().unwrap().to_owned();
+        User {
+            id: data["signUp"]["user"]["id"].as_str().unwrap().to_owned(),
+            handle: handle.to_owned(),
+            client: self.anonymous().with_token(token),
+        }
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("clean stop");
+        }
+    }
+}
+
+/// A signed-up user and their client.
+#[derive(Clone)]
+pub struct User {
+    /// Their id.
+    pub id: String,
+    /// Their handle.
+    pub handle: String,
+    /// A client with their token.
+    pub client: Client,
+}
+
+/// A GraphQL-over-HTTP client.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    url: String,
+    token: Option<String>,
+}
+
+/// A GraphQL response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// The JSON body.
+    pub body: Value,
+}
+
+impl Response {
+    /// `data`, asserting there are no errors.
+    pub fn data(&self) -> &Value {
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {}",
+            self.body
+        );
+        &self.body["data"]
+    }
+
+    /// The `extensions.code` of every error.
+    pub fn codes(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["extensions"]["code"].as_str().unwrap_or("<none>").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The single error's code, asserting there is exactly one error.
+    pub fn code(&self) -> String {
+        let codes = self.codes();
+        assert_eq!(codes.len(), 1, "expected one error: {}", self.body);
+        codes[0].clone()
+    }
+
+    /// The first error's message.
+    pub fn message(&self) -> String {
+        self.body["errors"][0]["message"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+impl Client {
+    /// The same client with a token.
+    pub fn with_token(mut self, token: String) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Sends a query or mutation with variables.
+    pub async fn gql(&self, query: &str, variables: Value) -> Response {
+        self.post_json(&json!({ "query": query, "variables": variables })).await
+    }
+
+    /// Posts any JSON body.
+    pub async fn post_json(&self, body: &Value) -> Response {
+        self.post_raw(body.to_string().into_bytes()).await
+    }
+
+    /// Posts raw bytes.
+    pub async fn post_raw(&self, body: Vec<u8>) -> Response {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.expect("JSON body");
+        Response { status, body }
+    }
+}
+
+impl User {
+    /// `addFriends` by ids; returns the response.
+    pub async fn add(&self, ids: &[&str]) -> Response {
+        self.client
+            .gql(
+                "mutation($ids: [ID!]) { addFriends(ids: $ids) { state user { id handle } } }",
+                json!({ "ids": ids }),
+            )
+            .await
+    }
+
+    /// `removeFriends` by ids.
+    pub async fn remove(&self, ids: &[&str]) -> Response {
+        self.client
+            .gql("mutation($ids: [ID!]) { removeFriends(ids: $ids) }", json!({ "ids": ids }))
+            .await
+    }
+
+    /// `blockUsers` by ids.
+    pub async fn block(&self, ids: &[&str]) -> Response {
+        self.client
+            .gql(
+                "mutation($ids: [ID!]) { blockUsers(ids: $ids) { state user { id } } }",
+                json!({ "ids": ids }),
+            )
+            .await
+    }
+
+    /// This user's view of `other` from the friends listing (None when absent).
+    pub async fn view_of(&self, other: &str) -> Option<String> {
+        let res = self
+            .client
+            .gql("{ friends(first: 1000) { edges { node { state user { id } } } } }", json!({}))
+            .await;
+        res.data()["friends"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["node"]["user"]["id"] == other)
+            .map(|e| e["node"]["state"].as_str().unwrap().to_owned())
+    }
+
+    /// This user's notification codes, oldest first.
+    pub async fn notification_codes(&self) -> Vec<String> {
+        let res = self
+            .client
+            .gql("{ notifications(first: 1000) { edges { node { code } } } }", json!({}))
+            .await;
+        res.data()["notifications"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["code"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}

@@ -349,7 +349,7 @@ async fn resolve(
         .cloned()
         .ok_or_else(|| DomainError::Unauthenticated("your account no longer exists".into()))?;
 
-    let mut problems = Vec::new();
+    let mut problems = targets.malformed.clone();
     let mut users: Vec<User> = Vec::new();
     let mut take = |user: Option<&User>, text: String, users: &mut Vec<User>| match user {
         None => problems.push(TargetProblem {

@@ -13,10 +13,14 @@ pub struct Targets {
     pub ids: Vec<UserId>,
     /// Handles, each once (case-insensitively), with the text the caller wrote.
     pub handles: Vec<Handle>,
+    /// Targets that did not parse. They fail the call, but only once the others have been
+    /// looked up too, so that the error names every bad target at once.
+    pub malformed: Vec<TargetProblem>,
 }
 
 impl Targets {
-    /// Parses ids and handles as the client sent them. Every malformed one is named in the error.
+    /// Parses ids and handles as the client sent them. Malformed ones are kept in
+    /// [`Targets::malformed`]; only a call with no target or too many fails here.
     pub fn parse(ids: &[String], handles: &[String]) -> Result<Self> {
         if ids.len() + handles.len() > MAX_TARGETS {
             return Err(DomainError::invalid(
@@ -30,13 +34,12 @@ impl Targets {
         if ids.is_empty() && handles.is_empty() {
             return Err(DomainError::invalid("ids", "give at least one id or handle"));
         }
-        let mut problems = Vec::new();
         let mut targets = Targets::default();
         for text in ids {
             match text.trim().parse::<UserId>() {
                 Ok(id) if !targets.ids.contains(&id) => targets.ids.push(id),
                 Ok(_) => {}
-                Err(_) => problems.push(TargetProblem {
+                Err(_) => targets.malformed.push(TargetProblem {
                     target: text.clone(),
                     kind: TargetProblemKind::Malformed,
                 }),
@@ -48,17 +51,13 @@ impl Targets {
                     targets.handles.push(h)
                 }
                 Ok(_) => {}
-                Err(_) => problems.push(TargetProblem {
+                Err(_) => targets.malformed.push(TargetProblem {
                     target: text.clone(),
                     kind: TargetProblemKind::Malformed,
                 }),
             }
         }
-        if problems.is_empty() {
-            Ok(targets)
-        } else {
-            Err(DomainError::InvalidTargets(problems))
-        }
+        Ok(targets)
     }
 }
 
@@ -79,13 +78,11 @@ mod tests {
     }
 
     #[test]
-    fn names_every_malformed_target() {
-        let err = Targets::parse(&s(&["nope"]), &s(&["ok_handle", "x", "bad handle"])).unwrap_err();
-        let DomainError::InvalidTargets(problems) = err else {
-            panic!("wrong error")
-        };
-        let named: Vec<_> = problems.iter().map(|p| p.target.as_str()).collect();
+    fn keeps_every_malformed_target() {
+        let t = Targets::parse(&s(&["nope"]), &s(&["ok_handle", "x", "bad handle"])).unwrap();
+        let named: Vec<_> = t.malformed.iter().map(|p| p.target.as_str()).collect();
         assert_eq!(named, ["nope", "x", "bad handle"]);
+        assert_eq!(t.handles.len(), 1);
     }
 
     #[test]

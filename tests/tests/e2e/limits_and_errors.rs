@@ -1,0 +1,78 @@
+//! Friend limits, request bounds and the error contract.
+
+use amity_e2e::TestServer;
+use serde_json::json;
+
+#[tokio::test]
+async fn limits_fail_the_whole_call_with_limit_exceeded() {
+    let server = TestServer::start_with(|s| {
+        s.max_pending_invites = 2;
+        s.max_friends = 1;
+        s.max_blocks = 1;
+    })
+    .await;
+    let me = server.sign_up("limited").await;
+    let a = server.sign_up("lim_a").await;
+    let b = server.sign_up("lim_b").await;
+    let c = server.sign_up("lim_c").await;
+
+    let res = me.add(&[&a.id, &b.id, &c.id]).await;
+    assert_eq!(res.code(), "LIMIT_EXCEEDED");
+    assert_eq!(me.view_of(&a.id).await, None, "nothing half-applied");
+    me.add(&[&a.id, &b.id]).await.data();
+
+    // Friends: accepting a second friendship passes the limit of 1.
+    a.add(&[&me.id]).await.data();
+    let res = b.add(&[&me.id]).await;
+    assert_eq!(res.code(), "LIMIT_EXCEEDED", "the other side's limit counts too");
+    assert_eq!(b.view_of(&me.id).await.as_deref(), Some("INVITE_RECEIVED"));
+
+    // Blocks.
+    me.block(&[&c.id]).await.data();
+    let res = me.block(&[&b.id]).await;
+    assert_eq!(res.code(), "LIMIT_EXCEEDED");
+    // Shrinking is always allowed.
+    me.remove(&[&c.id]).await.data();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn request_size_depth_and_complexity_are_bounded() {
+    let server = TestServer::start().await;
+    let user = server.sign_up("bounded").await;
+
+    let huge = json!({ "query": format!("{{ me {{ id }} }} #{}", "x".repeat(300 * 1024)) });
+    let res = user.client.post_json(&huge).await;
+    assert_eq!(res.status, 413);
+    assert_eq!(res.code(), "BAD_USER_INPUT");
+
+    let deep = "{ friends { edges { node { user { id } } } } }".replace("id", &format!("id {}", "__typename ".repeat(1)));
+    assert!(user.client.gql(&deep, json!({})).await.body["errors"].is_null());
+    let mut nested = String::from("__typename");
+    for _ in 0..20 {
+        nested = format!("__schema {{ types {{ fields {{ type {{ ofType {{ {nested} }} }} }} }} }}");
+    }
+    let res = user.client.gql(&format!("{{ {nested} }}"), json!({})).await;
+    assert_eq!(res.codes()[0], "BAD_USER_INPUT", "{}", res.body);
+
+    let wide = format!("{{ {} }}", (0..40).map(|i| format!("f{i}: friends(first: 1000) {{ edges {{ node {{ user {{ id handle }} }} }} }}")).collect::<Vec<_>>().join(" "));
+    let res = user.client.gql(&wide, json!({})).await;
+    assert_eq!(res.codes()[0], "BAD_USER_INPUT", "{}", res.body);
+
+    let res = user.client.post_raw(b"{not json".to_vec()).await;
+    assert_eq!(res.status, 400);
+    assert_eq!(res.code(), "BAD_USER_INPUT");
+
+    let res = user.client.gql("{ nosuchfield }", json!({})).await;
+    assert_eq!(res.code(), "BAD_USER_INPUT");
+    let res = user.client.gql("{ friends(first: \"ten\") { edges { cursor } } }", json!({})).await;
+    assert!(res.codes().iter().all(|c| c == "BAD_USER_INPUT"), "{}", res.body);
+
+    let batch = json!((0..11).map(|_| json!({ "query": "{ me { id } }" })).collect::<Vec<_>>());
+    let res = user.client.post_json(&batch).await;
+    assert_eq!(res.code(), "BAD_USER_INPUT");
+    let batch = json!([{ "query": "{ me { id } }" }, { "query": "{ me { handle } }" }]);
+    let res = user.client.post_json(&batch).await;
+    assert_eq!(res.body.as_array().unwrap().len(), 2);
+    server.stop().await;
+}

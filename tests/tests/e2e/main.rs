@@ -1,0 +1,10 @@
+//! End-to-end tests: the real server on a free port, driven over HTTP with GraphQL. Runs on
+//! SQLite by default and on PostgreSQL when `AMITY_TEST_DATABASE_URL` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod accounts;
+mod contract;
+mod friends;
+mod limits_and_errors;
+mod notifications;
+mod paging;
