@@ -38,7 +38,9 @@ impl TestServer {
         let db = TestDatabase::create().await.expect("test database");
         let mut settings = test_settings(db.url());
         adjust(&mut settings);
-        let server = RunningServer::start(&settings).await.expect("server starts");
+        let server = RunningServer::start(&settings)
+            .await
+            .expect("server starts");
         Self {
             server: Some(server),
             _db: db,
@@ -135,7 +137,12 @@ impl Response {
             .map(|errors| {
                 errors
                     .iter()
-                    .map(|e| e["extensions"]["code"].as_str().unwrap_or("<none>").to_owned())
+                    .map(|e| {
+                        e["extensions"]["code"]
+                            .as_str()
+                            .unwrap_or("<none>")
+                            .to_owned()
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -150,7 +157,10 @@ impl Response {
 
     /// The first error's message.
     pub fn message(&self) -> String {
-        self.body["errors"][0]["message"].as_str().unwrap_or_default().to_owned()
+        self.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
@@ -163,7 +173,8 @@ impl Client {
 
     /// Sends a query or mutation with variables.
     pub async fn gql(&self, query: &str, variables: Value) -> Response {
-        self.post_json(&json!({ "query": query, "variables": variables })).await
+        self.post_json(&json!({ "query": query, "variables": variables }))
+            .await
     }
 
     /// Posts any JSON body.
@@ -202,7 +213,10 @@ impl User {
     /// `removeFriends` by ids.
     pub async fn remove(&self, ids: &[&str]) -> Response {
         self.client
-            .gql("mutation($ids: [ID!]) { removeFriends(ids: $ids) }", json!({ "ids": ids }))
+            .gql(
+                "mutation($ids: [ID!]) { removeFriends(ids: $ids) }",
+                json!({ "ids": ids }),
+            )
             .await
     }
 
@@ -220,7 +234,10 @@ impl User {
     pub async fn view_of(&self, other: &str) -> Option<String> {
         let res = self
             .client
-            .gql("{ friends(first: 1000) { edges { node { state user { id } } } } }", json!({}))
+            .gql(
+                "{ friends(first: 1000) { edges { node { state user { id } } } } }",
+                json!({}),
+            )
             .await;
         res.data()["friends"]["edges"]
             .as_array()
@@ -234,7 +251,10 @@ impl User {
     pub async fn notification_codes(&self) -> Vec<String> {
         let res = self
             .client
-            .gql("{ notifications(first: 1000) { edges { node { code } } } }", json!({}))
+            .gql(
+                "{ notifications(first: 1000) { edges { node { code } } } }",
+                json!({}),
+            )
             .await;
         res.data()["notifications"]["edges"]
             .as_array()

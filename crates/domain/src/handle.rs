@@ -20,9 +20,7 @@ impl Handle {
         if !(HANDLE_MIN_LEN..=HANDLE_MAX_LEN).contains(&len) {
             return Err(DomainError::invalid(
                 field,
-                format!(
-                    "\"{text}\" must be {HANDLE_MIN_LEN} to {HANDLE_MAX_LEN} characters long"
-                ),
+                format!("\"{text}\" must be {HANDLE_MIN_LEN} to {HANDLE_MAX_LEN} characters long"),
             ));
         }
         if let Some(bad) = text
@@ -31,7 +29,9 @@ impl Handle {
         {
             return Err(DomainError::invalid(
                 field,
-                format!("\"{text}\" contains {bad:?}; only letters, digits, '_', '.' and '-' are allowed"),
+                format!(
+                    "\"{text}\" contains {bad:?}; only letters, digits, '_', '.' and '-' are allowed"
+                ),
             ));
         }
         Ok(Self(text.to_owned()))
@@ -72,7 +72,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_lengths_and_characters() {
-        for bad in ["", "ab", &"x".repeat(33), "has space", "émile", "a/b", "tab\tx", "semi;colon"] {
+        for bad in [
+            "",
+            "ab",
+            &"x".repeat(33),
+            "has space",
+            "émile",
+            "a/b",
+            "tab\tx",
+            "semi;colon",
+        ] {
             assert!(Handle::parse("handle", bad).is_err(), "{bad:?}");
         }
     }

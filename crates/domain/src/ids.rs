@@ -86,6 +86,9 @@ mod tests {
         let id = UserId::new();
         assert_eq!(UserId::parse("id", &id.to_string()).unwrap(), id);
         let err = UserId::parse("ids", "not-a-uuid").unwrap_err();
-        assert_eq!(err.to_string(), "ids: \"not-a-uuid\" is not a valid user id");
+        assert_eq!(
+            err.to_string(),
+            "ids: \"not-a-uuid\" is not a valid user id"
+        );
     }
 }

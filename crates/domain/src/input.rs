@@ -94,7 +94,9 @@ impl Metadata {
         let Value::Object(map) = value else {
             return Err(DomainError::invalid(field, "must be a JSON object"));
         };
-        let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&map)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > METADATA_MAX_BYTES {
             return Err(DomainError::invalid(
                 field,
@@ -133,14 +135,20 @@ mod tests {
         assert!(Password::parse("1234567").is_err());
         assert!(Password::parse("12345678").is_ok());
         assert!(Password::parse(&"x".repeat(PASSWORD_MAX_BYTES + 1)).is_err());
-        assert_eq!(format!("{:?}", Password::parse("secret-pw").unwrap()), "Password(***)");
+        assert_eq!(
+            format!("{:?}", Password::parse("secret-pw").unwrap()),
+            "Password(***)"
+        );
     }
 
     #[test]
     fn display_name_rules() {
         assert_eq!(DisplayName::parse_optional(Some("  ")).unwrap(), None);
         assert_eq!(
-            DisplayName::parse_optional(Some(" Ada ")).unwrap().unwrap().as_str(),
+            DisplayName::parse_optional(Some(" Ada "))
+                .unwrap()
+                .unwrap()
+                .as_str(),
             "Ada"
         );
         assert!(DisplayName::parse_optional(Some(&"é".repeat(64))).is_ok());

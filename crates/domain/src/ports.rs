@@ -38,14 +38,22 @@ pub trait Store: Send + Sync {
     /// Users by id; unknown ids are skipped; order unspecified.
     async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>>;
     /// A user and their password hash, by handle.
-    async fn credentials_by_handle(&self, handle: &Handle) -> Result<Option<(User, Option<String>)>>;
+    async fn credentials_by_handle(
+        &self,
+        handle: &Handle,
+    ) -> Result<Option<(User, Option<String>)>>;
     /// Sets the role of the user with this handle; `None` if there is no such user.
     async fn set_role(&self, handle: &Handle, role: Role) -> Result<Option<User>>;
 
     /// How `viewer` sees each of `others` (absent: no edge).
-    async fn views_of(&self, viewer: UserId, others: &[UserId]) -> Result<HashMap<UserId, FriendState>>;
+    async fn views_of(
+        &self,
+        viewer: UserId,
+        others: &[UserId],
+    ) -> Result<HashMap<UserId, FriendState>>;
     /// A page of `owner`'s edges in listing order, at most `query.limit` rows.
-    async fn list_friends(&self, owner: UserId, query: &FriendListQuery) -> Result<Vec<FriendView>>;
+    async fn list_friends(&self, owner: UserId, query: &FriendListQuery)
+    -> Result<Vec<FriendView>>;
     /// How many edges of each state `owner` has.
     async fn friend_counts(&self, owner: UserId) -> Result<FriendCounts>;
     /// Replaces the metadata of `owner`'s edge to `other`; `None` if there is no such edge.
@@ -135,7 +143,8 @@ pub trait GraphTransaction: Send {
     async fn lock_users(&mut self, ids: &[UserId]) -> Result<()>;
     /// Both views of each pair (me, other), with my edge's details; pairs with no edge at all
     /// may be absent.
-    async fn pairs(&mut self, me: UserId, others: &[UserId]) -> Result<HashMap<UserId, StoredPair>>;
+    async fn pairs(&mut self, me: UserId, others: &[UserId])
+    -> Result<HashMap<UserId, StoredPair>>;
     /// How many edges of each state `owner` has.
     async fn counts(&mut self, owner: UserId) -> Result<FriendCounts>;
     /// How many FRIEND edges each of `owners` has.
@@ -143,7 +152,11 @@ pub trait GraphTransaction: Send {
     /// Writes edge changes, all stamped `at`.
     async fn write_edges(&mut self, writes: &[EdgeWrite], at: DateTime<Utc>) -> Result<()>;
     /// Stores notifications, all stamped `at`.
-    async fn insert_notifications(&mut self, items: &[NewNotification], at: DateTime<Utc>) -> Result<()>;
+    async fn insert_notifications(
+        &mut self,
+        items: &[NewNotification],
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     /// Makes everything permanent.
     async fn commit(self: Box<Self>) -> Result<()>;
 }

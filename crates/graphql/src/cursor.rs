@@ -67,15 +67,27 @@ impl CursorCodec {
     }
 
     fn open(&self, kind: u8, cursor: &str, payload_len: usize) -> Result<Vec<u8>, ApiError> {
-        let invalid = || ApiError::bad_input("after", "the cursor is invalid; use a cursor this listing returned");
-        let data = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
+        let invalid = || {
+            ApiError::bad_input(
+                "after",
+                "the cursor is invalid; use a cursor this listing returned",
+            )
+        };
+        let data = URL_SAFE_NO_PAD
+            .decode(cursor.trim())
+            .map_err(|_| invalid())?;
         if data.len() != 1 + payload_len + TAG_LEN || data[0] != kind {
             return Err(invalid());
         }
         let (body, tag) = data.split_at(1 + payload_len);
         // Compare in constant time.
         let expected = self.tag(body);
-        if tag.iter().zip(expected.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0 {
+        if tag
+            .iter()
+            .zip(expected.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            != 0
+        {
             return Err(invalid());
         }
         Ok(body[1..].to_vec())
@@ -112,7 +124,8 @@ impl CursorCodec {
     /// Reads a notifications cursor.
     pub fn parse_notification(&self, cursor: &str) -> Result<NotificationId, ApiError> {
         let p = self.open(KIND_NOTIFICATIONS, cursor, 16)?;
-        let id = Uuid::from_slice(&p).map_err(|_| ApiError::bad_input("after", "the cursor is invalid"))?;
+        let id = Uuid::from_slice(&p)
+            .map_err(|_| ApiError::bad_input("after", "the cursor is invalid"))?;
         Ok(NotificationId::from_uuid(id))
     }
 }
@@ -136,7 +149,10 @@ mod tests {
         let p = position();
         assert_eq!(codec.parse_friend(&codec.friend(&p)).unwrap(), p);
         let id = NotificationId::new();
-        assert_eq!(codec.parse_notification(&codec.notification(id)).unwrap(), id);
+        assert_eq!(
+            codec.parse_notification(&codec.notification(id)).unwrap(),
+            id
+        );
     }
 
     #[test]
@@ -148,7 +164,9 @@ mod tests {
             for bit in 0..8 {
                 let mut bad = raw.clone();
                 bad[i] ^= 1 << bit;
-                let err = codec.parse_friend(&URL_SAFE_NO_PAD.encode(&bad)).unwrap_err();
+                let err = codec
+                    .parse_friend(&URL_SAFE_NO_PAD.encode(&bad))
+                    .unwrap_err();
                 assert_eq!(err.code().as_deref(), Some("BAD_USER_INPUT"));
             }
         }

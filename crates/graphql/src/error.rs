@@ -102,9 +102,13 @@ impl From<ApiError> for Error {
 impl From<DomainError> for ApiError {
     fn from(err: DomainError) -> Self {
         match &err {
-            DomainError::InvalidInput { field, message } => ApiError::bad_input(field, message.clone()),
+            DomainError::InvalidInput { field, message } => {
+                ApiError::bad_input(field, message.clone())
+            }
             DomainError::InvalidTargets(problems) => {
-                let all_unknown = problems.iter().all(|p| p.kind == TargetProblemKind::Unknown);
+                let all_unknown = problems
+                    .iter()
+                    .all(|p| p.kind == TargetProblemKind::Unknown);
                 let code = if all_unknown {
                     ErrorCode::NotFound
                 } else {
@@ -115,8 +119,14 @@ impl From<DomainError> for ApiError {
                     .iter()
                     .map(|p| {
                         let mut m = async_graphql::indexmap::IndexMap::new();
-                        m.insert(async_graphql::Name::new("target"), Value::from(p.target.clone()));
-                        m.insert(async_graphql::Name::new("reason"), Value::from(p.kind.to_string()));
+                        m.insert(
+                            async_graphql::Name::new("target"),
+                            Value::from(p.target.clone()),
+                        );
+                        m.insert(
+                            async_graphql::Name::new("reason"),
+                            Value::from(p.kind.to_string()),
+                        );
                         Value::Object(m)
                     })
                     .collect();
@@ -154,7 +164,9 @@ impl From<DomainError> for ApiError {
 /// without a code would be a bug and is reported as internal.
 pub fn ensure_codes(response: &mut async_graphql::Response) {
     for error in &mut response.errors {
-        let ext = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
+        let ext = error
+            .extensions
+            .get_or_insert_with(ErrorExtensionValues::default);
         if ext.get("code").is_none() {
             let code = if error.path.is_empty() {
                 ErrorCode::BadUserInput
@@ -211,7 +223,10 @@ mod tests {
             target: "!!".into(),
             kind: TargetProblemKind::Malformed,
         };
-        assert_eq!(code(DomainError::InvalidTargets(vec![unknown.clone()])), "NOT_FOUND");
+        assert_eq!(
+            code(DomainError::InvalidTargets(vec![unknown.clone()])),
+            "NOT_FOUND"
+        );
         assert_eq!(
             code(DomainError::InvalidTargets(vec![unknown, malformed])),
             "BAD_USER_INPUT"
@@ -226,10 +241,11 @@ mod tests {
 
     #[test]
     fn request_errors_get_bad_user_input() {
-        let mut response = async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
-            "Unknown field",
-            None,
-        )]);
+        let mut response =
+            async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
+                "Unknown field",
+                None,
+            )]);
         ensure_codes(&mut response);
         let ext = response.errors[0].extensions.as_ref().unwrap();
         assert_eq!(ext.get("code"), Some(&Value::from("BAD_USER_INPUT")));

@@ -107,7 +107,10 @@ async fn graphql(
     {
         return request_error(
             StatusCode::BAD_REQUEST,
-            format!("at most {MAX_BATCH} operations per batch, {} given", items.len()),
+            format!(
+                "at most {MAX_BATCH} operations per batch, {} given",
+                items.len()
+            ),
         );
     }
     let auth = headers

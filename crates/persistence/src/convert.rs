@@ -34,7 +34,10 @@ fn is_conflict(err: &DbErr) -> bool {
     let code = db.code().unwrap_or_default();
     // PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
     // SQLite: SQLITE_BUSY (5) and its extended codes, SQLITE_LOCKED (6).
-    matches!(&*code, "40001" | "40P01" | "55P03" | "5" | "6" | "261" | "517" | "262")
+    matches!(
+        &*code,
+        "40001" | "40P01" | "55P03" | "5" | "6" | "261" | "517" | "262"
+    )
 }
 
 /// Parses a JSON text column that should hold an object.
@@ -73,7 +76,10 @@ pub fn state_from_rank(rank: i16) -> Result<FriendState, DomainError> {
 }
 
 /// An edge row joined with its other user as a domain view.
-pub fn view_from_rows(edge: friend_edge::Model, other: user::Model) -> Result<FriendView, DomainError> {
+pub fn view_from_rows(
+    edge: friend_edge::Model,
+    other: user::Model,
+) -> Result<FriendView, DomainError> {
     Ok(FriendView {
         user: user_from_row(other)?,
         state: state_from_rank(edge.state)?,

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use amity_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement,
+    TransactionTrait,
+};
 use tokio::sync::Mutex;
 
 /// Errors of connecting and migrating.
@@ -75,13 +78,16 @@ impl Database {
             .acquire_timeout(Duration::from_secs(30));
         match backend {
             Backend::Sqlite => {
-                options.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
-                    o.create_if_missing(true)
-                        .journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Normal)
-                        .busy_timeout(Duration::from_secs(10))
-                        .foreign_keys(true)
-                });
+                options
+                    .max_connections(8)
+                    .min_connections(1)
+                    .map_sqlx_sqlite_opts(|o| {
+                        o.create_if_missing(true)
+                            .journal_mode(SqliteJournalMode::Wal)
+                            .synchronous(SqliteSynchronous::Normal)
+                            .busy_timeout(Duration::from_secs(10))
+                            .foreign_keys(true)
+                    });
             }
             Backend::Postgres => {
                 options.max_connections(16).min_connections(1);
@@ -112,7 +118,9 @@ impl Database {
     pub async fn migrate_up(&self, steps: Option<u32>) -> Result<(), PersistenceError> {
         let txn = self.conn.begin().await?;
         self.take_migration_lock(&txn).await?;
-        Migrator::up(&txn, steps).await.map_err(PersistenceError::Migrate)?;
+        Migrator::up(&txn, steps)
+            .await
+            .map_err(PersistenceError::Migrate)?;
         txn.commit().await?;
         Ok(())
     }
@@ -121,7 +129,9 @@ impl Database {
     pub async fn migrate_down(&self, steps: Option<u32>) -> Result<(), PersistenceError> {
         let txn = self.conn.begin().await?;
         self.take_migration_lock(&txn).await?;
-        Migrator::down(&txn, steps).await.map_err(PersistenceError::Migrate)?;
+        Migrator::down(&txn, steps)
+            .await
+            .map_err(PersistenceError::Migrate)?;
         txn.commit().await?;
         Ok(())
     }

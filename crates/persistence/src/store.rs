@@ -20,8 +20,7 @@ use uuid::Uuid;
 
 use crate::Database;
 use crate::convert::{
-    db_err, metadata_to_text, notification_from_row, state_from_rank, user_from_row,
-    view_from_rows,
+    db_err, metadata_to_text, notification_from_row, state_from_rank, user_from_row, view_from_rows,
 };
 use crate::entities::{friend_edge, notification, user};
 use crate::transaction::SqlGraphTransaction;
@@ -186,7 +185,11 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn list_friends(&self, owner: UserId, query: &FriendListQuery) -> Result<Vec<FriendView>> {
+    async fn list_friends(
+        &self,
+        owner: UserId,
+        query: &FriendListQuery,
+    ) -> Result<Vec<FriendView>> {
         use friend_edge::Column as C;
         let mut select = friend_edge::Entity::find().filter(C::UserId.eq(owner.as_uuid()));
         if !query.states.is_empty() {
@@ -260,7 +263,8 @@ impl Store for SqlStore {
         limit: u32,
     ) -> Result<Vec<Notification>> {
         use notification::Column as C;
-        let mut select = notification::Entity::find().filter(C::RecipientId.eq(recipient.as_uuid()));
+        let mut select =
+            notification::Entity::find().filter(C::RecipientId.eq(recipient.as_uuid()));
         if let Some(after) = after {
             select = select.filter(C::Id.gt(after.as_uuid()));
         }

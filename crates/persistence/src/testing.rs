@@ -30,7 +30,10 @@ enum Kind {
 impl TestDatabase {
     /// Creates the database (not yet migrated).
     pub async fn create() -> Result<Self, PersistenceError> {
-        match std::env::var(TEST_DATABASE_URL_VAR).ok().filter(|v| !v.is_empty()) {
+        match std::env::var(TEST_DATABASE_URL_VAR)
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
             None => {
                 let dir = tempfile::tempdir()
                     .map_err(|e| PersistenceError::UnsupportedUrl(format!("tempdir: {e}")))?;
@@ -113,7 +116,8 @@ impl Drop for TestDatabase {
                 };
                 let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
                 let stmt = Statement::from_string(DbBackend::Postgres, sql);
-                let _ = tokio::time::timeout(Duration::from_secs(30), admin.conn.execute_raw(stmt)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(30), admin.conn.execute_raw(stmt))
+                    .await;
                 admin.close().await;
             });
         });

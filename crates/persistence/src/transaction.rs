@@ -15,13 +15,15 @@ use amity_domain::{Handle, Result, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
-use crate::convert::{db_err, metadata_from_text, metadata_to_text, state_from_rank, user_from_row};
+use crate::convert::{
+    db_err, metadata_from_text, metadata_to_text, state_from_rank, user_from_row,
+};
 use crate::entities::{friend_edge, notification, user};
 use crate::store::{edge_upsert, tally};
 use crate::{Backend, Database};
@@ -106,7 +108,11 @@ impl GraphTransaction for SqlGraphTransaction {
         Ok(())
     }
 
-    async fn pairs(&mut self, me: UserId, others: &[UserId]) -> Result<HashMap<UserId, StoredPair>> {
+    async fn pairs(
+        &mut self,
+        me: UserId,
+        others: &[UserId],
+    ) -> Result<HashMap<UserId, StoredPair>> {
         use friend_edge::Column as C;
         if others.is_empty() {
             return Ok(HashMap::new());
@@ -232,7 +238,11 @@ impl GraphTransaction for SqlGraphTransaction {
         Ok(())
     }
 
-    async fn insert_notifications(&mut self, items: &[NewNotification], at: DateTime<Utc>) -> Result<()> {
+    async fn insert_notifications(
+        &mut self,
+        items: &[NewNotification],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         if items.is_empty() {
             return Ok(());
         }

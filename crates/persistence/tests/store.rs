@@ -47,9 +47,21 @@ async fn migrations_run_up_down_and_up_again() {
     let status = db.migration_status().await.unwrap();
     assert!(!status.is_empty() && status.iter().all(|m| m.applied));
     db.migrate_down(None).await.unwrap();
-    assert!(db.migration_status().await.unwrap().iter().all(|m| !m.applied));
+    assert!(
+        db.migration_status()
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| !m.applied)
+    );
     db.migrate_up(None).await.unwrap();
-    assert!(db.migration_status().await.unwrap().iter().all(|m| m.applied));
+    assert!(
+        db.migration_status()
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| m.applied)
+    );
 }
 
 #[tokio::test]
@@ -104,7 +116,10 @@ async fn a_failing_batch_changes_nothing() {
     let svc = friends(&store, FriendLimits::default());
     let targets = Targets::parse(&[b.id.to_string(), UserId::new().to_string()], &[]).unwrap();
     let err = svc.add_friends(a.id, &targets, None).await.unwrap_err();
-    assert!(matches!(err, DomainError::InvalidTargets(ref p) if p.len() == 1), "{err:?}");
+    assert!(
+        matches!(err, DomainError::InvalidTargets(ref p) if p.len() == 1),
+        "{err:?}"
+    );
     assert!(store.views_of(a.id, &[b.id]).await.unwrap().is_empty());
 }
 
@@ -124,7 +139,11 @@ async fn limits_refuse_the_whole_call() {
             max_blocks: 1000,
         },
     );
-    let all = Targets::parse(&others.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), &[]).unwrap();
+    let all = Targets::parse(
+        &others.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(),
+        &[],
+    )
+    .unwrap();
     let err = svc.add_friends(a.id, &all, None).await.unwrap_err();
     assert!(matches!(err, DomainError::LimitExceeded { .. }), "{err:?}");
     assert_eq!(svc.counts(a.id).await.unwrap().invites_sent, 0);
@@ -136,7 +155,10 @@ async fn concurrent_mutual_adds_end_as_friends() {
     let svc = friends(&store, FriendLimits::default());
     let mut pairs = Vec::new();
     for i in 0..20 {
-        pairs.push((user(&store, &format!("left{i}")).await, user(&store, &format!("right{i}")).await));
+        pairs.push((
+            user(&store, &format!("left{i}")).await,
+            user(&store, &format!("right{i}")).await,
+        ));
     }
     let mut tasks = Vec::new();
     for (l, r) in &pairs {
@@ -151,7 +173,13 @@ async fn concurrent_mutual_adds_end_as_friends() {
         t.unwrap().unwrap();
     }
     for (l, r) in &pairs {
-        assert_eq!(store.views_of(l.id, &[r.id]).await.unwrap().get(&r.id), Some(&FriendState::Friend));
-        assert_eq!(store.views_of(r.id, &[l.id]).await.unwrap().get(&l.id), Some(&FriendState::Friend));
+        assert_eq!(
+            store.views_of(l.id, &[r.id]).await.unwrap().get(&r.id),
+            Some(&FriendState::Friend)
+        );
+        assert_eq!(
+            store.views_of(r.id, &[l.id]).await.unwrap().get(&l.id),
+            Some(&FriendState::Friend)
+        );
     }
 }

@@ -23,7 +23,9 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let db = Database::connect(&settings.database_url)
         .await
         .with_context(|| format!("opening {}", redact(&settings.database_url)))?;
-    db.migrate_up(None).await.context("migrating the database")?;
+    db.migrate_up(None)
+        .await
+        .context("migrating the database")?;
     Ok(db)
 }
 
@@ -31,7 +33,8 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 pub fn services(settings: &Settings, db: Database) -> anyhow::Result<Services> {
     let secret = settings.resolve_secret()?;
     let store: Arc<dyn Store> = Arc::new(SqlStore::new(db));
-    let hasher = Arc::new(Argon2Hasher::new(settings.hash_cost()).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let hasher =
+        Arc::new(Argon2Hasher::new(settings.hash_cost()).map_err(|e| anyhow::anyhow!("{e}"))?);
     Ok(Services::new(
         store,
         hasher,

@@ -129,7 +129,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(Command::ExportSchema { output }) = &cli.command {
         let sdl = amity_graphql::export_sdl();
         return match output {
-            Some(path) => std::fs::write(path, sdl).with_context(|| format!("writing {}", path.display())),
+            Some(path) => {
+                std::fs::write(path, sdl).with_context(|| format!("writing {}", path.display()))
+            }
             None => {
                 print!("{sdl}");
                 Ok(())
@@ -182,7 +184,11 @@ async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()
         }
         MigrateAction::Status => {
             for m in db.migration_status().await? {
-                println!("{} {}", if m.applied { "applied" } else { "pending" }, m.name);
+                println!(
+                    "{} {}",
+                    if m.applied { "applied" } else { "pending" },
+                    m.name
+                );
             }
         }
     }
@@ -234,7 +240,12 @@ async fn users(settings: Settings, action: UsersAction) -> anyhow::Result<()> {
             .accounts
             .create_account(&handle, &password, display_name.as_deref(), role)
             .await
-            .map(|user| println!("created {} ({}) with role {}", user.handle, user.id, user.role)),
+            .map(|user| {
+                println!(
+                    "created {} ({}) with role {}",
+                    user.handle, user.id, user.role
+                )
+            }),
         UserTask::SetRole { handle, role } => services
             .accounts
             .set_role(&handle, role)

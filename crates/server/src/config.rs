@@ -49,7 +49,9 @@ impl Default for Settings {
         let limits = FriendLimits::default();
         let cost = HashCost::default();
         Self {
-            listen_addr: DEFAULT_LISTEN_ADDR.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen_addr: DEFAULT_LISTEN_ADDR
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             jwt_secret: None,
             token_ttl_secs: 24 * 3600,
@@ -81,7 +83,9 @@ impl Settings {
     /// Loads settings from `config_file` (default `amity.toml`, optional), the environment and
     /// the flags.
     pub fn load(config_file: Option<&Path>, flags: &FlagOverrides) -> anyhow::Result<Self> {
-        let file = config_file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("amity.toml"));
+        let file = config_file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("amity.toml"));
         if config_file.is_some() && !file.exists() {
             bail!("the configuration file {} does not exist", file.display());
         }
@@ -157,7 +161,10 @@ impl Settings {
                 .with_context(|| format!("reading {}", file.display()))?;
             let secret = secret.trim();
             if secret.len() < 32 {
-                bail!("{} holds a secret shorter than 32 characters", file.display());
+                bail!(
+                    "{} holds a secret shorter than 32 characters",
+                    file.display()
+                );
             }
             return Ok(secret.as_bytes().to_vec());
         }
@@ -201,8 +208,10 @@ mod tests {
 
     #[test]
     fn sqlite_paths() {
-        let mut s = Settings::default();
-        s.database_url = "sqlite:///var/lib/amity/a.db?mode=rwc".into();
+        let mut s = Settings {
+            database_url: "sqlite:///var/lib/amity/a.db?mode=rwc".into(),
+            ..Settings::default()
+        };
         assert_eq!(s.sqlite_path(), Some(PathBuf::from("/var/lib/amity/a.db")));
         s.database_url = "postgres://x@y/z".into();
         assert_eq!(s.sqlite_path(), None);
@@ -212,8 +221,10 @@ mod tests {
     #[test]
     fn secret_is_generated_once_and_kept() {
         let dir = tempfile_dir();
-        let mut s = Settings::default();
-        s.database_url = format!("sqlite://{}/x.db", dir.display());
+        let s = Settings {
+            database_url: format!("sqlite://{}/x.db", dir.display()),
+            ..Settings::default()
+        };
         let first = s.resolve_secret().unwrap();
         let second = s.resolve_secret().unwrap();
         assert_eq!(first, second);

@@ -24,15 +24,25 @@ async fn sign_up_sign_in_and_me() {
 
     // Handles are case-insensitive for sign-in and uniqueness.
     let res = anon
-        .gql(r#"mutation { signIn(handle: "ada_l", password: "analytical") { token user { id } } }"#, json!({}))
+        .gql(
+            r#"mutation { signIn(handle: "ada_l", password: "analytical") { token user { id } } }"#,
+            json!({}),
+        )
         .await;
     assert_eq!(res.data()["signIn"]["user"]["id"], id.as_str());
     let token = res.data()["signIn"]["token"].as_str().unwrap().to_owned();
-    let me = anon.clone().with_token(token).gql("{ me { id handle } }", json!({})).await;
+    let me = anon
+        .clone()
+        .with_token(token)
+        .gql("{ me { id handle } }", json!({}))
+        .await;
     assert_eq!(me.data()["me"]["id"], id.as_str());
 
     let dup = anon
-        .gql(r#"mutation { signUp(handle: "ADA_l", password: "whatever1") { token } }"#, json!({}))
+        .gql(
+            r#"mutation { signUp(handle: "ADA_l", password: "whatever1") { token } }"#,
+            json!({}),
+        )
         .await;
     assert_eq!(dup.code(), "BAD_USER_INPUT");
     assert!(dup.message().contains("already taken"), "{}", dup.message());
@@ -49,25 +59,52 @@ async fn bad_credentials_and_input_are_refused_clearly() {
     server.sign_up("grace").await;
     let anon = server.anonymous();
     for (query, code) in [
-        (r#"mutation { signIn(handle: "grace", password: "wrong-password") { token } }"#, "UNAUTHENTICATED"),
-        (r#"mutation { signIn(handle: "nobody", password: "password-1") { token } }"#, "UNAUTHENTICATED"),
-        (r#"mutation { signUp(handle: "ab", password: "password-1") { token } }"#, "BAD_USER_INPUT"),
-        (r#"mutation { signUp(handle: "has space", password: "password-1") { token } }"#, "BAD_USER_INPUT"),
-        (r#"mutation { signUp(handle: "shortpw", password: "1234567") { token } }"#, "BAD_USER_INPUT"),
+        (
+            r#"mutation { signIn(handle: "grace", password: "wrong-password") { token } }"#,
+            "UNAUTHENTICATED",
+        ),
+        (
+            r#"mutation { signIn(handle: "nobody", password: "password-1") { token } }"#,
+            "UNAUTHENTICATED",
+        ),
+        (
+            r#"mutation { signUp(handle: "ab", password: "password-1") { token } }"#,
+            "BAD_USER_INPUT",
+        ),
+        (
+            r#"mutation { signUp(handle: "has space", password: "password-1") { token } }"#,
+            "BAD_USER_INPUT",
+        ),
+        (
+            r#"mutation { signUp(handle: "shortpw", password: "1234567") { token } }"#,
+            "BAD_USER_INPUT",
+        ),
         ("{ me { id } }", "UNAUTHENTICATED"),
     ] {
         let res = anon.gql(query, json!({})).await;
         assert_eq!(res.code(), code, "{query}: {}", res.body);
     }
     let wrong = anon
-        .gql(r#"mutation { signIn(handle: "grace", password: "wrong-password") { token } }"#, json!({}))
+        .gql(
+            r#"mutation { signIn(handle: "grace", password: "wrong-password") { token } }"#,
+            json!({}),
+        )
         .await;
     let unknown = anon
-        .gql(r#"mutation { signIn(handle: "nobody", password: "password-1") { token } }"#, json!({}))
+        .gql(
+            r#"mutation { signIn(handle: "nobody", password: "password-1") { token } }"#,
+            json!({}),
+        )
         .await;
-    assert_eq!(wrong.message(), unknown.message(), "sign-in must not reveal which handles exist");
+    assert_eq!(
+        wrong.message(),
+        unknown.message(),
+        "sign-in must not reveal which handles exist"
+    );
 
-    let forged = anon.clone().with_token("eyJhbGciOiJIUzI1NiJ9.e30.forged".into());
+    let forged = anon
+        .clone()
+        .with_token("eyJhbGciOiJIUzI1NiJ9.e30.forged".into());
     let res = forged.gql("{ me { id } }", json!({})).await;
     assert_eq!(res.code(), "UNAUTHENTICATED");
     server.stop().await;
@@ -90,25 +127,37 @@ async fn user_lookup_by_id_or_handle_with_presence_visibility() {
     let server = TestServer::start().await;
     let a = server.sign_up("alice").await;
     let b = server.sign_up("bob").await;
-    let q = "query($id: ID, $h: String) { user(id: $id, handle: $h) { id handle online lastSeenAt } }";
+    let q =
+        "query($id: ID, $h: String) { user(id: $id, handle: $h) { id handle online lastSeenAt } }";
 
     let by_handle = a.client.gql(q, json!({ "h": "BOB" })).await;
     assert_eq!(by_handle.data()["user"]["id"], b.id.as_str());
-    assert_eq!(by_handle.data()["user"]["online"], serde_json::Value::Null, "strangers see no presence");
+    assert_eq!(
+        by_handle.data()["user"]["online"],
+        serde_json::Value::Null,
+        "strangers see no presence"
+    );
     let by_id = a.client.gql(q, json!({ "id": b.id })).await;
     assert_eq!(by_id.data()["user"]["handle"], "bob");
 
     a.add(&[&b.id]).await.data();
     b.add(&[&a.id]).await.data();
     let friend = a.client.gql(q, json!({ "id": b.id })).await;
-    assert_eq!(friend.data()["user"]["online"], false, "friends see presence");
+    assert_eq!(
+        friend.data()["user"]["online"],
+        false,
+        "friends see presence"
+    );
 
     let missing = a.client.gql(q, json!({ "h": "nobody" })).await;
     assert_eq!(missing.data()["user"], serde_json::Value::Null);
     for vars in [json!({}), json!({ "id": b.id, "h": "bob" })] {
         assert_eq!(a.client.gql(q, vars).await.code(), "BAD_USER_INPUT");
     }
-    assert_eq!(a.client.gql(q, json!({ "id": "not-a-uuid" })).await.code(), "BAD_USER_INPUT");
+    assert_eq!(
+        a.client.gql(q, json!({ "id": "not-a-uuid" })).await.code(),
+        "BAD_USER_INPUT"
+    );
     server.stop().await;
 }
 
@@ -117,8 +166,22 @@ async fn health_readiness_and_graphiql() {
     let server = TestServer::start().await;
     let http = reqwest::Client::new();
     let base = server.base_url();
-    assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
-    assert_eq!(http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let page = http.get(format!("{base}/graphql")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("graphiql"));

@@ -62,7 +62,9 @@ fn signatures(sdl: &str) -> HashSet<String> {
     let doc = parse_schema(sdl).unwrap();
     let mut out = HashSet::new();
     for def in doc.definitions {
-        let TypeSystemDefinition::Type(ty) = def else { continue };
+        let TypeSystemDefinition::Type(ty) = def else {
+            continue;
+        };
         let ty = ty.node;
         let name = ty.name.node.to_string();
         out.insert(name.clone());
@@ -77,7 +79,10 @@ fn signatures(sdl: &str) -> HashSet<String> {
                             .default_value
                             .map(|d| format!(" = {}", d.node))
                             .unwrap_or_default();
-                        out.insert(format!("{name}.{}({}: {}{default})", f.name.node, a.name.node, a.ty.node));
+                        out.insert(format!(
+                            "{name}.{}({}: {}{default})",
+                            f.name.node, a.name.node, a.ty.node
+                        ));
                     }
                 }
             }
@@ -95,9 +100,15 @@ fn signatures(sdl: &str) -> HashSet<String> {
 #[test]
 fn the_sdl_has_every_fixed_name_of_the_spec() {
     let exported = signatures(&amity_graphql::export_sdl());
-    let mut missing: Vec<String> = signatures(SPEC_SUBSET).difference(&exported).cloned().collect();
+    let mut missing: Vec<String> = signatures(SPEC_SUBSET)
+        .difference(&exported)
+        .cloned()
+        .collect();
     missing.sort();
-    assert!(missing.is_empty(), "missing or changed in the schema: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "missing or changed in the schema: {missing:#?}"
+    );
 }
 
 /// The dependency closure of each workspace package, from `cargo metadata`.
@@ -107,7 +118,11 @@ fn dependency_closure(package: &str) -> HashSet<String> {
         .current_dir(repo_root())
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let name_of = |id: &str| -> String {
         meta["packages"]
@@ -147,14 +162,29 @@ fn dependency_closure(package: &str) -> HashSet<String> {
 fn domain_and_graphql_never_depend_on_the_database_layer() {
     for package in ["amity-domain", "amity-graphql"] {
         let deps = dependency_closure(package);
-        for forbidden in ["sea-orm", "sqlx", "sqlx-core", "sea-query", "amity-persistence"] {
-            assert!(!deps.contains(forbidden), "{package} depends on {forbidden}");
+        for forbidden in [
+            "sea-orm",
+            "sqlx",
+            "sqlx-core",
+            "sea-query",
+            "amity-persistence",
+        ] {
+            assert!(
+                !deps.contains(forbidden),
+                "{package} depends on {forbidden}"
+            );
         }
     }
     let persistence = dependency_closure("amity-persistence");
-    assert!(!persistence.contains("async-graphql"), "amity-persistence depends on async-graphql");
+    assert!(
+        !persistence.contains("async-graphql"),
+        "amity-persistence depends on async-graphql"
+    );
     let domain = dependency_closure("amity-domain");
     for forbidden in ["axum", "async-graphql", "reqwest", "hyper"] {
-        assert!(!domain.contains(forbidden), "amity-domain depends on {forbidden}");
+        assert!(
+            !domain.contains(forbidden),
+            "amity-domain depends on {forbidden}"
+        );
     }
 }

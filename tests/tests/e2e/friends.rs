@@ -44,7 +44,10 @@ async fn arrange(a: &User, b: &User, pair: (Option<&str>, Option<&str>)) {
         other => panic!("not a valid pair: {other:?}"),
     }
     assert_eq!(
-        (a.view_of(&b.id).await.as_deref(), b.view_of(&a.id).await.as_deref()),
+        (
+            a.view_of(&b.id).await.as_deref(),
+            b.view_of(&a.id).await.as_deref()
+        ),
         pair,
         "arranging {pair:?}"
     );
@@ -113,7 +116,10 @@ async fn every_row_of_the_transition_table() {
         let new: Vec<&String> = notes_after[notes_before.len()..].iter().collect();
         match notify {
             Some(code) => assert_eq!(new, [code], "row {i}: {before:?} {action}"),
-            None => assert!(new.is_empty(), "row {i}: {before:?} {action}: unexpected {new:?}"),
+            None => assert!(
+                new.is_empty(),
+                "row {i}: {before:?} {action}: unexpected {new:?}"
+            ),
         }
     }
     server.stop().await;
@@ -129,21 +135,33 @@ async fn a_blocked_user_cannot_tell() {
     // The blocked user can still look the blocker up, and a request looks sent.
     let found = pest
         .client
-        .gql("{ user(handle: \"blocker\") { id handle online } }", json!({}))
+        .gql(
+            "{ user(handle: \"blocker\") { id handle online } }",
+            json!({}),
+        )
         .await;
     assert_eq!(found.data()["user"]["id"], blocker.id.as_str());
     let res = pest.add(&[&blocker.id]).await;
     assert_eq!(res.data()["addFriends"][0]["state"], "INVITE_SENT");
-    assert_eq!(pest.view_of(&blocker.id).await.as_deref(), Some("INVITE_SENT"));
+    assert_eq!(
+        pest.view_of(&blocker.id).await.as_deref(),
+        Some("INVITE_SENT")
+    );
     // Asking again is the same no-op as with anyone who ignores you.
-    assert_eq!(pest.add(&[&blocker.id]).await.data()["addFriends"][0]["state"], "INVITE_SENT");
+    assert_eq!(
+        pest.add(&[&blocker.id]).await.data()["addFriends"][0]["state"],
+        "INVITE_SENT"
+    );
 
     // The blocker sees only the block, and is told nothing.
     assert_eq!(blocker.view_of(&pest.id).await.as_deref(), Some("BLOCKED"));
     assert!(blocker.notification_codes().await.is_empty());
     let counts = blocker
         .client
-        .gql("{ friendCounts { friend inviteSent inviteReceived blocked } }", json!({}))
+        .gql(
+            "{ friendCounts { friend inviteSent inviteReceived blocked } }",
+            json!({}),
+        )
         .await;
     assert_eq!(counts.data()["friendCounts"]["inviteReceived"], 0);
     assert_eq!(counts.data()["friendCounts"]["blocked"], 1);
@@ -162,7 +180,10 @@ async fn a_blocked_user_cannot_tell() {
     assert_eq!(friend.view_of(&blocker.id).await, None);
     let online = friend
         .client
-        .gql("{ user(handle: \"blocker\") { online lastSeenAt } }", json!({}))
+        .gql(
+            "{ user(handle: \"blocker\") { online lastSeenAt } }",
+            json!({}),
+        )
         .await;
     assert_eq!(online.data()["user"]["online"], serde_json::Value::Null);
     server.stop().await;
@@ -190,7 +211,10 @@ async fn batches_are_all_or_nothing_and_fold_duplicates() {
     // Malformed and self targets are named too, and are the caller's input errors.
     let res = me
         .client
-        .gql(mutation, json!({ "ids": ["not-an-id", me.id], "h": ["bee"] }))
+        .gql(
+            mutation,
+            json!({ "ids": ["not-an-id", me.id], "h": ["bee"] }),
+        )
         .await;
     assert_eq!(res.code(), "BAD_USER_INPUT");
     let named: Vec<&str> = res.body["errors"][0]["extensions"]["targets"]
@@ -199,18 +223,30 @@ async fn batches_are_all_or_nothing_and_fold_duplicates() {
         .iter()
         .map(|t| t["target"].as_str().unwrap())
         .collect();
-    assert!(named.contains(&"not-an-id") && named.contains(&me.id.as_str()), "{named:?}");
+    assert!(
+        named.contains(&"not-an-id") && named.contains(&me.id.as_str()),
+        "{named:?}"
+    );
     assert_eq!(me.view_of(&b.id).await, None);
 
     // Nothing at all, and too many.
-    assert_eq!(me.client.gql(mutation, json!({})).await.code(), "BAD_USER_INPUT");
+    assert_eq!(
+        me.client.gql(mutation, json!({})).await.code(),
+        "BAD_USER_INPUT"
+    );
     let many: Vec<String> = (0..101).map(|i| format!("user{i}")).collect();
-    assert_eq!(me.client.gql(mutation, json!({ "h": many })).await.code(), "BAD_USER_INPUT");
+    assert_eq!(
+        me.client.gql(mutation, json!({ "h": many })).await.code(),
+        "BAD_USER_INPUT"
+    );
 
     // Duplicates by id, handle and case fold into one target.
     let res = me
         .client
-        .gql(mutation, json!({ "ids": [b.id, b.id], "h": ["BEE", "bee", "cee"] }))
+        .gql(
+            mutation,
+            json!({ "ids": [b.id, b.id], "h": ["BEE", "bee", "cee"] }),
+        )
         .await;
     let out = res.data()["addFriends"].as_array().unwrap().clone();
     assert_eq!(out.len(), 2, "{out:?}");
@@ -230,21 +266,58 @@ async fn friend_metadata_is_private_and_editable() {
             json!({ "ids": [b.id] }),
         )
         .await;
-    assert_eq!(res.data()["addFriends"][0]["metadata"]["note"], "raid buddy");
+    assert_eq!(
+        res.data()["addFriends"][0]["metadata"]["note"],
+        "raid buddy"
+    );
     b.add(&[&a.id]).await.data();
-    let list = a.client.gql("{ friends { edges { node { metadata state } } } }", json!({})).await;
+    let list = a
+        .client
+        .gql(
+            "{ friends { edges { node { metadata state } } } }",
+            json!({}),
+        )
+        .await;
     let node = &list.data()["friends"]["edges"][0]["node"];
     assert_eq!(node["state"], "FRIEND");
-    assert_eq!(node["metadata"]["note"], "raid buddy", "kept through the accept");
-    let other = b.client.gql("{ friends { edges { node { metadata } } } }", json!({})).await;
-    assert_eq!(other.data()["friends"]["edges"][0]["node"]["metadata"], serde_json::Value::Null);
+    assert_eq!(
+        node["metadata"]["note"], "raid buddy",
+        "kept through the accept"
+    );
+    let other = b
+        .client
+        .gql("{ friends { edges { node { metadata } } } }", json!({}))
+        .await;
+    assert_eq!(
+        other.data()["friends"]["edges"][0]["node"]["metadata"],
+        serde_json::Value::Null
+    );
 
-    let set = "mutation($id: ID!, $m: JSON) { setFriendMetadata(id: $id, metadata: $m) { metadata } }";
-    let res = a.client.gql(set, json!({ "id": b.id, "m": { "tags": ["pvp"] } })).await;
-    assert_eq!(res.data()["setFriendMetadata"]["metadata"]["tags"][0], "pvp");
-    assert_eq!(a.client.gql(set, json!({ "id": b.id, "m": [1, 2] })).await.code(), "BAD_USER_INPUT");
+    let set =
+        "mutation($id: ID!, $m: JSON) { setFriendMetadata(id: $id, metadata: $m) { metadata } }";
+    let res = a
+        .client
+        .gql(set, json!({ "id": b.id, "m": { "tags": ["pvp"] } }))
+        .await;
+    assert_eq!(
+        res.data()["setFriendMetadata"]["metadata"]["tags"][0],
+        "pvp"
+    );
+    assert_eq!(
+        a.client
+            .gql(set, json!({ "id": b.id, "m": [1, 2] }))
+            .await
+            .code(),
+        "BAD_USER_INPUT"
+    );
     let stranger = server.sign_up("meta_c").await;
-    assert_eq!(a.client.gql(set, json!({ "id": stranger.id, "m": {} })).await.code(), "NOT_FOUND");
+    assert_eq!(
+        a.client
+            .gql(set, json!({ "id": stranger.id, "m": {} }))
+            .await
+            .code(),
+        "NOT_FOUND"
+    );
     server.stop().await;
 }
 
@@ -253,7 +326,10 @@ async fn concurrent_mutual_adds_end_as_friends() {
     let server = TestServer::start().await;
     let mut pairs = Vec::new();
     for i in 0..20 {
-        pairs.push((server.sign_up(&format!("left{i}")).await, server.sign_up(&format!("right{i}")).await));
+        pairs.push((
+            server.sign_up(&format!("left{i}")).await,
+            server.sign_up(&format!("right{i}")).await,
+        ));
     }
     let mut tasks = Vec::new();
     for (l, r) in &pairs {
@@ -265,8 +341,18 @@ async fn concurrent_mutual_adds_end_as_friends() {
         task.unwrap().data();
     }
     for (l, r) in &pairs {
-        assert_eq!(l.view_of(&r.id).await.as_deref(), Some("FRIEND"), "{}", l.handle);
-        assert_eq!(r.view_of(&l.id).await.as_deref(), Some("FRIEND"), "{}", r.handle);
+        assert_eq!(
+            l.view_of(&r.id).await.as_deref(),
+            Some("FRIEND"),
+            "{}",
+            l.handle
+        );
+        assert_eq!(
+            r.view_of(&l.id).await.as_deref(),
+            Some("FRIEND"),
+            "{}",
+            r.handle
+        );
         // Exactly one request and one acceptance were told, whoever came first.
         let mut codes = l.notification_codes().await;
         codes.extend(r.notification_codes().await);

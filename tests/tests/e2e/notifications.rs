@@ -25,7 +25,11 @@ async fn friend_events_are_notified_once_and_pages_resume_from_a_kept_cursor() {
     let node = &edges[0]["node"];
     assert_eq!(node["code"], "FRIEND_REQUEST");
     assert_eq!(node["sender"]["id"], a.id.as_str());
-    assert_eq!(node["sender"]["online"], serde_json::Value::Null, "not friends yet");
+    assert_eq!(
+        node["sender"]["online"],
+        serde_json::Value::Null,
+        "not friends yet"
+    );
     assert_eq!(node["content"]["userId"], a.id.as_str());
     assert!(node["subject"].as_str().unwrap().contains("nina"));
     assert_eq!(node["readAt"], serde_json::Value::Null);
@@ -33,8 +37,16 @@ async fn friend_events_are_notified_once_and_pages_resume_from_a_kept_cursor() {
 
     // Nothing new: the same cursor comes back, so the client can always keep endCursor.
     let res = b.client.gql(LIST, json!({ "after": kept })).await;
-    assert!(res.data()["notifications"]["edges"].as_array().unwrap().is_empty());
-    assert_eq!(res.data()["notifications"]["pageInfo"]["endCursor"], kept.as_str());
+    assert!(
+        res.data()["notifications"]["edges"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        res.data()["notifications"]["pageInfo"]["endCursor"],
+        kept.as_str()
+    );
 
     // Accept, unfriend: each side gets exactly what the spec says.
     b.add(&[&a.id]).await.data();
@@ -47,7 +59,11 @@ async fn friend_events_are_notified_once_and_pages_resume_from_a_kept_cursor() {
         .iter()
         .map(|e| e["node"]["code"].as_str().unwrap())
         .collect();
-    assert_eq!(codes, ["FRIEND_REMOVED"], "only what came after the kept cursor");
+    assert_eq!(
+        codes,
+        ["FRIEND_REMOVED"],
+        "only what came after the kept cursor"
+    );
     server.stop().await;
 }
 
@@ -72,10 +88,19 @@ async fn paging_oldest_first_and_marking_and_deleting_only_ones_own() {
         .collect();
     assert_eq!(handles, ["fan0", "fan1", "fan2"], "oldest first");
     let after = conn["pageInfo"]["endCursor"].as_str().unwrap();
-    let page2 = target.client.gql(LIST, json!({ "first": 3, "after": after })).await;
-    let rest = page2.data()["notifications"]["edges"].as_array().unwrap().clone();
+    let page2 = target
+        .client
+        .gql(LIST, json!({ "first": 3, "after": after }))
+        .await;
+    let rest = page2.data()["notifications"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(rest.len(), 2);
-    assert_eq!(page2.data()["notifications"]["pageInfo"]["hasNextPage"], false);
+    assert_eq!(
+        page2.data()["notifications"]["pageInfo"]["hasNextPage"],
+        false
+    );
 
     let ids: Vec<String> = conn["edges"]
         .as_array()
@@ -87,14 +112,20 @@ async fn paging_oldest_first_and_marking_and_deleting_only_ones_own() {
     let other = &senders[0];
     let res = other
         .client
-        .gql("mutation($ids: [ID!]!) { deleteNotifications(ids: $ids) }", json!({ "ids": ids }))
+        .gql(
+            "mutation($ids: [ID!]!) { deleteNotifications(ids: $ids) }",
+            json!({ "ids": ids }),
+        )
         .await;
     assert_eq!(res.data()["deleteNotifications"], true);
     assert_eq!(target.notification_codes().await.len(), 5);
 
     let res = target
         .client
-        .gql("mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) }", json!({ "ids": &ids[..2] }))
+        .gql(
+            "mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) }",
+            json!({ "ids": &ids[..2] }),
+        )
         .await;
     assert_eq!(res.data()["markNotificationsRead"], true);
     let res = target.client.gql(LIST, json!({})).await;
@@ -108,14 +139,20 @@ async fn paging_oldest_first_and_marking_and_deleting_only_ones_own() {
 
     let res = target
         .client
-        .gql("mutation($ids: [ID!]!) { deleteNotifications(ids: $ids) }", json!({ "ids": &ids }))
+        .gql(
+            "mutation($ids: [ID!]!) { deleteNotifications(ids: $ids) }",
+            json!({ "ids": &ids }),
+        )
         .await;
     assert_eq!(res.data()["deleteNotifications"], true);
     assert_eq!(target.notification_codes().await.len(), 2);
 
     let res = target
         .client
-        .gql("mutation { markNotificationsRead(ids: [\"nope\"]) }", json!({}))
+        .gql(
+            "mutation { markNotificationsRead(ids: [\"nope\"]) }",
+            json!({}),
+        )
         .await;
     assert_eq!(res.code(), "BAD_USER_INPUT");
     server.stop().await;

@@ -23,7 +23,10 @@ async fn pages_through_25_edges_10_at_a_time() {
     let handles: Vec<String> = others.iter().map(|u| u.handle.clone()).collect();
     owner
         .client
-        .gql("mutation($h: [String!]) { addFriends(handles: $h) { state } }", json!({ "h": handles }))
+        .gql(
+            "mutation($h: [String!]) { addFriends(handles: $h) { state } }",
+            json!({ "h": handles }),
+        )
         .await
         .data();
     // Ten accept, in order, so the list mixes FRIEND and INVITE_SENT edges with distinct times.
@@ -41,24 +44,39 @@ async fn pages_through_25_edges_10_at_a_time() {
         sizes.push(edges.len());
         seen.extend(edges.iter().map(|e| e["node"].clone()));
         if !conn["pageInfo"]["hasNextPage"].as_bool().unwrap() {
-            assert_eq!(conn["pageInfo"]["endCursor"], edges.last().unwrap()["cursor"]);
+            assert_eq!(
+                conn["pageInfo"]["endCursor"],
+                edges.last().unwrap()["cursor"]
+            );
             break;
         }
         after = Some(conn["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
     }
     assert_eq!(sizes, [10, 10, 5]);
-    let ids: HashSet<&str> = seen.iter().map(|n| n["user"]["id"].as_str().unwrap()).collect();
+    let ids: HashSet<&str> = seen
+        .iter()
+        .map(|n| n["user"]["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 25, "no duplicates, nothing missing");
 
     // Order: FRIEND before INVITE_SENT; within a state the most recent change first.
     let states: Vec<&str> = seen.iter().map(|n| n["state"].as_str().unwrap()).collect();
     assert!(states[..10].iter().all(|s| *s == "FRIEND"), "{states:?}");
-    assert!(states[10..].iter().all(|s| *s == "INVITE_SENT"), "{states:?}");
-    let friends: Vec<&str> = seen[..10].iter().map(|n| n["user"]["handle"].as_str().unwrap()).collect();
+    assert!(
+        states[10..].iter().all(|s| *s == "INVITE_SENT"),
+        "{states:?}"
+    );
+    let friends: Vec<&str> = seen[..10]
+        .iter()
+        .map(|n| n["user"]["handle"].as_str().unwrap())
+        .collect();
     let expected: Vec<String> = (0..10).rev().map(|i| format!("pal{i:02}")).collect();
     assert_eq!(friends, expected, "most recent acceptance first");
     // States filter.
-    let res = owner.client.gql(PAGE, json!({ "states": ["INVITE_SENT"] })).await;
+    let res = owner
+        .client
+        .gql(PAGE, json!({ "states": ["INVITE_SENT"] }))
+        .await;
     let edges = res.data()["friends"]["edges"].as_array().unwrap();
     assert!(edges.iter().all(|e| e["node"]["state"] == "INVITE_SENT"));
     assert_eq!(edges.len(), 10);
@@ -82,7 +100,10 @@ async fn cursors_are_stable_while_the_graph_changes_and_tamper_evident() {
         .iter()
         .map(|e| e["node"]["user"]["id"].as_str().unwrap().to_owned())
         .collect();
-    let cursor = first.data()["friends"]["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
+    let cursor = first.data()["friends"]["pageInfo"]["endCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // A new edge sorts before the cursor: the next page is not shifted by it.
     let newcomer = server.sign_up("newcomer").await;
     owner.add(&[&newcomer.id]).await.data();
@@ -108,16 +129,27 @@ async fn cursors_are_stable_while_the_graph_changes_and_tamper_evident() {
             .client
             .gql("{ notifications { pageInfo { endCursor } } }", json!({}))
             .await;
-        res.data()["notifications"]["pageInfo"]["endCursor"].as_str().unwrap().to_owned()
+        res.data()["notifications"]["pageInfo"]["endCursor"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
-    for bad in [tampered.as_str(), "garbage", "", notification_cursor.as_str()] {
+    for bad in [
+        tampered.as_str(),
+        "garbage",
+        "",
+        notification_cursor.as_str(),
+    ] {
         let res = owner.client.gql(PAGE, json!({ "after": bad })).await;
         assert_eq!(res.code(), "BAD_USER_INPUT", "{bad}");
     }
     for first in [0, -1, 1001] {
         let res = owner
             .client
-            .gql("query($n: Int) { friends(first: $n) { edges { cursor } } }", json!({ "n": first }))
+            .gql(
+                "query($n: Int) { friends(first: $n) { edges { cursor } } }",
+                json!({ "n": first }),
+            )
             .await;
         assert_eq!(res.code(), "BAD_USER_INPUT", "first: {first}");
     }

@@ -78,13 +78,16 @@ impl FriendService {
 
     /// Cancels, rejects, unfriends or unblocks.
     pub async fn remove_friends(&self, caller: UserId, targets: &Targets) -> Result<()> {
-        self.apply(caller, targets, FriendAction::Remove, None).await?;
+        self.apply(caller, targets, FriendAction::Remove, None)
+            .await?;
         Ok(())
     }
 
     /// Blocks. Returns the caller's view of each target afterwards (always BLOCKED).
     pub async fn block_users(&self, caller: UserId, targets: &Targets) -> Result<Vec<FriendView>> {
-        let outcomes = self.apply(caller, targets, FriendAction::Block, None).await?;
+        let outcomes = self
+            .apply(caller, targets, FriendAction::Block, None)
+            .await?;
         Ok(self.views(outcomes, None))
     }
 
@@ -296,7 +299,13 @@ impl FriendService {
         {
             let have = tx.counts(caller).await?;
             let checks = [
-                (LimitKind::Friends, have.friends, gained.friends, lost.friends, self.limits.max_friends),
+                (
+                    LimitKind::Friends,
+                    have.friends,
+                    gained.friends,
+                    lost.friends,
+                    self.limits.max_friends,
+                ),
                 (
                     LimitKind::PendingInvites,
                     have.invites_sent,
@@ -304,7 +313,13 @@ impl FriendService {
                     lost.invites_sent,
                     self.limits.max_pending_invites,
                 ),
-                (LimitKind::Blocks, have.blocked, gained.blocked, lost.blocked, self.limits.max_blocks),
+                (
+                    LimitKind::Blocks,
+                    have.blocked,
+                    gained.blocked,
+                    lost.blocked,
+                    self.limits.max_blocks,
+                ),
             ];
             for (kind, have, gained, lost, limit) in checks {
                 if gained > lost && (have + gained).saturating_sub(lost) > limit {
@@ -367,7 +382,11 @@ async fn resolve(
         }
     };
     for id in &targets.ids {
-        take(found.by_id.iter().find(|u| u.id == *id), id.to_string(), &mut users);
+        take(
+            found.by_id.iter().find(|u| u.id == *id),
+            id.to_string(),
+            &mut users,
+        );
     }
     for handle in &targets.handles {
         let key = handle.key();
@@ -390,7 +409,7 @@ fn notification_for(sender: &User, recipient: UserId, code: NotificationCode) ->
         NotificationCode::FriendRequest => format!("{who} wants to be your friend"),
         NotificationCode::FriendAccepted => format!("{who} accepted your friend request"),
         NotificationCode::FriendRemoved => format!("{who} removed you from their friends"),
-        _ => format!("{who}"),
+        _ => who.to_owned(),
     };
     NewNotification {
         id: NotificationId::new(),

@@ -60,7 +60,8 @@ pub enum FriendAction {
 
 impl FriendAction {
     /// Every action.
-    pub const ALL: [FriendAction; 3] = [FriendAction::Add, FriendAction::Remove, FriendAction::Block];
+    pub const ALL: [FriendAction; 3] =
+        [FriendAction::Add, FriendAction::Remove, FriendAction::Block];
 }
 
 /// Both views of one pair, from the acting user's side: `mine` is how I see them, `theirs` how
@@ -191,7 +192,13 @@ mod tests {
     use FriendState::*;
 
     fn all_pairs() -> Vec<Pair> {
-        let views = [None, Some(Friend), Some(InviteSent), Some(InviteReceived), Some(Blocked)];
+        let views = [
+            None,
+            Some(Friend),
+            Some(InviteSent),
+            Some(InviteReceived),
+            Some(Blocked),
+        ];
         let mut pairs = Vec::new();
         for mine in views {
             for theirs in views {
@@ -216,48 +223,184 @@ mod tests {
         Option<NotificationCode>,
     )] = &[
         // strangers
-        (None, None, Add, Some(InviteSent), Some(InviteReceived), Some(NotificationCode::FriendRequest)),
+        (
+            None,
+            None,
+            Add,
+            Some(InviteSent),
+            Some(InviteReceived),
+            Some(NotificationCode::FriendRequest),
+        ),
         (None, None, Remove, None, None, None),
         (None, None, Block, Some(Blocked), None, None),
         // they blocked me
-        (None, Some(Blocked), Add, Some(InviteSent), Some(Blocked), None),
+        (
+            None,
+            Some(Blocked),
+            Add,
+            Some(InviteSent),
+            Some(Blocked),
+            None,
+        ),
         (None, Some(Blocked), Remove, None, Some(Blocked), None),
-        (None, Some(Blocked), Block, Some(Blocked), Some(Blocked), None),
+        (
+            None,
+            Some(Blocked),
+            Block,
+            Some(Blocked),
+            Some(Blocked),
+            None,
+        ),
         // I asked them
-        (Some(InviteSent), Some(InviteReceived), Add, Some(InviteSent), Some(InviteReceived), None),
-        (Some(InviteSent), Some(InviteReceived), Remove, None, None, None),
-        (Some(InviteSent), Some(InviteReceived), Block, Some(Blocked), None, None),
+        (
+            Some(InviteSent),
+            Some(InviteReceived),
+            Add,
+            Some(InviteSent),
+            Some(InviteReceived),
+            None,
+        ),
+        (
+            Some(InviteSent),
+            Some(InviteReceived),
+            Remove,
+            None,
+            None,
+            None,
+        ),
+        (
+            Some(InviteSent),
+            Some(InviteReceived),
+            Block,
+            Some(Blocked),
+            None,
+            None,
+        ),
         // my shadow request to someone who blocked me
-        (Some(InviteSent), Some(Blocked), Add, Some(InviteSent), Some(Blocked), None),
-        (Some(InviteSent), Some(Blocked), Remove, None, Some(Blocked), None),
-        (Some(InviteSent), Some(Blocked), Block, Some(Blocked), Some(Blocked), None),
+        (
+            Some(InviteSent),
+            Some(Blocked),
+            Add,
+            Some(InviteSent),
+            Some(Blocked),
+            None,
+        ),
+        (
+            Some(InviteSent),
+            Some(Blocked),
+            Remove,
+            None,
+            Some(Blocked),
+            None,
+        ),
+        (
+            Some(InviteSent),
+            Some(Blocked),
+            Block,
+            Some(Blocked),
+            Some(Blocked),
+            None,
+        ),
         // they asked me
-        (Some(InviteReceived), Some(InviteSent), Add, Some(Friend), Some(Friend), Some(NotificationCode::FriendAccepted)),
-        (Some(InviteReceived), Some(InviteSent), Remove, None, None, None),
-        (Some(InviteReceived), Some(InviteSent), Block, Some(Blocked), None, None),
+        (
+            Some(InviteReceived),
+            Some(InviteSent),
+            Add,
+            Some(Friend),
+            Some(Friend),
+            Some(NotificationCode::FriendAccepted),
+        ),
+        (
+            Some(InviteReceived),
+            Some(InviteSent),
+            Remove,
+            None,
+            None,
+            None,
+        ),
+        (
+            Some(InviteReceived),
+            Some(InviteSent),
+            Block,
+            Some(Blocked),
+            None,
+            None,
+        ),
         // friends
-        (Some(Friend), Some(Friend), Add, Some(Friend), Some(Friend), None),
-        (Some(Friend), Some(Friend), Remove, None, None, Some(NotificationCode::FriendRemoved)),
+        (
+            Some(Friend),
+            Some(Friend),
+            Add,
+            Some(Friend),
+            Some(Friend),
+            None,
+        ),
+        (
+            Some(Friend),
+            Some(Friend),
+            Remove,
+            None,
+            None,
+            Some(NotificationCode::FriendRemoved),
+        ),
         (Some(Friend), Some(Friend), Block, Some(Blocked), None, None),
         // I blocked them
         (Some(Blocked), None, Add, Some(Blocked), None, None),
         (Some(Blocked), None, Remove, None, None, None),
         (Some(Blocked), None, Block, Some(Blocked), None, None),
         // we blocked each other
-        (Some(Blocked), Some(Blocked), Add, Some(Blocked), Some(Blocked), None),
-        (Some(Blocked), Some(Blocked), Remove, None, Some(Blocked), None),
-        (Some(Blocked), Some(Blocked), Block, Some(Blocked), Some(Blocked), None),
+        (
+            Some(Blocked),
+            Some(Blocked),
+            Add,
+            Some(Blocked),
+            Some(Blocked),
+            None,
+        ),
+        (
+            Some(Blocked),
+            Some(Blocked),
+            Remove,
+            None,
+            Some(Blocked),
+            None,
+        ),
+        (
+            Some(Blocked),
+            Some(Blocked),
+            Block,
+            Some(Blocked),
+            Some(Blocked),
+            None,
+        ),
         // I blocked them and they sent a shadow request: unblocking drops it
-        (Some(Blocked), Some(InviteSent), Add, Some(Blocked), Some(InviteSent), None),
+        (
+            Some(Blocked),
+            Some(InviteSent),
+            Add,
+            Some(Blocked),
+            Some(InviteSent),
+            None,
+        ),
         (Some(Blocked), Some(InviteSent), Remove, None, None, None),
-        (Some(Blocked), Some(InviteSent), Block, Some(Blocked), Some(InviteSent), None),
+        (
+            Some(Blocked),
+            Some(InviteSent),
+            Block,
+            Some(Blocked),
+            Some(InviteSent),
+            None,
+        ),
     ];
 
     #[test]
     fn there_are_exactly_nine_valid_pairs() {
         assert_eq!(valid_pairs().len(), 9);
         for pair in valid_pairs() {
-            assert!(pair.swapped().is_valid(), "{pair:?} is valid but its mirror is not");
+            assert!(
+                pair.swapped().is_valid(),
+                "{pair:?} is valid but its mirror is not"
+            );
         }
     }
 
@@ -308,7 +451,10 @@ mod tests {
 
     #[test]
     fn a_blocker_is_never_notified_and_never_changed_by_the_blocked() {
-        for pair in valid_pairs().into_iter().filter(|p| p.theirs == Some(Blocked)) {
+        for pair in valid_pairs()
+            .into_iter()
+            .filter(|p| p.theirs == Some(Blocked))
+        {
             for action in FriendAction::ALL {
                 let t = apply(pair, action).unwrap();
                 assert_eq!(t.notify_other, None, "{pair:?} {action:?}");
@@ -324,7 +470,10 @@ mod tests {
         for pair in valid_pairs() {
             let t = apply(pair, Block).unwrap();
             assert_ne!(t.after.theirs, Some(Friend));
-            assert!(matches!(t.after.theirs, None | Some(Blocked) | Some(InviteSent)));
+            assert!(matches!(
+                t.after.theirs,
+                None | Some(Blocked) | Some(InviteSent)
+            ));
         }
     }
 

@@ -32,7 +32,10 @@ impl Targets {
             ));
         }
         if ids.is_empty() && handles.is_empty() {
-            return Err(DomainError::invalid("ids", "give at least one id or handle"));
+            return Err(DomainError::invalid(
+                "ids",
+                "give at least one id or handle",
+            ));
         }
         let mut targets = Targets::default();
         for text in ids {
@@ -91,6 +94,9 @@ mod tests {
         let err = Targets::parse(&[], &many).unwrap_err();
         assert!(err.to_string().contains("at most 100"), "{err}");
         assert!(Targets::parse(&[], &many[..MAX_TARGETS]).is_ok());
-        assert!(matches!(Targets::parse(&[], &[]), Err(DomainError::InvalidInput { .. })));
+        assert!(matches!(
+            Targets::parse(&[], &[]),
+            Err(DomainError::InvalidInput { .. })
+        ));
     }
 }

@@ -78,7 +78,9 @@ impl PasswordHasher for Argon2Hasher {
     async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool> {
         let argon = self.argon.clone();
         let known = hash.is_some();
-        let hash = hash.map(str::to_owned).unwrap_or_else(|| self.decoy.as_ref().clone());
+        let hash = hash
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.decoy.as_ref().clone());
         let password = password.to_owned();
         let matches = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash)
@@ -112,6 +114,11 @@ mod tests {
         assert!(hasher.verify("correct horse", Some(&hash)).await.unwrap());
         assert!(!hasher.verify("wrong horse!", Some(&hash)).await.unwrap());
         assert!(!hasher.verify("correct horse", None).await.unwrap());
-        assert!(!hasher.verify("correct horse", Some("garbage")).await.unwrap());
+        assert!(
+            !hasher
+                .verify("correct horse", Some("garbage"))
+                .await
+                .unwrap()
+        );
     }
 }

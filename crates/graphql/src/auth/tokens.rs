@@ -32,7 +32,9 @@ pub struct TokenService {
 
 impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenService").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("TokenService")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,16 +80,28 @@ impl TokenService {
 
     /// Checks a token's signature, issuer and expiry.
     pub fn verify(&self, token: &str) -> Result<Session, String> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(
-            |e| match e.kind() {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => "it has expired".to_owned(),
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => "its signature is invalid".to_owned(),
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    "its signature is invalid".to_owned()
+                }
                 _ => "it is malformed".to_owned(),
-            },
-        )?;
-        let user_id = data.claims.sub.parse().map_err(|_| "it names no user".to_owned())?;
-        let role: Role = data.claims.role.parse().map_err(|_| "it has an unknown role".to_owned())?;
-        Ok(Session { user_id: UserId::from_uuid(user_id), role })
+            })?;
+        let user_id = data
+            .claims
+            .sub
+            .parse()
+            .map_err(|_| "it names no user".to_owned())?;
+        let role: Role = data
+            .claims
+            .role
+            .parse()
+            .map_err(|_| "it has an unknown role".to_owned())?;
+        Ok(Session {
+            user_id: UserId::from_uuid(user_id),
+            role,
+        })
     }
 
     /// What an `Authorization` header value says about the caller.
@@ -97,7 +111,11 @@ impl TokenService {
         };
         let token = match value.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => return Caller::Invalid("the Authorization header must be \"Bearer <token>\"".into()),
+            _ => {
+                return Caller::Invalid(
+                    "the Authorization header must be \"Bearer <token>\"".into(),
+                );
+            }
         };
         match self.verify(token) {
             Ok(session) => Caller::User(session),
@@ -111,7 +129,10 @@ mod tests {
     use super::*;
 
     fn service() -> TokenService {
-        TokenService::new(b"test-secret-test-secret-test-secret", Duration::from_secs(3600))
+        TokenService::new(
+            b"test-secret-test-secret-test-secret",
+            Duration::from_secs(3600),
+        )
     }
 
     fn session() -> Session {
@@ -148,9 +169,15 @@ mod tests {
     fn other_secrets_and_garbage_are_refused() {
         let t = service().issue(session(), Utc::now()).unwrap();
         let other = TokenService::new(b"another-secret-another-secret-xx", Duration::from_secs(60));
-        assert_eq!(other.verify(&t.token).unwrap_err(), "its signature is invalid");
+        assert_eq!(
+            other.verify(&t.token).unwrap_err(),
+            "its signature is invalid"
+        );
         assert!(service().verify("not.a.jwt").is_err());
-        assert!(matches!(service().caller_from_header(Some("Basic abc")), Caller::Invalid(_)));
+        assert!(matches!(
+            service().caller_from_header(Some("Basic abc")),
+            Caller::Invalid(_)
+        ));
         assert_eq!(service().caller_from_header(None), Caller::Anonymous);
     }
 }

@@ -75,7 +75,12 @@ impl MutationRoot {
     }
 
     /// Signs in with a handle and password.
-    async fn sign_in(&self, ctx: &Context<'_>, handle: String, password: String) -> ApiResult<AuthPayload> {
+    async fn sign_in(
+        &self,
+        ctx: &Context<'_>,
+        handle: String,
+        password: String,
+    ) -> ApiResult<AuthPayload> {
         let svc = services(ctx)?;
         let user = svc.accounts.sign_in(&handle, &password).await?;
         payload(svc, user)
@@ -111,7 +116,10 @@ impl MutationRoot {
     ) -> ApiResult<bool> {
         let me = session(ctx)?;
         let targets = targets(ids, handles)?;
-        services(ctx)?.friends.remove_friends(me.user_id, &targets).await?;
+        services(ctx)?
+            .friends
+            .remove_friends(me.user_id, &targets)
+            .await?;
         Ok(true)
     }
 
@@ -125,7 +133,10 @@ impl MutationRoot {
     ) -> ApiResult<Vec<FriendGql>> {
         let me = session(ctx)?;
         let targets = targets(ids, handles)?;
-        let views = services(ctx)?.friends.block_users(me.user_id, &targets).await?;
+        let views = services(ctx)?
+            .friends
+            .block_users(me.user_id, &targets)
+            .await?;
         Ok(views.into_iter().map(Into::into).collect())
     }
 
@@ -151,7 +162,10 @@ impl MutationRoot {
     async fn mark_notifications_read(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<bool> {
         let me = session(ctx)?;
         let ids = notification_ids(ids)?;
-        services(ctx)?.notifications.mark_read(me.user_id, &ids).await?;
+        services(ctx)?
+            .notifications
+            .mark_read(me.user_id, &ids)
+            .await?;
         Ok(true)
     }
 
@@ -159,7 +173,10 @@ impl MutationRoot {
     async fn delete_notifications(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<bool> {
         let me = session(ctx)?;
         let ids = notification_ids(ids)?;
-        services(ctx)?.notifications.delete(me.user_id, &ids).await?;
+        services(ctx)?
+            .notifications
+            .delete(me.user_id, &ids)
+            .await?;
         Ok(true)
     }
 }

@@ -48,11 +48,20 @@ impl QueryRoot {
                 svc.accounts.user_by_id(id).await?
             }
             (None, Some(handle)) => svc.accounts.user_by_handle(&handle).await?,
-            _ => return Err(ApiError::bad_input("id", "give exactly one of id and handle")),
+            _ => {
+                return Err(ApiError::bad_input(
+                    "id",
+                    "give exactly one of id and handle",
+                ));
+            }
         };
         let Some(user) = user else { return Ok(None) };
         let visible = user.id == me.user_id
-            || svc.friends.views_of(me.user_id, &[user.id]).await?.get(&user.id)
+            || svc
+                .friends
+                .views_of(me.user_id, &[user.id])
+                .await?
+                .get(&user.id)
                 == Some(&FriendState::Friend);
         Ok(Some(UserGql::new(user, visible)))
     }
@@ -70,7 +79,11 @@ impl QueryRoot {
         let me = session(ctx)?;
         let svc = services(ctx)?;
         let after = after.map(|c| svc.cursors.parse_friend(&c)).transpose()?;
-        let states: Vec<FriendState> = states.unwrap_or_default().into_iter().map(Into::into).collect();
+        let states: Vec<FriendState> = states
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect();
         let page = svc
             .friends
             .list(me.user_id, &states, after, page_size(first, 100))
@@ -109,7 +122,10 @@ impl QueryRoot {
     ) -> ApiResult<NotificationConnection> {
         let me = session(ctx)?;
         let svc = services(ctx)?;
-        let after_id = after.as_deref().map(|c| svc.cursors.parse_notification(c)).transpose()?;
+        let after_id = after
+            .as_deref()
+            .map(|c| svc.cursors.parse_notification(c))
+            .transpose()?;
         let page = svc
             .notifications
             .list(me.user_id, after_id, page_size(first, 100))
