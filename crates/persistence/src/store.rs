@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -47,8 +47,21 @@ fn uuids(ids: &[UserId]) -> Vec<Uuid> {
     ids.iter().map(UserId::as_uuid).collect()
 }
 
-/// Tallies `(state rank, count)` rows into counts.
-pub(crate) fn tally(rows: Vec<(i16, i64)>) -> Result<FriendCounts> {
+/// How many edges of each state `owner` has, on a pool or inside a transaction.
+pub(crate) async fn counts_by_state(
+    conn: &impl ConnectionTrait,
+    owner: UserId,
+) -> Result<FriendCounts> {
+    let rows: Vec<(i16, i64)> = friend_edge::Entity::find()
+        .select_only()
+        .column(friend_edge::Column::State)
+        .column_as(friend_edge::Column::FriendId.count(), "n")
+        .filter(friend_edge::Column::UserId.eq(owner.as_uuid()))
+        .group_by(friend_edge::Column::State)
+        .into_tuple()
+        .all(conn)
+        .await
+        .map_err(db_err)?;
     let mut counts = FriendCounts::default();
     for (rank, n) in rows {
         counts.add(state_from_rank(rank)?, u32::try_from(n).unwrap_or(u32::MAX));
@@ -213,17 +226,7 @@ impl Store for SqlStore {
     }
 
     async fn friend_counts(&self, owner: UserId) -> Result<FriendCounts> {
-        let rows: Vec<(i16, i64)> = friend_edge::Entity::find()
-            .select_only()
-            .column(friend_edge::Column::State)
-            .column_as(friend_edge::Column::FriendId.count(), "n")
-            .filter(friend_edge::Column::UserId.eq(owner.as_uuid()))
-            .group_by(friend_edge::Column::State)
-            .into_tuple()
-            .all(&self.db.conn)
-            .await
-            .map_err(db_err)?;
-        tally(rows)
+        counts_by_state(&self.db.conn, owner).await
     }
 
     async fn set_edge_metadata(

@@ -25,7 +25,7 @@ use crate::convert::{
     db_err, metadata_from_text, metadata_to_text, state_from_rank, user_from_row,
 };
 use crate::entities::{friend_edge, notification, user};
-use crate::store::{edge_upsert, tally};
+use crate::store::{counts_by_state, edge_upsert};
 use crate::{Backend, Database};
 
 /// An open write transaction; see the module docs.
@@ -151,17 +151,7 @@ impl GraphTransaction for SqlGraphTransaction {
     }
 
     async fn counts(&mut self, owner: UserId) -> Result<FriendCounts> {
-        let rows: Vec<(i16, i64)> = friend_edge::Entity::find()
-            .select_only()
-            .column(friend_edge::Column::State)
-            .column_as(friend_edge::Column::FriendId.count(), "n")
-            .filter(friend_edge::Column::UserId.eq(owner.as_uuid()))
-            .group_by(friend_edge::Column::State)
-            .into_tuple()
-            .all(&self.txn)
-            .await
-            .map_err(db_err)?;
-        tally(rows)
+        counts_by_state(&self.txn, owner).await
     }
 
     async fn friend_counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, u32>> {

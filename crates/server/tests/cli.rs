@@ -1,0 +1,238 @@
+//! The real `amity` binary: zero-configuration start, graceful shutdown, and the commands that
+//! operators run. On SQLite in a temporary directory, or on PostgreSQL when
+//! `AMITY_TEST_DATABASE_URL` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use amity_persistence::testing::TestDatabase;
+
+const SECRET: &str = "cli-test-secret-cli-test-secret-0123";
+
+fn amity(dir: &Path, db_url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_amity"));
+    cmd.current_dir(dir)
+        .env_remove("AMITY_LISTEN_ADDR")
+        .env("AMITY_DATABASE_URL", db_url)
+        .env("AMITY_JWT_SECRET", SECRET)
+        .env("AMITY_PASSWORD_HASH_MEMORY_KIB", "1024")
+        .env("AMITY_PASSWORD_HASH_ITERATIONS", "1")
+        .env("AMITY_LOG", "info");
+    cmd
+}
+
+fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn operator_commands_and_a_served_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let url = db.url().to_owned();
+
+    // Migrations by hand.
+    let out = amity(dir.path(), &url)
+        .args(["migrate", "up"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = amity(dir.path(), &url)
+        .args(["migrate", "status"])
+        .output()
+        .unwrap();
+    assert!(text(&out).contains("applied m2026"), "{}", text(&out));
+
+    // The first admin, from standard input.
+    let mut cmd = amity(dir.path(), &url);
+    cmd.args([
+        "users",
+        "create",
+        "--handle",
+        "root_admin",
+        "--password-stdin",
+        "--role",
+        "admin",
+    ]);
+    let out = run_with_stdin(cmd, "a long admin password\n");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("with role admin"), "{}", text(&out));
+
+    // Bad values fail clearly with a non-zero exit and change nothing.
+    for (args, expect) in [
+        (
+            vec!["users", "set-role", "root_admin", "emperor"],
+            "unknown role",
+        ),
+        (
+            vec!["users", "set-role", "nobody", "admin"],
+            "no user with handle",
+        ),
+    ] {
+        let out = amity(dir.path(), &url).args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains(expect), "{args:?}: {}", text(&out));
+    }
+    let mut cmd = amity(dir.path(), &url);
+    cmd.args(["users", "create", "--handle", "x", "--password-stdin"]);
+    let out = run_with_stdin(cmd, "long enough password\n");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("3 to 32 characters"), "{}", text(&out));
+
+    let out = amity(dir.path(), &url)
+        .args(["users", "set-role", "ROOT_ADMIN", "moderator"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("is now moderator"), "{}", text(&out));
+
+    // Serve on a free port, sign in as that user over HTTP, then stop with SIGTERM.
+    let mut child = amity(dir.path(), &url)
+        .env("AMITY_LISTEN_ADDR", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = bound_address(child.stderr.take().unwrap());
+    let http = reqwest::Client::new();
+    let res: serde_json::Value = http
+        .post(format!("http://{addr}/graphql"))
+        .json(&serde_json::json!({
+            "query": "mutation { signIn(handle: \"root_admin\", password: \"a long admin password\") { user { role } } }"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["data"]["signIn"]["user"]["role"], "MODERATOR", "{res}");
+    terminate(&mut child);
+    let status = wait(&mut child, Duration::from_secs(15));
+    assert!(status.success(), "graceful shutdown exits 0");
+}
+
+#[test]
+fn zero_configuration_start_creates_and_migrates_amity_db() {
+    if std::env::var("AMITY_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty()) {
+        // This test is about the embedded default; it has nothing to check on PostgreSQL.
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_amity"))
+        .current_dir(dir.path())
+        .env_remove("AMITY_DATABASE_URL")
+        .env_remove("AMITY_JWT_SECRET")
+        .env("AMITY_LISTEN_ADDR", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = bound_address(child.stderr.take().unwrap());
+    let health = std::net::TcpStream::connect(&addr);
+    assert!(health.is_ok());
+    terminate(&mut child);
+    assert!(wait(&mut child, Duration::from_secs(15)).success());
+    assert!(dir.path().join("amity.db").exists());
+    let secret = std::fs::read_to_string(dir.path().join("amity.db.jwt-secret")).unwrap();
+    assert_eq!(secret.trim().len(), 64);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_amity"))
+        .current_dir(dir.path())
+        .env_remove("AMITY_DATABASE_URL")
+        .args(["migrate", "status"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied"));
+}
+
+#[test]
+fn export_schema_matches_the_checked_in_sdl_and_help_lists_settings() {
+    let out = Command::new(env!("CARGO_BIN_EXE_amity"))
+        .arg("export-schema")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let checked_in =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema.graphql"))
+            .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), checked_in);
+
+    let help = Command::new(env!("CARGO_BIN_EXE_amity"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for setting in [
+        "AMITY_LISTEN_ADDR",
+        "AMITY_DATABASE_URL",
+        "AMITY_JWT_SECRET",
+    ] {
+        assert!(help.contains(setting), "--help lacks {setting}");
+    }
+}
+
+/// Reads the log until the server says where it listens.
+fn bound_address(stderr: std::process::ChildStderr) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if !sent && let Some(i) = line.find("addr=") {
+                let addr = line[i + 5..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                let _ = tx.send(addr);
+                sent = true;
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the server logs its address")
+}
+
+fn terminate(child: &mut std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the server did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
