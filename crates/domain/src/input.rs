@@ -84,6 +84,48 @@ impl DisplayName {
     }
 }
 
+/// Longest allowed avatar address, in bytes.
+pub const AVATAR_URL_MAX_LEN: usize = 2048;
+
+/// An avatar address: an absolute `http` or `https` URL without spaces or control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvatarUrl(String);
+
+impl AvatarUrl {
+    /// Parses an avatar address.
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let text = text.trim();
+        let lower = text.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("https://")
+            .or_else(|| lower.strip_prefix("http://"));
+        if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+            return Err(DomainError::invalid(
+                "avatarUrl",
+                "must be an absolute http:// or https:// address",
+            ));
+        }
+        if text.len() > AVATAR_URL_MAX_LEN {
+            return Err(DomainError::invalid(
+                "avatarUrl",
+                format!("must be at most {AVATAR_URL_MAX_LEN} bytes long"),
+            ));
+        }
+        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(DomainError::invalid(
+                "avatarUrl",
+                "must not contain spaces or control characters",
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A JSON object of at most 16 KiB serialized, as attached to users and friend edges.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metadata(Map<String, Value>);
@@ -154,6 +196,25 @@ mod tests {
         assert!(DisplayName::parse_optional(Some(&"é".repeat(64))).is_ok());
         assert!(DisplayName::parse_optional(Some(&"é".repeat(65))).is_err());
         assert!(DisplayName::parse_optional(Some("a\u{7}b")).is_err());
+    }
+
+    #[test]
+    fn avatar_urls_must_be_absolute_web_addresses() {
+        assert!(AvatarUrl::parse("https://cdn.example.com/a.png").is_ok());
+        assert!(AvatarUrl::parse("HTTP://example.com/a.png").is_ok());
+        for bad in [
+            "",
+            "example.com/a.png",
+            "javascript:alert(1)",
+            "https://",
+            "https:///x",
+            "https://a b",
+            "ftp://x/y",
+        ] {
+            assert!(AvatarUrl::parse(bad).is_err(), "{bad}");
+        }
+        let long = format!("https://x/{}", "a".repeat(AVATAR_URL_MAX_LEN));
+        assert!(AvatarUrl::parse(&long).is_err());
     }
 
     #[test]

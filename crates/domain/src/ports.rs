@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::accounts::{NewUser, Role, User};
+use crate::accounts::{NewUser, ProfileChange, Role, User};
 use crate::friends::{FriendCounts, FriendListQuery, FriendView, state::FriendState, state::Pair};
 use crate::input::{Metadata, Password};
 use crate::notifications::{Notification, NotificationCode};
@@ -42,6 +42,8 @@ pub trait Store: Send + Sync {
         &self,
         handle: &Handle,
     ) -> Result<Option<(User, Option<String>)>>;
+    /// Applies a profile change; `None` if there is no such user.
+    async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<Option<User>>;
     /// Sets the role of the user with this handle; `None` if there is no such user.
     async fn set_role(&self, handle: &Handle, role: Role) -> Result<Option<User>>;
 

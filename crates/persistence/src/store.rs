@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use amity_domain::accounts::{NewUser, Role, User};
+use amity_domain::accounts::{NewUser, ProfileChange, Role, User};
 use amity_domain::friends::{FriendCounts, FriendListQuery, FriendState, FriendView};
 use amity_domain::input::Metadata;
 use amity_domain::notifications::Notification;
@@ -160,6 +160,34 @@ impl Store for SqlStore {
         };
         let hash = row.password_hash.take();
         Ok(Some((user_from_row(row)?, hash)))
+    }
+
+    async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<Option<User>> {
+        use user::Column as C;
+        let mut update = user::Entity::update_many().filter(C::Id.eq(id.as_uuid()));
+        if let Some(name) = &change.display_name {
+            update = update.col_expr(
+                C::DisplayName,
+                Expr::value(name.as_ref().map(|n| n.as_str().to_owned())),
+            );
+        }
+        if let Some(url) = &change.avatar_url {
+            update = update.col_expr(
+                C::AvatarUrl,
+                Expr::value(url.as_ref().map(|u| u.as_str().to_owned())),
+            );
+        }
+        if let Some(metadata) = &change.metadata {
+            update = update.col_expr(
+                C::Metadata,
+                Expr::value(metadata_to_text(metadata.as_ref())),
+            );
+        }
+        let result = update.exec(&self.db.conn).await.map_err(db_err)?;
+        if result.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.user_by_id(id).await
     }
 
     async fn set_role(&self, handle: &Handle, role: Role) -> Result<Option<User>> {

@@ -187,3 +187,66 @@ async fn health_readiness_and_graphiql() {
     assert!(page.text().await.unwrap().contains("graphiql"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn profiles_are_updated_kept_and_cleared() {
+    let server = TestServer::start().await;
+    let user = server.sign_up("profiled").await;
+    let update = "mutation($n: String, $a: String, $m: JSON) {
+        updateProfile(displayName: $n, avatarUrl: $a, metadata: $m) { displayName avatarUrl metadata } }";
+    let res = user
+        .client
+        .gql(
+            update,
+            json!({ "n": "Pro", "a": "https://cdn.example.com/p.png", "m": { "level": 7 } }),
+        )
+        .await;
+    let p = &res.data()["updateProfile"];
+    assert_eq!(p["displayName"], "Pro");
+    assert_eq!(p["avatarUrl"], "https://cdn.example.com/p.png");
+    assert_eq!(p["metadata"]["level"], 7);
+
+    // Omitted arguments are kept; null clears.
+    let res = user
+        .client
+        .gql(
+            "mutation { updateProfile(avatarUrl: null) { displayName avatarUrl metadata } }",
+            json!({}),
+        )
+        .await;
+    let p = &res.data()["updateProfile"];
+    assert_eq!(p["displayName"], "Pro");
+    assert_eq!(p["avatarUrl"], serde_json::Value::Null);
+    assert_eq!(p["metadata"]["level"], 7);
+
+    // Others see the profile.
+    let other = server.sign_up("onlooker").await;
+    let seen = other
+        .client
+        .gql(
+            "{ user(handle: \"profiled\") { displayName metadata } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(seen.data()["user"]["displayName"], "Pro");
+
+    for vars in [
+        json!({ "a": "javascript:alert(1)" }),
+        json!({ "n": "x".repeat(65) }),
+        json!({ "m": [1, 2, 3] }),
+        json!({ "m": { "blob": "y".repeat(17 * 1024) } }),
+    ] {
+        let res = user.client.gql(update, vars.clone()).await;
+        assert_eq!(res.code(), "BAD_USER_INPUT", "{vars}");
+    }
+    let me = user
+        .client
+        .gql("{ me { displayName metadata } }", json!({}))
+        .await;
+    assert_eq!(
+        me.data()["me"]["metadata"]["level"],
+        7,
+        "a refused update changes nothing"
+    );
+    server.stop().await;
+}

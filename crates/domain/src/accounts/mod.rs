@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
-use crate::input::Metadata;
+use crate::input::{AvatarUrl, DisplayName, Metadata};
 use crate::{Handle, UserId};
 
 pub use service::AccountService;
@@ -76,6 +76,25 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// When the user was last seen online (set by presence).
     pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// A change to one's own profile. Each field: `None` keeps it, `Some(None)` clears it,
+/// `Some(Some(v))` sets it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileChange {
+    /// New display name.
+    pub display_name: Option<Option<DisplayName>>,
+    /// New avatar address.
+    pub avatar_url: Option<Option<AvatarUrl>>,
+    /// New metadata.
+    pub metadata: Option<Option<Metadata>>,
+}
+
+impl ProfileChange {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.display_name.is_none() && self.avatar_url.is_none() && self.metadata.is_none()
+    }
 }
 
 /// A user to be stored.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::accounts::{NewUser, Role, User};
+use crate::accounts::{NewUser, ProfileChange, Role, User};
 use crate::input::{DisplayName, Password};
 use crate::ports::{PasswordHasher, Store};
 use crate::time::Clock;
@@ -86,6 +86,19 @@ impl AccountService {
     /// Users by id, in no particular order; unknown ids are skipped.
     pub async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>> {
         self.store.users_by_ids(ids).await
+    }
+
+    /// Changes the user's own display name, avatar address or metadata (already parsed).
+    pub async fn update_profile(&self, id: UserId, change: ProfileChange) -> Result<User> {
+        if change.is_empty() {
+            return self.store.user_by_id(id).await?.ok_or_else(|| {
+                DomainError::Unauthenticated("your account no longer exists".into())
+            });
+        }
+        self.store
+            .update_profile(id, &change)
+            .await?
+            .ok_or_else(|| DomainError::Unauthenticated("your account no longer exists".into()))
     }
 
     /// Sets a user's role (command line and administrators).

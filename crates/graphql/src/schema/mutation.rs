@@ -1,10 +1,10 @@
 //! Changes.
 
-use amity_domain::accounts::{Role, User};
+use amity_domain::accounts::{ProfileChange, Role, User};
 use amity_domain::friends::Targets;
-use amity_domain::input::Metadata;
+use amity_domain::input::{AvatarUrl, DisplayName, Metadata};
 use amity_domain::{NotificationId, UserId};
-use async_graphql::{Context, ID, Json, Object};
+use async_graphql::{Context, ID, Json, MaybeUndefined, Object};
 
 use crate::Services;
 use crate::auth::Session;
@@ -84,6 +84,40 @@ impl MutationRoot {
         let svc = services(ctx)?;
         let user = svc.accounts.sign_in(&handle, &password).await?;
         payload(svc, user)
+    }
+
+    /// Changes the signed-in user's display name, avatar address (http or https) or metadata
+    /// (a JSON object up to 16 KiB). An omitted argument is kept; null clears it.
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        display_name: MaybeUndefined<String>,
+        avatar_url: MaybeUndefined<String>,
+        metadata: MaybeUndefined<Json<serde_json::Value>>,
+    ) -> ApiResult<UserGql> {
+        let me = session(ctx)?;
+        let change = ProfileChange {
+            display_name: match display_name {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(name) => Some(DisplayName::parse_optional(Some(&name))?),
+            },
+            avatar_url: match avatar_url {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(url) => Some(Some(AvatarUrl::parse(&url)?)),
+            },
+            metadata: match metadata {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(Json(v)) => Some(Some(Metadata::parse("metadata", v)?)),
+            },
+        };
+        let user = services(ctx)?
+            .accounts
+            .update_profile(me.user_id, change)
+            .await?;
+        Ok(UserGql::new(user, true))
     }
 
     /// Sends friend requests, or accepts the ones received. At most 100 ids and handles; all
