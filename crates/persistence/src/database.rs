@@ -139,8 +139,7 @@ impl Database {
     /// Every known step and whether it is applied.
     pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, PersistenceError> {
         let applied: Vec<String> = Migrator::get_applied_migrations(&self.conn)
-            .await
-            .unwrap_or_default()
+            .await?
             .iter()
             .map(|m| m.name().to_owned())
             .collect();

@@ -3,7 +3,9 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 
+use amity_domain::Handle;
 use amity_domain::accounts::Role;
+use amity_domain::input::{DisplayName, Password};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -216,6 +218,11 @@ async fn users(settings: Settings, action: UsersAction) -> anyhow::Result<()> {
             if password.is_empty() {
                 bail!("no password on standard input");
             }
+            // The same rules the service applies, checked before the database is opened.
+            Handle::parse("handle", &handle).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Password::parse(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+            DisplayName::parse_optional(display_name.as_deref())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             UserTask::Create {
                 handle,
                 password,
@@ -223,10 +230,11 @@ async fn users(settings: Settings, action: UsersAction) -> anyhow::Result<()> {
                 display_name,
             }
         }
-        UsersAction::SetRole { handle, role } => UserTask::SetRole {
-            handle,
-            role: role_of(&role)?,
-        },
+        UsersAction::SetRole { handle, role } => {
+            let role = role_of(&role)?;
+            Handle::parse("handle", &handle).map_err(|e| anyhow::anyhow!("{e}"))?;
+            UserTask::SetRole { handle, role }
+        }
     };
     let db = app::open_database(&settings).await?;
     let services = app::services(&settings, db.clone())?;
