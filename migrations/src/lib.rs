@@ -10,6 +10,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_graph;
+mod m20261125_000002_create_realtime;
 
 /// All steps, oldest first.
 pub struct Migrator;
@@ -17,6 +18,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_create_graph::Migration)]
+        vec![
+            Box::new(m20261125_000001_create_graph::Migration),
+            Box::new(m20261125_000002_create_realtime::Migration),
+        ]
     }
 }

@@ -1,6 +1,9 @@
 //! End-to-end test harness: a real Amity server on a free port, with its own fresh database,
-//! driven over HTTP by a GraphQL client.
+//! driven over HTTP by a GraphQL client and over websockets by an independent
+//! graphql-transport-ws client (graphql-ws-client on tokio-tungstenite).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod ws;
 
 use std::time::Duration;
 
@@ -13,6 +16,51 @@ pub struct TestServer {
     server: Option<RunningServer>,
     _db: TestDatabase,
     http: reqwest::Client,
+    settings: Settings,
+}
+
+/// Another node of the same deployment: a second server on the same database.
+pub struct TestNode {
+    server: Option<RunningServer>,
+    http: reqwest::Client,
+}
+
+impl TestNode {
+    /// The node's base URL.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.server.as_ref().unwrap().addr)
+    }
+
+    /// `ws://ADDR/graphql`.
+    pub fn ws_url(&self) -> String {
+        self.server.as_ref().unwrap().websocket_url()
+    }
+
+    /// `user` talking to this node instead.
+    pub fn as_user(&self, user: &User) -> User {
+        let mut user = user.clone();
+        user.client = Client {
+            http: self.http.clone(),
+            url: format!("{}/graphql", self.base_url()),
+            token: user.client.token.clone(),
+        };
+        user.ws_url = self.ws_url();
+        user
+    }
+
+    /// Stops the node gracefully.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("clean stop");
+        }
+    }
+
+    /// Stops the node as a crash would: nothing is cleaned up.
+    pub async fn crash(mut self) {
+        if let Some(server) = self.server.take() {
+            server.crash().await;
+        }
+    }
 }
 
 /// Settings for tests: a free port, cheap password hashing, a fixed secret.
@@ -48,7 +96,34 @@ impl TestServer {
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap(),
+            settings,
         }
+    }
+
+    /// Whether the database is PostgreSQL (where several nodes can share it).
+    pub fn is_postgres(&self) -> bool {
+        self.settings.database_url.starts_with("postgres")
+    }
+
+    /// Starts another node on the same database and settings.
+    pub async fn start_node(&self) -> TestNode {
+        let server = RunningServer::start(&self.settings)
+            .await
+            .expect("second node starts");
+        TestNode {
+            server: Some(server),
+            http: self.http.clone(),
+        }
+    }
+
+    /// `ws://ADDR/graphql`.
+    pub fn ws_url(&self) -> String {
+        self.server.as_ref().unwrap().websocket_url()
+    }
+
+    /// The database URL (tests that reach into the database).
+    pub fn database_url(&self) -> &str {
+        &self.settings.database_url
     }
 
     /// The server's base URL, `http://127.0.0.1:PORT`.
@@ -79,7 +154,9 @@ impl TestServer {
         User {
             id: data["signUp"]["user"]["id"].as_str().unwrap().to_owned(),
             handle: handle.to_owned(),
+            token: token.clone(),
             client: self.anonymous().with_token(token),
+            ws_url: self.ws_url(),
         }
     }
 
@@ -98,8 +175,12 @@ pub struct User {
     pub id: String,
     /// Their handle.
     pub handle: String,
+    /// Their session token.
+    pub token: String,
     /// A client with their token.
     pub client: Client,
+    /// The websocket URL of their node.
+    pub ws_url: String,
 }
 
 /// A GraphQL-over-HTTP client.
@@ -200,6 +281,22 @@ impl Client {
 }
 
 impl User {
+    /// Opens an authenticated websocket to their node.
+    pub async fn ws(&self) -> ws::WsClient {
+        ws::WsClient::connect(
+            &self.ws_url,
+            json!({ "Authorization": format!("Bearer {}", self.token) }),
+        )
+        .await
+        .expect("websocket connects")
+    }
+
+    /// Makes this user and `other` friends.
+    pub async fn befriend(&self, other: &User) {
+        self.add(&[&other.id]).await.data();
+        other.add(&[&self.id]).await.data();
+    }
+
     /// `addFriends` by ids; returns the response.
     pub async fn add(&self, ids: &[&str]) -> Response {
         self.client

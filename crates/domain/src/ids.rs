@@ -69,6 +69,16 @@ uuid_id!(
     NotificationId,
     "notification id"
 );
+uuid_id!(
+    /// A direct message's id.
+    MessageId,
+    "message id"
+);
+uuid_id!(
+    /// A server node's id, fresh at every start.
+    NodeId,
+    "node id"
+);
 
 #[cfg(test)]
 mod tests {

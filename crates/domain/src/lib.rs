@@ -8,6 +8,10 @@
 //!   operations inside one store transaction.
 //! - [`accounts`]: users, roles, sign-up and sign-in ([`accounts::AccountService`]).
 //! - [`notifications`]: persistent notifications and their service.
+//! - [`messages`]: 1-on-1 direct messages between friends.
+//! - [`presence`]: who is online across all nodes, and last-seen times.
+//! - [`events`]: the event bus port and its in-process adapter; [`realtime`]: routing events to
+//!   the subscriptions open on this node.
 //! - [`ports`]: the traits that adapters (storage, password hashing, clock) implement.
 //! - [`error`]: [`DomainError`], the one error type of this crate.
 //!
@@ -15,14 +19,18 @@
 
 pub mod accounts;
 pub mod error;
+pub mod events;
 pub mod friends;
 pub mod handle;
 pub mod ids;
 pub mod input;
+pub mod messages;
 pub mod notifications;
 pub mod ports;
+pub mod presence;
+pub mod realtime;
 pub mod time;
 
 pub use error::{DomainError, Result};
 pub use handle::Handle;
-pub use ids::{NotificationId, UserId};
+pub use ids::{MessageId, NodeId, NotificationId, UserId};

@@ -1,6 +1,6 @@
 //! The traits adapters implement. Services hold them as `Arc<dyn ...>`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use crate::accounts::{NewUser, ProfileChange, Role, User};
 use crate::friends::{FriendCounts, FriendListQuery, FriendView, state::FriendState, state::Pair};
 use crate::input::{Metadata, Password};
+use crate::messages::DirectMessage;
 use crate::notifications::{Notification, NotificationCode};
-use crate::{Handle, NotificationId, Result, UserId};
+use crate::{Handle, MessageId, NodeId, NotificationId, Result, UserId};
 
 /// Hashes and checks passwords (argon2id in production).
 #[async_trait]
@@ -82,6 +83,76 @@ pub trait Store: Send + Sync {
     ) -> Result<u64>;
     /// Deletes the recipient's notifications; returns how many were deleted.
     async fn delete_notifications(&self, recipient: UserId, ids: &[NotificationId]) -> Result<u64>;
+    /// Notifications by id (realtime delivery); unknown ids are skipped.
+    async fn notifications_by_ids(&self, ids: &[NotificationId]) -> Result<Vec<Notification>>;
+
+    /// The ids of `user`'s friends (FRIEND edges), at most `limit`.
+    async fn friend_ids(&self, user: UserId, limit: u32) -> Result<Vec<UserId>>;
+
+    /// The conversation between `a` and `b` before `before` (exclusive), newest first, at most
+    /// `limit`.
+    async fn direct_messages(
+        &self,
+        a: UserId,
+        b: UserId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<DirectMessage>>;
+    /// Direct messages by id (realtime delivery); unknown ids are skipped.
+    async fn direct_messages_by_ids(&self, ids: &[MessageId]) -> Result<Vec<DirectMessage>>;
+}
+
+/// Where presence is kept, so that every node agrees who is online.
+///
+/// A user is online while a presence row of theirs belongs to a live node: one whose heartbeat
+/// is later than `live_after`. Changes to one user's presence are serialized across nodes (the
+/// user's row is locked), so exactly one node sees each online and offline transition.
+#[async_trait]
+pub trait PresenceStore: Send + Sync {
+    /// Announces a node that has just started.
+    async fn register_node(&self, node: NodeId, now: DateTime<Utc>) -> Result<()>;
+    /// Renews a node's heartbeat; false if the node is no longer registered (it was swept as
+    /// dead) and must register again.
+    async fn heartbeat(&self, node: NodeId, now: DateTime<Utc>) -> Result<bool>;
+    /// Records that `user` holds a connection on `node`; true if the user was offline on every
+    /// live node before.
+    async fn connect(
+        &self,
+        node: NodeId,
+        user: UserId,
+        now: DateTime<Utc>,
+        live_after: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Records that `user` holds no connection on `node` any more; true if the user is now
+    /// offline everywhere, in which case their last-seen time is set to `now`.
+    async fn disconnect(
+        &self,
+        node: NodeId,
+        user: UserId,
+        now: DateTime<Utc>,
+        live_after: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Removes a stopping node and its presence; returns the users now offline everywhere
+    /// (their last-seen time set to `now`).
+    async fn deregister_node(
+        &self,
+        node: NodeId,
+        now: DateTime<Utc>,
+        live_after: DateTime<Utc>,
+    ) -> Result<Vec<UserId>>;
+    /// Removes nodes whose heartbeat is not later than `live_after` (they died without
+    /// stopping); returns the users now offline everywhere, with the last-seen time set to
+    /// their dead node's last heartbeat.
+    async fn sweep_dead_nodes(
+        &self,
+        live_after: DateTime<Utc>,
+    ) -> Result<Vec<(UserId, DateTime<Utc>)>>;
+    /// Which of `users` are online.
+    async fn online_among(
+        &self,
+        users: &[UserId],
+        live_after: DateTime<Utc>,
+    ) -> Result<HashSet<UserId>>;
 }
 
 /// One change to write to an edge.
@@ -159,6 +230,8 @@ pub trait GraphTransaction: Send {
         items: &[NewNotification],
         at: DateTime<Utc>,
     ) -> Result<()>;
+    /// Stores a direct message.
+    async fn insert_direct_message(&mut self, message: &DirectMessage) -> Result<()>;
     /// Makes everything permanent.
     async fn commit(self: Box<Self>) -> Result<()>;
 }

@@ -7,7 +7,7 @@
 
 use amity_domain::friends::{FriendPosition, FriendState};
 use amity_domain::time::{from_micros, to_micros};
-use amity_domain::{NotificationId, UserId};
+use amity_domain::{MessageId, NotificationId, UserId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -19,6 +19,7 @@ use crate::error::ApiError;
 const TAG_LEN: usize = 16;
 const KIND_FRIENDS: u8 = 1;
 const KIND_NOTIFICATIONS: u8 = 2;
+const KIND_MESSAGES: u8 = 3;
 
 /// Signs and checks cursors.
 #[derive(Clone)]
@@ -66,10 +67,16 @@ impl CursorCodec {
         URL_SAFE_NO_PAD.encode(data)
     }
 
-    fn open(&self, kind: u8, cursor: &str, payload_len: usize) -> Result<Vec<u8>, ApiError> {
+    fn open(
+        &self,
+        field: &'static str,
+        kind: u8,
+        cursor: &str,
+        payload_len: usize,
+    ) -> Result<Vec<u8>, ApiError> {
         let invalid = || {
             ApiError::bad_input(
-                "after",
+                field,
                 "the cursor is invalid; use a cursor this listing returned",
             )
         };
@@ -104,7 +111,7 @@ impl CursorCodec {
 
     /// Reads a friends cursor.
     pub fn parse_friend(&self, cursor: &str) -> Result<FriendPosition, ApiError> {
-        let p = self.open(KIND_FRIENDS, cursor, 25)?;
+        let p = self.open("after", KIND_FRIENDS, cursor, 25)?;
         let invalid = || ApiError::bad_input("after", "the cursor is invalid");
         let state = FriendState::from_rank(i16::from(p[0])).ok_or_else(invalid)?;
         let micros = i64::from_be_bytes(p[1..9].try_into().map_err(|_| invalid())?);
@@ -123,10 +130,23 @@ impl CursorCodec {
 
     /// Reads a notifications cursor.
     pub fn parse_notification(&self, cursor: &str) -> Result<NotificationId, ApiError> {
-        let p = self.open(KIND_NOTIFICATIONS, cursor, 16)?;
+        let p = self.open("after", KIND_NOTIFICATIONS, cursor, 16)?;
         let id = Uuid::from_slice(&p)
             .map_err(|_| ApiError::bad_input("after", "the cursor is invalid"))?;
         Ok(NotificationId::from_uuid(id))
+    }
+
+    /// The cursor of a direct message in a conversation.
+    pub fn message(&self, id: MessageId) -> String {
+        self.seal(KIND_MESSAGES, id.as_uuid().as_bytes())
+    }
+
+    /// Reads a direct-messages cursor (passed as `before`).
+    pub fn parse_message(&self, cursor: &str) -> Result<MessageId, ApiError> {
+        let p = self.open("before", KIND_MESSAGES, cursor, 16)?;
+        let id = Uuid::from_slice(&p)
+            .map_err(|_| ApiError::bad_input("before", "the cursor is invalid"))?;
+        Ok(MessageId::from_uuid(id))
     }
 }
 

@@ -7,7 +7,7 @@
 //! - [`auth`]: session tokens (HS256 JWT) and argon2id password hashing.
 //! - [`cursor`]: opaque, HMAC-signed page cursors.
 //! - [`error`]: [`error::ApiError`], which gives every error a stable `extensions.code`.
-//! - [`router`]: the HTTP routes.
+//! - [`router`]: the HTTP routes; [`websocket`]: subscriptions over websockets.
 //!
 //! This crate never names a database library; it sees storage only through the domain's ports.
 
@@ -18,6 +18,7 @@ pub mod router;
 pub mod schema;
 mod services;
 pub mod types;
+pub mod websocket;
 
 pub use router::router;
 pub use schema::{AmitySchema, build_schema, export_sdl};

@@ -1,14 +1,16 @@
-//! The HTTP routes: `POST /graphql`, GraphiQL on `GET /graphql`, `/healthz` and `/readyz`.
+//! The HTTP routes: `POST /graphql`, GraphiQL on `GET /graphql` (or a websocket there, see
+//! [`crate::websocket`]), `/healthz` and `/readyz`.
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
 use async_graphql::{BatchRequest, BatchResponse, Response, ServerError};
 use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
@@ -18,6 +20,8 @@ use tower_http::trace::TraceLayer;
 use crate::Services;
 use crate::error::{ErrorCode, ensure_codes};
 use crate::schema::AmitySchema;
+use crate::websocket::{self, WebSocketSettings};
+use tokio::sync::watch;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -28,16 +32,25 @@ pub const MAX_BATCH: usize = 10;
 struct AppState {
     schema: AmitySchema,
     services: Arc<Services>,
+    websockets: WebSocketSettings,
+    shutdown: watch::Receiver<bool>,
 }
 
-/// The router serving the API.
-pub fn router(schema: AmitySchema, services: Services) -> Router {
+/// The router serving the API. Websockets close when `shutdown` turns true.
+pub fn router(
+    schema: AmitySchema,
+    services: Services,
+    websockets: WebSocketSettings,
+    shutdown: watch::Receiver<bool>,
+) -> Router {
     let state = AppState {
         schema,
         services: Arc::new(services),
+        websockets,
+        shutdown,
     };
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(graphql_get).post(graphql))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -51,13 +64,60 @@ pub fn router(schema: AmitySchema, services: Services) -> Router {
         .with_state(state)
 }
 
-async fn graphiql() -> impl IntoResponse {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("Amity GraphQL")
-            .finish(),
-    )
+/// GraphiQL for a browser, or a GraphQL websocket for an upgrade request.
+async fn graphql_get(State(state): State<AppState>, request: Request) -> axum::response::Response {
+    let wants_websocket = request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !wants_websocket {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql")
+                .title("Amity GraphQL")
+                .finish(),
+        )
+        .into_response();
+    }
+    let protocol = request
+        .headers()
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|list| {
+            list.split(',')
+                .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+        });
+    let (mut parts, _) = request.into_parts();
+    let Some(protocol) = protocol else {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            "ask for the graphql-transport-ws (or legacy graphql-ws) websocket subprotocol"
+                .to_owned(),
+        );
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(websocket::READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(4 * 1024 * 1024)
+        .max_message_size(websocket::MAX_MESSAGE_BYTES)
+        .max_frame_size(websocket::MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| {
+            websocket::serve(
+                socket,
+                state.schema,
+                state.services,
+                protocol,
+                state.websockets,
+                state.shutdown,
+            )
+        })
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {

@@ -3,9 +3,13 @@
 use std::sync::Arc;
 
 use amity_domain::accounts::AccountService;
+use amity_domain::events::EventBus;
 use amity_domain::friends::{FriendLimits, FriendService};
+use amity_domain::messages::DirectMessageService;
 use amity_domain::notifications::NotificationService;
 use amity_domain::ports::{PasswordHasher, Store};
+use amity_domain::presence::PresenceService;
+use amity_domain::realtime::Hub;
 use amity_domain::time::Clock;
 
 use crate::auth::tokens::TokenService;
@@ -20,6 +24,12 @@ pub struct Services {
     pub friends: FriendService,
     /// Notifications.
     pub notifications: NotificationService,
+    /// Direct messages.
+    pub messages: DirectMessageService,
+    /// Who is online.
+    pub presence: PresenceService,
+    /// Routes bus events to this node's subscriptions.
+    pub hub: Hub,
     /// Session tokens.
     pub tokens: TokenService,
     /// Page cursors.
@@ -31,9 +41,12 @@ pub struct Services {
 }
 
 impl Services {
-    /// Wires the services on one store.
+    /// Wires the services on one store, publishing to `bus`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
+        bus: Arc<dyn EventBus>,
+        presence: PresenceService,
         hasher: Arc<dyn PasswordHasher>,
         clock: Arc<dyn Clock>,
         limits: FriendLimits,
@@ -42,8 +55,11 @@ impl Services {
     ) -> Self {
         Self {
             accounts: AccountService::new(store.clone(), hasher, clock.clone()),
-            friends: FriendService::new(store.clone(), clock.clone(), limits),
+            friends: FriendService::new(store.clone(), bus.clone(), clock.clone(), limits),
             notifications: NotificationService::new(store.clone(), clock.clone()),
+            messages: DirectMessageService::new(store.clone(), bus, clock.clone()),
+            presence,
+            hub: Hub::new(store.clone()),
             tokens,
             cursors,
             clock,

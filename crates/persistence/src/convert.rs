@@ -3,12 +3,13 @@
 use amity_domain::accounts::{Role, User};
 use amity_domain::friends::{FriendState, FriendView};
 use amity_domain::input::Metadata;
+use amity_domain::messages::{DirectMessage, MessageBody};
 use amity_domain::notifications::{Notification, NotificationCode};
 use amity_domain::time::from_micros;
-use amity_domain::{DomainError, Handle, NotificationId, UserId};
+use amity_domain::{DomainError, Handle, MessageId, NotificationId, UserId};
 use sea_orm::{DbErr, RuntimeErr};
 
-use crate::entities::{friend_edge, notification, user};
+use crate::entities::{direct_message, friend_edge, notification, user};
 
 /// Maps a database error to the domain's: serialization failures, deadlocks and a busy SQLite
 /// become [`DomainError::Conflict`] (retried by services), unique violations on the handle
@@ -102,4 +103,21 @@ pub fn notification_from_row(row: notification::Model) -> Result<Notification, D
         created_at: from_micros(row.created_at),
         read_at: row.read_at.map(from_micros),
     })
+}
+
+/// A direct message row as a domain message.
+pub fn message_from_row(row: direct_message::Model) -> DirectMessage {
+    DirectMessage {
+        id: MessageId::from_uuid(row.id),
+        sender: UserId::from_uuid(row.sender_id),
+        recipient: UserId::from_uuid(row.recipient_id),
+        body: MessageBody::from_stored(row.body),
+        created_at: from_micros(row.created_at),
+    }
+}
+
+/// The conversation key of a pair: both ids, smaller first.
+pub fn conversation(a: UserId, b: UserId) -> (uuid::Uuid, uuid::Uuid) {
+    let (a, b) = (a.as_uuid(), b.as_uuid());
+    if a <= b { (a, b) } else { (b, a) }
 }

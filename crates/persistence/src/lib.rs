@@ -5,6 +5,7 @@
 //! - [`SqlStore`]: implements [`amity_domain::ports::Store`]; its write transactions
 //!   ([`transaction`]) lock the users of a pair in id order on PostgreSQL and take the single
 //!   writer slot on SQLite, so that concurrent changes to one pair are serialized.
+//! - [`PgEventBus`]: the event bus across nodes on PostgreSQL LISTEN/NOTIFY.
 //! - [`entities`]: the rows; [`convert`]: rows to domain types and database errors to domain
 //!   errors.
 //! - [`testing`]: a fresh database per test, SQLite in a temporary directory or, when
@@ -15,9 +16,12 @@
 pub mod convert;
 mod database;
 pub mod entities;
+mod pg_bus;
+mod presence;
 mod store;
 pub mod testing;
 mod transaction;
 
 pub use database::{Backend, Database, MigrationStatus, PersistenceError};
+pub use pg_bus::{PgBusWorker, PgEventBus};
 pub use store::SqlStore;

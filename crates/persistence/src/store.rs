@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use amity_domain::accounts::{NewUser, ProfileChange, Role, User};
 use amity_domain::friends::{FriendCounts, FriendListQuery, FriendState, FriendView};
 use amity_domain::input::Metadata;
+use amity_domain::messages::DirectMessage;
 use amity_domain::notifications::Notification;
 use amity_domain::ports::{GraphTransaction, Store};
 use amity_domain::time::to_micros;
-use amity_domain::{DomainError, Handle, NotificationId, Result, UserId};
+use amity_domain::{DomainError, Handle, MessageId, NotificationId, Result, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -20,9 +21,10 @@ use uuid::Uuid;
 
 use crate::Database;
 use crate::convert::{
-    db_err, metadata_to_text, notification_from_row, state_from_rank, user_from_row, view_from_rows,
+    conversation, db_err, message_from_row, metadata_to_text, notification_from_row,
+    state_from_rank, user_from_row, view_from_rows,
 };
-use crate::entities::{friend_edge, notification, user};
+use crate::entities::{direct_message, friend_edge, notification, user};
 use crate::transaction::SqlGraphTransaction;
 
 /// The domain's store on a SQLite or PostgreSQL [`Database`].
@@ -343,6 +345,75 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected)
+    }
+
+    async fn notifications_by_ids(&self, ids: &[NotificationId]) -> Result<Vec<Notification>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        notification::Entity::find()
+            .filter(notification::Column::Id.is_in(ids.iter().map(NotificationId::as_uuid)))
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(notification_from_row)
+            .collect()
+    }
+
+    async fn friend_ids(&self, user: UserId, limit: u32) -> Result<Vec<UserId>> {
+        use friend_edge::Column as C;
+        let ids: Vec<Uuid> = friend_edge::Entity::find()
+            .select_only()
+            .column(C::FriendId)
+            .filter(C::UserId.eq(user.as_uuid()))
+            .filter(C::State.eq(FriendState::Friend.rank()))
+            .limit(u64::from(limit))
+            .into_tuple()
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(ids.into_iter().map(UserId::from_uuid).collect())
+    }
+
+    async fn direct_messages(
+        &self,
+        a: UserId,
+        b: UserId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<DirectMessage>> {
+        use direct_message::Column as C;
+        let (low, high) = conversation(a, b);
+        let mut select = direct_message::Entity::find()
+            .filter(C::UserLow.eq(low))
+            .filter(C::UserHigh.eq(high));
+        if let Some(before) = before {
+            select = select.filter(C::Id.lt(before.as_uuid()));
+        }
+        Ok(select
+            .order_by_desc(C::Id)
+            .limit(u64::from(limit))
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(message_from_row)
+            .collect())
+    }
+
+    async fn direct_messages_by_ids(&self, ids: &[MessageId]) -> Result<Vec<DirectMessage>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(direct_message::Entity::find()
+            .filter(direct_message::Column::Id.is_in(ids.iter().map(MessageId::as_uuid)))
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(message_from_row)
+            .collect())
     }
 }
 

@@ -9,22 +9,23 @@
 use std::collections::HashMap;
 
 use amity_domain::friends::{FriendCounts, FriendState, Pair};
+use amity_domain::messages::DirectMessage;
 use amity_domain::ports::{EdgeWrite, FoundUsers, GraphTransaction, NewNotification, StoredPair};
 use amity_domain::time::{from_micros, to_micros};
 use amity_domain::{Handle, Result, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use crate::convert::{
-    db_err, metadata_from_text, metadata_to_text, state_from_rank, user_from_row,
+    conversation, db_err, metadata_from_text, metadata_to_text, state_from_rank, user_from_row,
 };
-use crate::entities::{friend_edge, notification, user};
+use crate::entities::{direct_message, friend_edge, notification, user};
 use crate::store::{counts_by_state, edge_upsert};
 use crate::{Backend, Database};
 
@@ -53,6 +54,13 @@ impl SqlGraphTransaction {
             backend: db.backend,
             _writer: writer,
         })
+    }
+}
+
+impl SqlGraphTransaction {
+    /// The open transaction, for statements outside the [`GraphTransaction`] port.
+    pub(crate) fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
     }
 }
 
@@ -251,6 +259,23 @@ impl GraphTransaction for SqlGraphTransaction {
             .exec_without_returning(&self.txn)
             .await
             .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_direct_message(&mut self, message: &DirectMessage) -> Result<()> {
+        let (low, high) = conversation(message.sender, message.recipient);
+        direct_message::ActiveModel {
+            id: sea_orm::Set(message.id.as_uuid()),
+            sender_id: sea_orm::Set(message.sender.as_uuid()),
+            recipient_id: sea_orm::Set(message.recipient.as_uuid()),
+            user_low: sea_orm::Set(low),
+            user_high: sea_orm::Set(high),
+            body: sea_orm::Set(message.body.as_str().to_owned()),
+            created_at: sea_orm::Set(to_micros(message.created_at)),
+        }
+        .insert(&self.txn)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 

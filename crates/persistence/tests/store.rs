@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use amity_domain::accounts::{NewUser, Role, User};
+use amity_domain::events::InProcessBus;
 use amity_domain::friends::{FriendLimits, FriendService, FriendState, Targets};
 use amity_domain::notifications::{NotificationCode, NotificationService};
 use amity_domain::ports::Store;
@@ -34,7 +35,12 @@ async fn user(store: &Arc<dyn Store>, handle: &str) -> User {
 }
 
 fn friends(store: &Arc<dyn Store>, limits: FriendLimits) -> FriendService {
-    FriendService::new(store.clone(), Arc::new(SystemClock), limits)
+    FriendService::new(
+        store.clone(),
+        Arc::new(InProcessBus::new()),
+        Arc::new(SystemClock),
+        limits,
+    )
 }
 
 fn by_id(u: &User) -> Targets {

@@ -4,16 +4,20 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use amity_domain::NodeId;
+use amity_domain::accounts::AccountService;
+use amity_domain::events::{EventBus, InProcessBus};
 use amity_domain::ports::Store;
+use amity_domain::presence::PresenceService;
 use amity_domain::time::SystemClock;
 use amity_graphql::Services;
 use amity_graphql::auth::passwords::Argon2Hasher;
 use amity_graphql::auth::tokens::TokenService;
 use amity_graphql::cursor::CursorCodec;
-use amity_persistence::{Database, SqlStore};
+use amity_persistence::{Backend, Database, PgBusWorker, PgEventBus, SqlStore};
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Settings;
@@ -29,28 +33,156 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     Ok(db)
 }
 
-/// The services on an open database.
-pub fn services(settings: &Settings, db: Database) -> anyhow::Result<Services> {
-    let secret = settings.resolve_secret()?;
-    let store: Arc<dyn Store> = Arc::new(SqlStore::new(db));
+/// Account management on an open database (the command line's `users` commands).
+pub fn accounts(settings: &Settings, db: Database) -> anyhow::Result<AccountService> {
     let hasher =
         Arc::new(Argon2Hasher::new(settings.hash_cost()).map_err(|e| anyhow::anyhow!("{e}"))?);
-    Ok(Services::new(
-        store,
+    Ok(AccountService::new(
+        Arc::new(SqlStore::new(db)),
         hasher,
         Arc::new(SystemClock),
-        settings.limits(),
-        TokenService::new(&secret, settings.token_ttl()),
-        CursorCodec::new(&secret),
     ))
 }
 
-/// The HTTP application for these settings: database opened and migrated, services wired.
-pub async fn build_router(settings: &Settings) -> anyhow::Result<(axum::Router, Database)> {
-    let db = open_database(settings).await?;
-    let services = services(settings, db.clone())?;
-    let schema = amity_graphql::build_schema(services.clone());
-    Ok((amity_graphql::router(schema, services), db))
+/// Everything a node runs besides the HTTP server: the event bus worker, the realtime hub and
+/// presence bookkeeping.
+pub struct App {
+    /// The HTTP application.
+    pub router: axum::Router,
+    /// The database.
+    pub db: Database,
+    /// The services (for embedding and tests).
+    pub services: Services,
+    stop_tx: Arc<watch::Sender<bool>>,
+    presence_task: JoinHandle<()>,
+    hub_task: JoinHandle<()>,
+    bus_task: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Opens and migrates the database, wires the services, registers this node and starts its
+    /// background work.
+    pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
+        let db = open_database(settings).await?;
+        let secret = settings.resolve_secret()?;
+        let node = NodeId::new();
+        let sql = SqlStore::new(db.clone());
+        let store: Arc<dyn Store> = Arc::new(sql.clone());
+        let clock = Arc::new(SystemClock);
+
+        // PostgreSQL: events cross nodes through LISTEN/NOTIFY. SQLite: one process, one bus.
+        let (bus, bus_worker): (Arc<dyn EventBus>, Option<PgBusWorker>) = match db.backend() {
+            Backend::Postgres => {
+                let (bus, worker) = PgEventBus::new(&settings.database_url, node)?;
+                (Arc::new(bus), Some(worker))
+            }
+            Backend::Sqlite => (Arc::new(InProcessBus::new()), None),
+        };
+        let presence = PresenceService::new(
+            Arc::new(sql),
+            bus.clone(),
+            clock.clone(),
+            node,
+            settings.presence(),
+        );
+        presence
+            .start()
+            .await
+            .context("registering this node for presence")?;
+        let hasher =
+            Arc::new(Argon2Hasher::new(settings.hash_cost()).map_err(|e| anyhow::anyhow!("{e}"))?);
+        let services = Services::new(
+            store,
+            bus.clone(),
+            presence.clone(),
+            hasher,
+            clock,
+            settings.limits(),
+            TokenService::new(&secret, settings.token_ttl()),
+            CursorCodec::new(&secret),
+        );
+
+        let hub_task = tokio::spawn(services.hub.clone().run(bus.subscribe()));
+        let bus_task = bus_worker.map(|worker| {
+            let (tx, rx) = oneshot::channel::<()>();
+            let task = tokio::spawn(worker.run(async {
+                let _ = rx.await;
+            }));
+            (tx, task)
+        });
+        let (stop, stopped) = watch::channel(false);
+        let presence_task = {
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                if let Err(e) = presence.run(shutdown).await {
+                    tracing::warn!(error = %e, "presence stopped with an error");
+                }
+            })
+        };
+        tracing::info!(%node, bus = if bus_task.is_some() { "postgres" } else { "in-process" }, "node started");
+
+        let schema = amity_graphql::build_schema(services.clone());
+        let router =
+            amity_graphql::router(schema, services.clone(), settings.websockets(), stopped);
+        Ok(Self {
+            router,
+            db,
+            services,
+            stop_tx: Arc::new(stop),
+            presence_task,
+            hub_task,
+            bus_task,
+        })
+    }
+
+    /// A handle that closes this node's websockets (the first step of stopping).
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop_tx.clone())
+    }
+
+    /// Closes websockets, records this node's users offline (telling other nodes), flushes the
+    /// event bus and closes the database.
+    pub async fn stop(self) {
+        let _ = self.stop_tx.send(true);
+        let _ = self.presence_task.await;
+        if let Some((tx, task)) = self.bus_task {
+            let _ = tx.send(());
+            let _ = task.await;
+        }
+        self.hub_task.abort();
+        self.db.close().await;
+    }
+
+    /// Stops like a crashed process would: background work ends, but nothing is recorded and
+    /// the node's heartbeat simply stops (tests of dead-node recovery).
+    pub async fn abandon(self) {
+        self.presence_task.abort();
+        self.hub_task.abort();
+        if let Some((_, task)) = self.bus_task {
+            task.abort();
+        }
+        let _ = self.stop_tx.send(true);
+    }
+}
+
+/// Closes a node's websockets from anywhere.
+#[derive(Debug, Clone)]
+pub struct Stopper(Arc<watch::Sender<bool>>);
+
+impl Stopper {
+    /// Closes every websocket of the node (with 1001, going away) and stops presence.
+    pub fn stop_websockets(&self) {
+        let _ = self.0.send(true);
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets requests in flight
@@ -73,26 +205,32 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
-    db: Database,
+    app: Option<AppHandle>,
+}
+
+/// What a running server keeps to stop its node.
+#[derive(Debug)]
+struct AppHandle {
+    app: App,
 }
 
 impl RunningServer {
     /// Starts a server with these settings (use port 0 for a free port).
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
-        let (router, db) = build_router(settings).await?;
+        let app = App::start(settings).await?;
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, router, async {
+        let task = tokio::spawn(serve(listener, app.router.clone(), async {
             let _ = rx.await;
         }));
         Ok(Self {
             addr,
             shutdown: Some(tx),
             task: Some(task),
-            db,
+            app: Some(AppHandle { app }),
         })
     }
 
@@ -101,16 +239,47 @@ impl RunningServer {
         format!("http://{}/graphql", self.addr)
     }
 
-    /// Stops accepting, waits for requests in flight, and closes the database.
+    /// `ws://ADDR/graphql`.
+    pub fn websocket_url(&self) -> String {
+        format!("ws://{}/graphql", self.addr)
+    }
+
+    /// The services of this node.
+    pub fn services(&self) -> Option<&Services> {
+        self.app.as_ref().map(|a| &a.app.services)
+    }
+
+    /// Stops accepting, closes websockets, records presence, waits for requests in flight,
+    /// and closes the database.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        let app = self.app.take();
+        if let Some(handle) = &app {
+            let _ = handle.app.stop_tx.send(true);
+        }
         if let Some(task) = self.task.take() {
             task.await.context("server task")??;
         }
-        self.db.clone().close().await;
+        if let Some(handle) = app {
+            handle.app.stop().await;
+        }
         Ok(())
+    }
+
+    /// Stops serving as if the process had died: no presence is recorded and the node's
+    /// heartbeat stops, so other nodes must find out by themselves.
+    pub async fn crash(mut self) {
+        if let Some(handle) = self.app.take() {
+            handle.app.abandon().await;
+        }
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 }
 
@@ -118,6 +287,9 @@ impl Drop for RunningServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some(handle) = &self.app {
+            let _ = handle.app.stop_tx.send(true);
         }
     }
 }

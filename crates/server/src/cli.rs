@@ -161,14 +161,26 @@ fn init_logging(filter: &str) {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(database = %app::redact(&settings.database_url), "opening the database");
-    let (router, db) = app::build_router(&settings).await?;
+    let app = app::App::start(&settings).await?;
     let listener = tokio::net::TcpListener::bind(settings.listen_addr)
         .await
         .with_context(|| format!("binding {}", settings.listen_addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "Amity is listening: GraphQL on http://{addr}/graphql");
-    app::serve(listener, router, app::shutdown_signal()).await?;
-    db.close().await;
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        app::shutdown_signal().await;
+        let _ = signalled_tx.send(());
+    };
+    let stopper = app.stopper();
+    tokio::spawn(async move {
+        if signalled_rx.await.is_ok() {
+            // Close websockets at once: the HTTP server waits only for plain requests.
+            stopper.stop_websockets();
+        }
+    });
+    app::serve(listener, app.router.clone(), shutdown).await?;
+    app.stop().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -237,15 +249,14 @@ async fn users(settings: Settings, action: UsersAction) -> anyhow::Result<()> {
         }
     };
     let db = app::open_database(&settings).await?;
-    let services = app::services(&settings, db.clone())?;
+    let accounts = app::accounts(&settings, db.clone())?;
     let result = match task {
         UserTask::Create {
             handle,
             password,
             role,
             display_name,
-        } => services
-            .accounts
+        } => accounts
             .create_account(&handle, &password, display_name.as_deref(), role)
             .await
             .map(|user| {
@@ -254,8 +265,7 @@ async fn users(settings: Settings, action: UsersAction) -> anyhow::Result<()> {
                     user.handle, user.id, user.role
                 )
             }),
-        UserTask::SetRole { handle, role } => services
-            .accounts
+        UserTask::SetRole { handle, role } => accounts
             .set_role(&handle, role)
             .await
             .map(|user| println!("{} ({}) is now {}", user.handle, user.id, user.role)),

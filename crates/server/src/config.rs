@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use amity_domain::friends::FriendLimits;
+use amity_domain::presence::PresenceSettings;
 use amity_graphql::auth::passwords::HashCost;
+use amity_graphql::websocket::WebSocketSettings;
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -42,12 +44,26 @@ pub struct Settings {
     pub password_hash_iterations: u32,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `amity=debug,info`.
     pub log: String,
+    /// How often a node renews its presence heartbeat, in milliseconds.
+    pub presence_heartbeat_ms: u64,
+    /// How old a node's heartbeat may be before its users count as offline, in milliseconds.
+    pub presence_ttl_ms: u64,
+    /// How long after a user's last connection closes before friends see them offline, in
+    /// milliseconds (a reconnection within it is invisible).
+    pub presence_offline_grace_ms: u64,
+    /// How often websockets are pinged, in milliseconds; a peer silent for two intervals is
+    /// dropped.
+    pub websocket_keepalive_ms: u64,
+    /// How long a websocket may take to send `connection_init`, in milliseconds.
+    pub websocket_init_timeout_ms: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         let limits = FriendLimits::default();
         let cost = HashCost::default();
+        let presence = PresenceSettings::default();
+        let websockets = WebSocketSettings::default();
         Self {
             listen_addr: DEFAULT_LISTEN_ADDR
                 .parse()
@@ -61,6 +77,11 @@ impl Default for Settings {
             password_hash_memory_kib: cost.memory_kib,
             password_hash_iterations: cost.iterations,
             log: "info".to_owned(),
+            presence_heartbeat_ms: duration_ms(presence.heartbeat),
+            presence_ttl_ms: duration_ms(presence.ttl),
+            presence_offline_grace_ms: duration_ms(presence.offline_grace),
+            websocket_keepalive_ms: duration_ms(websockets.keepalive),
+            websocket_init_timeout_ms: duration_ms(websockets.init_timeout),
         }
     }
 }
@@ -103,6 +124,24 @@ impl Settings {
         if self.token_ttl_secs == 0 {
             bail!("token_ttl_secs must be at least 1");
         }
+        for (name, value) in [
+            ("presence_heartbeat_ms", self.presence_heartbeat_ms),
+            ("presence_ttl_ms", self.presence_ttl_ms),
+            ("websocket_keepalive_ms", self.websocket_keepalive_ms),
+            ("websocket_init_timeout_ms", self.websocket_init_timeout_ms),
+        ] {
+            if value == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        if self.presence_ttl_ms <= self.presence_heartbeat_ms {
+            bail!(
+                "presence_ttl_ms ({}) must be longer than presence_heartbeat_ms ({}), or live \
+                 nodes would look dead",
+                self.presence_ttl_ms,
+                self.presence_heartbeat_ms
+            );
+        }
         if let Some(secret) = &self.jwt_secret
             && secret.len() < 32
         {
@@ -125,6 +164,23 @@ impl Settings {
         HashCost {
             memory_kib: self.password_hash_memory_kib,
             iterations: self.password_hash_iterations,
+        }
+    }
+
+    /// Presence timings.
+    pub fn presence(&self) -> PresenceSettings {
+        PresenceSettings {
+            heartbeat: Duration::from_millis(self.presence_heartbeat_ms),
+            ttl: Duration::from_millis(self.presence_ttl_ms),
+            offline_grace: Duration::from_millis(self.presence_offline_grace_ms),
+        }
+    }
+
+    /// Websocket timings.
+    pub fn websockets(&self) -> WebSocketSettings {
+        WebSocketSettings {
+            keepalive: Duration::from_millis(self.websocket_keepalive_ms),
+            init_timeout: Duration::from_millis(self.websocket_init_timeout_ms),
         }
     }
 
@@ -175,6 +231,10 @@ impl Settings {
         tracing::info!(file = %file.display(), "generated a token secret");
         Ok(secret.into_bytes())
     }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(unix)]

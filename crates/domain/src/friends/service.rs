@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::accounts::User;
 use crate::error::{LimitKind, TargetProblem, TargetProblemKind};
+use crate::events::{Event, EventBus};
 use crate::friends::state::{self, FriendAction, FriendState, Transition};
 use crate::friends::{
     FRIENDS_PAGE_MAX, FriendCounts, FriendLimits, FriendListQuery, FriendPosition, FriendView,
@@ -35,6 +36,7 @@ pub struct FriendPage {
 #[derive(Clone)]
 pub struct FriendService {
     store: Arc<dyn Store>,
+    bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     limits: FriendLimits,
 }
@@ -48,10 +50,17 @@ struct Outcome {
 }
 
 impl FriendService {
-    /// A service on the given store, clock and limits.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, limits: FriendLimits) -> Self {
+    /// A service on the given store, bus (notifications are published there after each
+    /// commit), clock and limits.
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+        limits: FriendLimits,
+    ) -> Self {
         Self {
             store,
+            bus,
             clock,
             limits,
         }
@@ -265,6 +274,17 @@ impl FriendService {
             tx.insert_notifications(&notes, now).await?;
         }
         tx.commit().await?;
+        if !notes.is_empty() {
+            self.bus.publish(
+                notes
+                    .iter()
+                    .map(|n| Event::NotificationCreated {
+                        recipient: n.recipient,
+                        id: n.id,
+                    })
+                    .collect(),
+            );
+        }
         Ok(outcomes)
     }
 

@@ -80,6 +80,12 @@ impl TokenService {
 
     /// Checks a token's signature, issuer and expiry.
     pub fn verify(&self, token: &str) -> Result<Session, String> {
+        self.verify_with_expiry(token).map(|(session, _)| session)
+    }
+
+    /// Like [`TokenService::verify`], also giving when the token expires (websockets close
+    /// then).
+    pub fn verify_with_expiry(&self, token: &str) -> Result<(Session, DateTime<Utc>), String> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => "it has expired".to_owned(),
@@ -98,10 +104,15 @@ impl TokenService {
             .role
             .parse()
             .map_err(|_| "it has an unknown role".to_owned())?;
-        Ok(Session {
-            user_id: UserId::from_uuid(user_id),
-            role,
-        })
+        let expires_at = DateTime::<Utc>::from_timestamp(data.claims.exp, 0)
+            .ok_or_else(|| "it has an invalid expiry".to_owned())?;
+        Ok((
+            Session {
+                user_id: UserId::from_uuid(user_id),
+                role,
+            },
+            expires_at,
+        ))
     }
 
     /// What an `Authorization` header value says about the caller.

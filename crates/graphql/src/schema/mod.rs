@@ -2,18 +2,20 @@
 
 mod mutation;
 mod query;
+mod subscription;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 
 use crate::Services;
 use crate::auth::{Caller, Session};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// The Amity schema type.
-pub type AmitySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AmitySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Deepest allowed query.
 pub const MAX_DEPTH: usize = 12;
@@ -22,7 +24,7 @@ pub const MAX_COMPLEXITY: usize = 20_000;
 
 /// Builds the schema on these services.
 pub fn build_schema(services: Services) -> AmitySchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(services)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -31,7 +33,7 @@ pub fn build_schema(services: Services) -> AmitySchema {
 
 /// The schema as SDL, as kept in `schema.graphql`.
 pub fn export_sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .finish()
         .sdl()
 }

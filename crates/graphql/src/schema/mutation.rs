@@ -3,6 +3,7 @@
 use amity_domain::accounts::{ProfileChange, Role, User};
 use amity_domain::friends::Targets;
 use amity_domain::input::{AvatarUrl, DisplayName, Metadata};
+use amity_domain::messages::MessageBody;
 use amity_domain::{NotificationId, UserId};
 use async_graphql::{Context, ID, Json, MaybeUndefined, Object};
 
@@ -10,7 +11,8 @@ use crate::Services;
 use crate::auth::Session;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::schema::{services, session};
-use crate::types::{AuthPayload, FriendGql, UserGql};
+use crate::types::message::participants;
+use crate::types::{AuthPayload, DirectMessageGql, FriendGql, UserGql};
 
 /// The mutation root.
 pub struct MutationRoot;
@@ -212,5 +214,23 @@ impl MutationRoot {
             .delete(me.user_id, &ids)
             .await?;
         Ok(true)
+    }
+
+    /// Sends a direct message to a friend (1..4000 characters). Both sides' `directMessages`
+    /// subscriptions get it, and the recipient a DIRECT_MESSAGE notification.
+    async fn send_direct_message(
+        &self,
+        ctx: &Context<'_>,
+        to: ID,
+        body: String,
+    ) -> ApiResult<DirectMessageGql> {
+        let me = session(ctx)?;
+        let svc = services(ctx)?;
+        let to = UserId::parse("to", &to)?;
+        let body = MessageBody::parse(&body)?;
+        let message = svc.messages.send(me.user_id, to, body).await?;
+        let people = participants(svc, me.user_id, std::slice::from_ref(&message)).await?;
+        DirectMessageGql::new(&message, &people)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "the recipient no longer exists"))
     }
 }

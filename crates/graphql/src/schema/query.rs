@@ -9,7 +9,8 @@ use async_graphql::{Context, ID, Object};
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{list_complexity, page_size, services, session};
 use crate::types::{
-    FriendConnection, FriendCountsGql, FriendEdge, FriendStateGql, NotificationConnection,
+    DirectMessageConnection, DirectMessageEdge, DirectMessageGql, FriendConnection,
+    FriendCountsGql, FriendEdge, FriendGql, FriendStateGql, NotificationConnection,
     NotificationEdge, NotificationGql, PageInfo, UserGql,
 };
 
@@ -88,12 +89,34 @@ impl QueryRoot {
             .friends
             .list(me.user_id, &states, after, page_size(first, 100))
             .await?;
+        // Presence of the whole page in one query, and only if it was asked for.
+        let wants_online = ctx
+            .look_ahead()
+            .field("edges")
+            .field("node")
+            .field("user")
+            .field("online")
+            .exists();
+        let online = if wants_online {
+            let friends: Vec<UserId> = page
+                .items
+                .iter()
+                .filter(|v| v.state == FriendState::Friend)
+                .map(|v| v.user.id)
+                .collect();
+            Some(svc.presence.online_among(&friends).await?)
+        } else {
+            None
+        };
         let edges: Vec<FriendEdge> = page
             .items
             .into_iter()
-            .map(|view: FriendView| FriendEdge {
-                cursor: svc.cursors.friend(&view.position()),
-                node: view.into(),
+            .map(|view: FriendView| {
+                let is_online = online.as_ref().map(|set| set.contains(&view.user.id));
+                FriendEdge {
+                    cursor: svc.cursors.friend(&view.position()),
+                    node: FriendGql::new(view, is_online),
+                }
             })
             .collect();
         Ok(FriendConnection {
@@ -143,17 +166,37 @@ impl QueryRoot {
             .map(|u| (u.id, u))
             .collect();
         let views = svc.friends.views_of(me.user_id, &sender_ids).await?;
+        let wants_online = ctx
+            .look_ahead()
+            .field("edges")
+            .field("node")
+            .field("sender")
+            .field("online")
+            .exists();
+        let online = if wants_online {
+            let friends: Vec<UserId> = views
+                .iter()
+                .filter(|(_, s)| **s == FriendState::Friend)
+                .map(|(id, _)| *id)
+                .collect();
+            svc.presence.online_among(&friends).await?
+        } else {
+            Default::default()
+        };
 
         let edges: Vec<NotificationEdge> = page
             .items
             .into_iter()
             .map(|n| {
                 let sender = n.sender.and_then(|id| senders.get(&id)).map(|u| {
-                    UserGql::new(u.clone(), views.get(&u.id) == Some(&FriendState::Friend))
+                    let visible = views.get(&u.id) == Some(&FriendState::Friend);
+                    let is_online = wants_online.then(|| online.contains(&u.id));
+                    UserGql::with_online(u.clone(), visible, is_online)
                 });
+                let cursor = svc.cursors.notification(n.id);
                 NotificationEdge {
-                    cursor: svc.cursors.notification(n.id),
-                    node: NotificationGql::new(n, sender),
+                    cursor: cursor.clone(),
+                    node: NotificationGql::new(n, sender, cursor),
                 }
             })
             .collect();
@@ -164,6 +207,45 @@ impl QueryRoot {
             page_info: PageInfo {
                 has_next_page: page.has_next_page,
                 end_cursor,
+            },
+            edges,
+        })
+    }
+
+    /// The conversation with user `with`, newest first; pass `pageInfo.endCursor` as `before`
+    /// for older messages. `first` is 1..1000.
+    #[graphql(complexity = "list_complexity(first, 50, child_complexity)")]
+    async fn direct_messages(
+        &self,
+        ctx: &Context<'_>,
+        with: ID,
+        #[graphql(default = 50)] first: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<DirectMessageConnection> {
+        let me = session(ctx)?;
+        let svc = services(ctx)?;
+        let other = UserId::parse("with", &with)?;
+        let before = before
+            .as_deref()
+            .map(|c| svc.cursors.parse_message(c))
+            .transpose()?;
+        let page = svc
+            .messages
+            .history(me.user_id, other, before, page_size(first, 50))
+            .await?;
+        let people = crate::types::message::participants(svc, me.user_id, &page.items).await?;
+        let edges: Vec<DirectMessageEdge> = page
+            .items
+            .into_iter()
+            .filter_map(|m| {
+                let cursor = svc.cursors.message(m.id);
+                DirectMessageGql::new(&m, &people).map(|node| DirectMessageEdge { cursor, node })
+            })
+            .collect();
+        Ok(DirectMessageConnection {
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
             },
             edges,
         })

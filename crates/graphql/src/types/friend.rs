@@ -20,15 +20,22 @@ pub struct FriendGql {
     pub metadata: Option<Json<serde_json::Value>>,
 }
 
-impl From<FriendView> for FriendGql {
-    fn from(v: FriendView) -> Self {
+impl FriendGql {
+    /// An edge; `online` when the other user's presence is already known.
+    pub fn new(v: FriendView, online: Option<bool>) -> Self {
         let presence_visible = v.state == FriendState::Friend;
         Self {
-            user: UserGql::new(v.user, presence_visible),
+            user: UserGql::with_online(v.user, presence_visible, online),
             state: v.state.into(),
             updated_at: v.updated_at,
             metadata: v.metadata.map(|m| Json(m.to_value())),
         }
+    }
+}
+
+impl From<FriendView> for FriendGql {
+    fn from(v: FriendView) -> Self {
+        Self::new(v, None)
     }
 }
 

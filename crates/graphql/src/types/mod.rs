@@ -2,11 +2,13 @@
 
 mod enums;
 mod friend;
+pub mod message;
 mod notification;
 mod user;
 
 pub use enums::{FriendStateGql, NotificationCodeGql, RoleGql};
 pub use friend::{FriendConnection, FriendCountsGql, FriendEdge, FriendGql};
+pub use message::{DirectMessageConnection, DirectMessageEdge, DirectMessageGql, PresenceEventGql};
 pub use notification::{NotificationConnection, NotificationEdge, NotificationGql};
 pub use user::{AuthPayload, UserGql};
 

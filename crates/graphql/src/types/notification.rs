@@ -1,14 +1,17 @@
 //! Notifications and their connection.
 
+use amity_domain::friends::FriendState;
 use amity_domain::notifications::Notification;
-use async_graphql::{ID, Json, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use crate::error::ApiResult;
+use crate::schema::{services, session};
 use crate::types::{NotificationCodeGql, PageInfo, UserGql};
 
 /// A stored notification.
 #[derive(Debug, Clone, SimpleObject)]
-#[graphql(name = "Notification")]
+#[graphql(name = "Notification", complex)]
 pub struct NotificationGql {
     /// Its id.
     pub id: ID,
@@ -18,26 +21,61 @@ pub struct NotificationGql {
     pub subject: String,
     /// Machine-readable detail.
     pub content: Json<serde_json::Value>,
-    /// Who caused it, if a user did and still exists.
-    pub sender: Option<UserGql>,
+    /// The sender, when already loaded (`None`: load it when asked for).
+    #[graphql(skip)]
+    pub loaded_sender: Option<Option<UserGql>>,
+    #[graphql(skip)]
+    sender_id: Option<amity_domain::UserId>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
     /// When it was marked read.
     pub read_at: Option<DateTime<Utc>>,
+    /// Pass as `notifications(after:)` (query or subscription) to get only newer ones.
+    pub cursor: String,
 }
 
 impl NotificationGql {
-    /// A notification with its already loaded sender.
-    pub fn new(n: Notification, sender: Option<UserGql>) -> Self {
+    /// A notification with its already loaded sender and its cursor.
+    pub fn new(n: Notification, sender: Option<UserGql>, cursor: String) -> Self {
+        let mut gql = Self::unloaded(n, cursor);
+        gql.loaded_sender = Some(sender);
+        gql
+    }
+
+    /// A notification whose sender is loaded only if a client asks for it (live delivery).
+    pub fn unloaded(n: Notification, cursor: String) -> Self {
         Self {
+            cursor,
+            loaded_sender: None,
+            sender_id: n.sender,
             id: ID(n.id.to_string()),
             code: n.code.into(),
             subject: n.subject,
             content: Json(n.content),
-            sender,
             created_at: n.created_at,
             read_at: n.read_at,
         }
+    }
+}
+
+#[ComplexObject]
+impl NotificationGql {
+    /// Who caused it, if a user did and still exists.
+    async fn sender(&self, ctx: &Context<'_>) -> ApiResult<Option<UserGql>> {
+        if let Some(loaded) = &self.loaded_sender {
+            return Ok(loaded.clone());
+        }
+        let Some(id) = self.sender_id else {
+            return Ok(None);
+        };
+        let me = session(ctx)?;
+        let svc = services(ctx)?;
+        let Some(user) = svc.accounts.user_by_id(id).await? else {
+            return Ok(None);
+        };
+        let visible =
+            svc.friends.views_of(me.user_id, &[id]).await?.get(&id) == Some(&FriendState::Friend);
+        Ok(Some(UserGql::new(user, visible)))
     }
 }
 

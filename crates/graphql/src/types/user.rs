@@ -1,9 +1,11 @@
 //! The `User` type and the sign-in payload.
 
 use amity_domain::accounts::User;
-use async_graphql::{ID, Json, Object, SimpleObject};
+use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use crate::error::ApiResult;
+use crate::schema::services;
 use crate::types::RoleGql;
 
 /// A user as the viewer may see them. `online` and `lastSeenAt` are shown only to the user
@@ -12,6 +14,9 @@ use crate::types::RoleGql;
 pub struct UserGql {
     user: User,
     presence_visible: bool,
+    /// Whether the user is online, when already known (lists load it for a whole page in
+    /// one query); otherwise looked up when asked for.
+    online: Option<bool>,
 }
 
 impl UserGql {
@@ -20,7 +25,22 @@ impl UserGql {
         Self {
             user,
             presence_visible,
+            online: None,
         }
+    }
+
+    /// A user whose presence is already known.
+    pub fn with_online(user: User, presence_visible: bool, online: Option<bool>) -> Self {
+        Self {
+            user,
+            presence_visible,
+            online,
+        }
+    }
+
+    /// The user's id.
+    pub fn user_id(&self) -> amity_domain::UserId {
+        self.user.id
     }
 }
 
@@ -62,9 +82,14 @@ impl UserGql {
     }
 
     /// Whether the user is online; null unless the viewer is the user or a friend.
-    async fn online(&self) -> Option<bool> {
-        // Presence arrives with the realtime capability; until then nobody is online.
-        self.presence_visible.then_some(false)
+    async fn online(&self, ctx: &Context<'_>) -> ApiResult<Option<bool>> {
+        if !self.presence_visible {
+            return Ok(None);
+        }
+        if let Some(online) = self.online {
+            return Ok(Some(online));
+        }
+        Ok(Some(services(ctx)?.presence.is_online(self.user.id).await?))
     }
 
     /// When the user was last online; null unless the viewer is the user or a friend.

@@ -1,5 +1,8 @@
 //! sea-orm entities: the rows as stored. Converted to domain types in [`crate::convert`].
 
+pub mod direct_message;
 pub mod friend_edge;
+pub mod node;
 pub mod notification;
+pub mod presence;
 pub mod user;

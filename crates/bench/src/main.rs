@@ -1,0 +1,3 @@
+//! Amity's benchmark tool (being written).
+
+fn main() {}

@@ -1,0 +1,397 @@
+//! Presence: a user is online while at least one authenticated websocket of theirs is open on
+//! any node, and their last-seen time is kept when the last one closes.
+//!
+//! Each node keeps, in memory, how many connections each user holds on it; only the first
+//! connection and the last disconnection of a user on a node touch the [`PresenceStore`], which
+//! tells whether that made the user go online or offline across all nodes. Those transitions
+//! are published on the [`EventBus`].
+//!
+//! - Flapping is coalesced: when a user's last connection on a node closes, the node waits
+//!   [`PresenceSettings::offline_grace`] before recording it; a reconnection within that time
+//!   cancels the offline transition, so friends see nothing.
+//! - A node that dies without closing its connections stops heartbeating; once its heartbeat
+//!   is older than [`PresenceSettings::ttl`], its users stop counting as online and any live
+//!   node's sweep records them offline and publishes it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Mutex, mpsc};
+use tokio::time::Instant;
+
+use crate::events::{Event, EventBus};
+use crate::ports::PresenceStore;
+use crate::time::Clock;
+use crate::{DomainError, NodeId, Result, UserId};
+
+/// Timings of presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceSettings {
+    /// How often a node renews its heartbeat and sweeps dead nodes.
+    pub heartbeat: Duration,
+    /// How old a node's heartbeat may be before its users count as offline.
+    pub ttl: Duration,
+    /// How long after a user's last connection on a node closes before they are recorded
+    /// offline (a reconnection within it is invisible to friends).
+    pub offline_grace: Duration,
+}
+
+impl Default for PresenceSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(5),
+            ttl: Duration::from_secs(15),
+            offline_grace: Duration::from_secs(1),
+        }
+    }
+}
+
+/// This node's presence bookkeeping. Cheap to clone.
+#[derive(Clone)]
+pub struct PresenceService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn PresenceStore>,
+    bus: Arc<dyn EventBus>,
+    clock: Arc<dyn Clock>,
+    node: NodeId,
+    settings: PresenceSettings,
+    // Held across store calls, so that this node's transitions for a user happen in order.
+    users: Mutex<HashMap<UserId, Local>>,
+    closed: mpsc::UnboundedSender<(UserId, DateTime<Utc>)>,
+    closed_rx: StdMutex<Option<mpsc::UnboundedReceiver<(UserId, DateTime<Utc>)>>>,
+}
+
+/// One user's connections on this node.
+#[derive(Debug, Default)]
+struct Local {
+    connections: u32,
+    /// A presence row for this user and node exists in the store.
+    registered: bool,
+    /// Since when the user has had no connection here, and when to record it.
+    offline_since: Option<(DateTime<Utc>, Instant)>,
+}
+
+/// Held for as long as one connection is open; dropping it closes the connection's presence.
+pub struct PresenceGuard {
+    user: UserId,
+    closed: mpsc::UnboundedSender<(UserId, DateTime<Utc>)>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for PresenceGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresenceGuard")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PresenceGuard {
+    /// Whose connection this is.
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        // If the service has stopped, the node is deregistered and there is nothing to record.
+        let _ = self.closed.send((self.user, self.clock.now()));
+    }
+}
+
+impl PresenceService {
+    /// The presence of node `node`; call [`PresenceService::start`] before accepting
+    /// connections and drive [`PresenceService::run`] until shutdown.
+    pub fn new(
+        store: Arc<dyn PresenceStore>,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+        node: NodeId,
+        settings: PresenceSettings,
+    ) -> Self {
+        let (closed, closed_rx) = mpsc::unbounded_channel();
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                bus,
+                clock,
+                node,
+                settings,
+                users: Mutex::new(HashMap::new()),
+                closed,
+                closed_rx: StdMutex::new(Some(closed_rx)),
+            }),
+        }
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> NodeId {
+        self.inner.node
+    }
+
+    /// The timings in use.
+    pub fn settings(&self) -> PresenceSettings {
+        self.inner.settings
+    }
+
+    /// Registers this node.
+    pub async fn start(&self) -> Result<()> {
+        self.inner
+            .store
+            .register_node(self.inner.node, self.inner.clock.now())
+            .await
+    }
+
+    fn live_after(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let ttl = chrono::Duration::from_std(self.inner.settings.ttl)
+            .unwrap_or(chrono::Duration::seconds(15));
+        now - ttl
+    }
+
+    /// Records a new authenticated connection of `user`. When this returns, other nodes see
+    /// the user online.
+    pub async fn connect(&self, user: UserId) -> Result<PresenceGuard> {
+        let inner = &self.inner;
+        let mut users = inner.users.lock().await;
+        let local = users.entry(user).or_default();
+        local.connections += 1;
+        local.offline_since = None;
+        if !local.registered {
+            let now = inner.clock.now();
+            match inner
+                .store
+                .connect(inner.node, user, now, self.live_after(now))
+                .await
+            {
+                Ok(came_online) => {
+                    local.registered = true;
+                    if came_online {
+                        inner.bus.publish(vec![Event::PresenceChanged {
+                            user,
+                            online: true,
+                            at: now,
+                        }]);
+                    }
+                }
+                Err(e) => {
+                    local.connections -= 1;
+                    if local.connections == 0 {
+                        users.remove(&user);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(PresenceGuard {
+            user,
+            closed: inner.closed.clone(),
+            clock: inner.clock.clone(),
+        })
+    }
+
+    /// Which of `users` are online on any node.
+    pub async fn online_among(&self, users: &[UserId]) -> Result<HashSet<UserId>> {
+        if users.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .online_among(users, self.live_after(now))
+            .await
+    }
+
+    /// Whether `user` is online on any node.
+    pub async fn is_online(&self, user: UserId) -> Result<bool> {
+        Ok(self.online_among(&[user]).await?.contains(&user))
+    }
+
+    /// Records closed connections, heartbeats and sweeps until `shutdown` resolves, then
+    /// deregisters the node (its users go offline unless connected elsewhere). Call once.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        let Some(mut closed) = self
+            .inner
+            .closed_rx
+            .lock()
+            .map_err(|_| DomainError::Internal("presence state poisoned".into()))?
+            .take()
+        else {
+            return Err(DomainError::Internal("presence is already running".into()));
+        };
+        let mut heartbeat = tokio::time::interval(self.inner.settings.heartbeat);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            let next_due = self.next_offline_due().await;
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some((user, at)) = closed.recv() => self.connection_closed(user, at).await,
+                _ = sleep_until(next_due) => self.record_due_offline().await,
+                _ = heartbeat.tick() => self.heartbeat().await,
+            }
+        }
+        self.stop().await
+    }
+
+    async fn next_offline_due(&self) -> Option<Instant> {
+        let users = self.inner.users.lock().await;
+        users
+            .values()
+            .filter_map(|l| l.offline_since.map(|(_, due)| due))
+            .min()
+    }
+
+    async fn connection_closed(&self, user: UserId, at: DateTime<Utc>) {
+        let mut users = self.inner.users.lock().await;
+        if let Some(local) = users.get_mut(&user) {
+            local.connections = local.connections.saturating_sub(1);
+            if local.connections == 0 {
+                local.offline_since =
+                    Some((at, Instant::now() + self.inner.settings.offline_grace));
+            }
+        }
+    }
+
+    async fn record_due_offline(&self) {
+        let inner = &self.inner;
+        let mut users = inner.users.lock().await;
+        let now = Instant::now();
+        let due: Vec<(UserId, DateTime<Utc>)> = users
+            .iter()
+            .filter_map(|(id, l)| match l.offline_since {
+                Some((at, when)) if l.connections == 0 && when <= now => Some((*id, at)),
+                _ => None,
+            })
+            .collect();
+        let mut events = Vec::new();
+        for (user, at) in due {
+            let registered = users.get(&user).is_some_and(|l| l.registered);
+            if registered {
+                let live_after = self.live_after(inner.clock.now());
+                match inner
+                    .store
+                    .disconnect(inner.node, user, at, live_after)
+                    .await
+                {
+                    Ok(true) => events.push(Event::PresenceChanged {
+                        user,
+                        online: false,
+                        at,
+                    }),
+                    Ok(false) => {}
+                    Err(e) => {
+                        // Keep the entry: the next round tries again.
+                        tracing::warn!(%user, error = %e, "could not record a user offline");
+                        if let Some(local) = users.get_mut(&user) {
+                            local.offline_since =
+                                Some((at, Instant::now() + inner.settings.heartbeat));
+                        }
+                        continue;
+                    }
+                }
+            }
+            users.remove(&user);
+        }
+        if !events.is_empty() {
+            inner.bus.publish(events);
+        }
+    }
+
+    async fn heartbeat(&self) {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        match inner.store.heartbeat(inner.node, now).await {
+            Ok(true) => {}
+            Ok(false) => self.reregister().await,
+            Err(e) => tracing::warn!(error = %e, "presence heartbeat failed"),
+        }
+        match inner.store.sweep_dead_nodes(self.live_after(now)).await {
+            Ok(gone) if !gone.is_empty() => {
+                tracing::info!(users = gone.len(), "swept presence of dead nodes");
+                inner.bus.publish(
+                    gone.into_iter()
+                        .map(|(user, at)| Event::PresenceChanged {
+                            user,
+                            online: false,
+                            at,
+                        })
+                        .collect(),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweeping dead nodes failed"),
+        }
+    }
+
+    /// This node was swept as dead (it stalled past the ttl): register again and restore the
+    /// presence of the users still connected here.
+    async fn reregister(&self) {
+        let inner = &self.inner;
+        tracing::warn!(node = %inner.node, "this node was presumed dead; registering again");
+        let now = inner.clock.now();
+        if let Err(e) = inner.store.register_node(inner.node, now).await {
+            tracing::warn!(error = %e, "registering the node again failed");
+            return;
+        }
+        let mut users = inner.users.lock().await;
+        let mut events = Vec::new();
+        for (user, local) in users.iter_mut() {
+            local.registered = false;
+            if local.connections == 0 {
+                continue;
+            }
+            match inner
+                .store
+                .connect(inner.node, *user, now, self.live_after(now))
+                .await
+            {
+                Ok(came_online) => {
+                    local.registered = true;
+                    if came_online {
+                        events.push(Event::PresenceChanged {
+                            user: *user,
+                            online: true,
+                            at: now,
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(%user, error = %e, "restoring presence failed"),
+            }
+        }
+        users.retain(|_, l| l.connections > 0);
+        inner.bus.publish(events);
+    }
+
+    async fn stop(&self) -> Result<()> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let gone = inner
+            .store
+            .deregister_node(inner.node, now, self.live_after(now))
+            .await?;
+        inner.users.lock().await.clear();
+        inner.bus.publish(
+            gone.into_iter()
+                .map(|user| Event::PresenceChanged {
+                    user,
+                    online: false,
+                    at: now,
+                })
+                .collect(),
+        );
+        Ok(())
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,144 @@
+//! A websocket GraphQL client for tests: graphql-ws-client (graphql-transport-ws) on
+//! tokio-tungstenite, wrapped with timeouts so a missing event fails a test instead of hanging.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use graphql_ws_client::graphql::GraphqlOperation;
+use graphql_ws_client::{Client, Subscription};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// How long a test waits for an expected event.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A GraphQL operation with JSON variables and a JSON response.
+#[derive(Debug, Clone, Serialize)]
+pub struct Operation {
+    query: String,
+    variables: Value,
+}
+
+impl GraphqlOperation for Operation {
+    type Response = Value;
+    type Error = serde_json::Error;
+
+    fn decode(&self, data: Value) -> Result<Value, serde_json::Error> {
+        Ok(data)
+    }
+}
+
+/// Opens a raw websocket with the given subprotocol (tests of refusals and of the legacy
+/// protocol).
+pub async fn connect_raw(
+    url: &str,
+    protocol: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_str(protocol).unwrap(),
+    );
+    let (stream, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket handshake");
+    stream
+}
+
+/// An authenticated graphql-transport-ws connection.
+pub struct WsClient {
+    client: Client,
+    actor: JoinHandle<()>,
+}
+
+impl WsClient {
+    /// Connects and sends `connection_init` with `payload`; fails if the server refuses.
+    pub async fn connect(url: &str, payload: Value) -> Result<Self, graphql_ws_client::Error> {
+        let stream = connect_raw(url, "graphql-transport-ws").await;
+        let (client, actor) = tokio::time::timeout(
+            EVENT_TIMEOUT,
+            Client::build(stream).payload(payload)?.build(),
+        )
+        .await
+        .map_err(|_| graphql_ws_client::Error::Unknown("no connection_ack".into()))??;
+        let actor = tokio::spawn(async move {
+            actor.into_future().await;
+        });
+        Ok(Self { client, actor })
+    }
+
+    /// Starts a subscription.
+    pub async fn subscribe(&self, query: &str, variables: Value) -> Sub {
+        let op = Operation {
+            query: query.to_owned(),
+            variables,
+        };
+        Sub {
+            inner: self.client.subscribe(op).await.expect("subscribe"),
+        }
+    }
+
+    /// Whether the connection has ended (closed by the server or dropped).
+    pub fn is_closed(&self) -> bool {
+        self.actor.is_finished()
+    }
+
+    /// Waits until the server has closed the connection, up to `within`.
+    pub async fn closed_within(&mut self, within: Duration) -> bool {
+        tokio::time::timeout(within, &mut self.actor).await.is_ok()
+    }
+
+    /// Closes the connection normally.
+    pub async fn close(self) {
+        self.client.close(1000, "done").await;
+        let _ = tokio::time::timeout(EVENT_TIMEOUT, self.actor).await;
+    }
+
+    /// Drops the connection without a close handshake, as a vanished client would.
+    pub fn kill(self) {
+        self.actor.abort();
+    }
+}
+
+/// A running subscription.
+pub struct Sub {
+    inner: Subscription<Operation>,
+}
+
+impl Sub {
+    /// The next payload (`{"data": ...}` or `{"errors": ...}`), failing the test after
+    /// [`EVENT_TIMEOUT`].
+    pub async fn next(&mut self) -> Value {
+        match tokio::time::timeout(EVENT_TIMEOUT, self.inner.next()).await {
+            Ok(Some(Ok(value))) => value,
+            Ok(Some(Err(e))) => panic!("subscription error: {e}"),
+            Ok(None) => panic!("the subscription ended"),
+            Err(_) => panic!("no event within {EVENT_TIMEOUT:?}"),
+        }
+    }
+
+    /// The next payload's `data`, asserting it has no errors.
+    pub async fn next_data(&mut self) -> Value {
+        let payload = self.next().await;
+        assert!(payload.get("errors").is_none(), "errors: {payload}");
+        payload["data"].clone()
+    }
+
+    /// Asserts that nothing arrives within `quiet`.
+    pub async fn assert_silent(&mut self, quiet: Duration) {
+        if let Ok(item) = tokio::time::timeout(quiet, self.inner.next()).await {
+            panic!("expected nothing, got {item:?}");
+        }
+    }
+
+    /// Whether the subscription has ended within `within`.
+    pub async fn ended_within(&mut self, within: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(within, self.inner.next()).await,
+            Ok(None)
+        )
+    }
+}
