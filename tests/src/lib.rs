@@ -71,6 +71,9 @@ pub fn test_settings(database_url: &str) -> Settings {
         jwt_secret: Some("e2e-test-secret-e2e-test-secret-0123".to_owned()),
         password_hash_memory_kib: 1024,
         password_hash_iterations: 1,
+        // Friends see a user offline 100 ms after the last connection closes (tests of
+        // coalescing set it back up).
+        presence_offline_grace_ms: 100,
         ..Settings::default()
     }
 }
@@ -81,8 +84,15 @@ impl TestServer {
         Self::start_with(|_| {}).await
     }
 
-    /// A server with adjusted settings.
+    /// A server with adjusted settings. With `AMITY_TEST_LOG` set (a tracing filter such as
+    /// `amity=debug,info`), the servers' logs are printed.
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        if let Ok(filter) = std::env::var("AMITY_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let db = TestDatabase::create().await.expect("test database");
         let mut settings = test_settings(db.url());
         adjust(&mut settings);
@@ -158,6 +168,11 @@ impl TestServer {
             client: self.anonymous().with_token(token),
             ws_url: self.ws_url(),
         }
+    }
+
+    /// [`TestServer::sign_up`] with an owned handle (for building many users at once).
+    pub async fn sign_up_owned(&self, handle: String) -> User {
+        self.sign_up(&handle).await
     }
 
     /// Stops the server gracefully.

@@ -62,9 +62,12 @@ struct Inner {
     settings: PresenceSettings,
     // Held across store calls, so that this node's transitions for a user happen in order.
     users: Mutex<HashMap<UserId, Local>>,
-    closed: mpsc::UnboundedSender<(UserId, DateTime<Utc>)>,
-    closed_rx: StdMutex<Option<mpsc::UnboundedReceiver<(UserId, DateTime<Utc>)>>>,
+    closed: mpsc::UnboundedSender<Closed>,
+    closed_rx: StdMutex<Option<mpsc::UnboundedReceiver<Closed>>>,
 }
+
+/// A connection of a user closed at a moment.
+type Closed = (UserId, DateTime<Utc>);
 
 /// One user's connections on this node.
 #[derive(Debug, Default)]
@@ -79,7 +82,7 @@ struct Local {
 /// Held for as long as one connection is open; dropping it closes the connection's presence.
 pub struct PresenceGuard {
     user: UserId,
-    closed: mpsc::UnboundedSender<(UserId, DateTime<Utc>)>,
+    closed: mpsc::UnboundedSender<Closed>,
     clock: Arc<dyn Clock>,
 }
 

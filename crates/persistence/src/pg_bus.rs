@@ -248,17 +248,21 @@ async fn listen(
         backoff = Duration::from_millis(100);
         loop {
             let received = tokio::select! {
-                _ = stop.changed() => {
-                    pool.close().await;
-                    return;
-                }
-                received = listener.try_recv() => received,
+                _ = stop.changed() => None,
+                received = listener.try_recv() => Some(received),
+            };
+            let Some(received) = received else {
+                // The listener holds the pool's only connection: release it before closing.
+                drop(listener);
+                pool.close().await;
+                return;
             };
             match received {
                 Ok(Some(notification)) => deliver(node, &local, notification.payload()),
                 Ok(None) => {
-                    tracing::warn!("event bus: the listening connection was lost; reconnecting");
-                    break;
+                    // sqlx has already reconnected and listens again; events sent in between
+                    // are lost (a cost in latency only).
+                    tracing::warn!("event bus: the listening connection was lost and restored");
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "event bus: listening failed; reconnecting");

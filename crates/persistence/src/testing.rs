@@ -77,6 +77,27 @@ impl TestDatabase {
     }
 }
 
+/// Terminates the PostgreSQL backends of `database_url`'s database whose `application_name`
+/// is `application` (as an operator or a network failure would); returns how many. Tests of
+/// reconnection use it.
+pub async fn terminate_backends(
+    database_url: &str,
+    application: &str,
+) -> Result<u64, PersistenceError> {
+    let db = Database::connect(database_url).await?;
+    let rows = db
+        .conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = $1 AND datname = current_database()",
+            [application.into()],
+        ))
+        .await?;
+    db.close().await;
+    Ok(rows.len() as u64)
+}
+
 /// Swaps the database name (the path) of a PostgreSQL URL, keeping any query string.
 fn replace_database_name(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

@@ -21,7 +21,7 @@ fn schema_graphql_is_the_exported_sdl() {
     );
 }
 
-/// SPEC section 11, the part the foundation covers: every type, field, argument (with its type
+/// SPEC section 11, the parts the foundation and realtime cover: every type, field, argument (with its type
 /// and default) and enum value here must exist, unchanged, in the exported schema.
 const SPEC_SUBSET: &str = r#"
 enum FriendState { FRIEND INVITE_SENT INVITE_RECEIVED BLOCKED }
@@ -38,11 +38,16 @@ type Notification { id: ID! code: NotificationCode! subject: String! content: JS
                     sender: User createdAt: DateTime! readAt: DateTime }
 type NotificationEdge { cursor: String! node: Notification! }
 type NotificationConnection { edges: [NotificationEdge!]! pageInfo: PageInfo! }
+type PresenceEvent { user: User! online: Boolean! lastSeenAt: DateTime }
+type DirectMessage { id: ID! sender: User! recipient: User! body: String! createdAt: DateTime! }
+type DirectMessageEdge { cursor: String! node: DirectMessage! }
+type DirectMessageConnection { edges: [DirectMessageEdge!]! pageInfo: PageInfo! }
 type Query {
   me: User!
   user(id: ID, handle: String): User
   friends(states: [FriendState!], first: Int = 100, after: String): FriendConnection!
   notifications(first: Int = 100, after: String): NotificationConnection!
+  directMessages(with: ID!, first: Int = 50, before: String): DirectMessageConnection!
 }
 type Mutation {
   signUp(handle: String!, password: String!, displayName: String): AuthPayload!
@@ -52,6 +57,12 @@ type Mutation {
   blockUsers(ids: [ID!], handles: [String!]): [Friend!]!
   markNotificationsRead(ids: [ID!]!): Boolean!
   deleteNotifications(ids: [ID!]!): Boolean!
+  sendDirectMessage(to: ID!, body: String!): DirectMessage!
+}
+type Subscription {
+  notifications(after: String): Notification!
+  presence: PresenceEvent!
+  directMessages: DirectMessage!
 }
 scalar DateTime
 scalar JSON

@@ -8,3 +8,5 @@ mod friends;
 mod limits_and_errors;
 mod notifications;
 mod paging;
+mod realtime;
+mod websockets;

@@ -1,0 +1,206 @@
+//! The websocket endpoint itself: both protocols, authentication at init, refusals with the
+//! protocol's close codes, token expiry, keep-alive and init timeouts.
+
+use std::time::Duration;
+
+use amity_e2e::TestServer;
+use amity_e2e::ws::{WsClient, connect_raw};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Raw =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next text or close frame, skipping pings.
+async fn next_frame(ws: &mut Raw) -> Message {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket is open")
+            .expect("a valid frame");
+        match message {
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => return other,
+        }
+    }
+}
+
+fn close_code(message: &Message) -> u16 {
+    match message {
+        Message::Close(Some(frame)) => frame.code.into(),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn connection_init_without_a_valid_token_is_refused_with_4403() {
+    let server = TestServer::start().await;
+    let user = server.sign_up("wsrefused").await;
+
+    for payload in [
+        json!({}),
+        json!({ "Authorization": "Bearer not-a-token" }),
+        json!({ "Authorization": format!("Basic {}", user.token) }),
+        json!({ "token": format!("{}x", user.token) }),
+    ] {
+        let err = WsClient::connect(&server.ws_url(), payload.clone())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{payload} was accepted"));
+        match err {
+            graphql_ws_client::Error::Close(code, reason) => {
+                assert_eq!(code, 4403, "{payload}: {reason}");
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{payload}: expected a close, got {other}"),
+        }
+    }
+
+    // A subscribe before the init is refused too.
+    let mut raw = connect_raw(&server.ws_url(), "graphql-transport-ws").await;
+    raw.send(Message::text(
+        json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { notifications { id } }"}})
+            .to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(close_code(&next_frame(&mut raw).await), 4401);
+}
+
+#[tokio::test]
+async fn every_accepted_token_form_opens_a_connection() {
+    let server = TestServer::start().await;
+    let user = server.sign_up("wsforms").await;
+    for payload in [
+        json!({ "Authorization": format!("Bearer {}", user.token) }),
+        json!({ "authorization": format!("bearer {}", user.token) }),
+        json!({ "token": user.token }),
+    ] {
+        let ws = WsClient::connect(&server.ws_url(), payload.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{payload}: {e}"));
+        let mut sub = ws
+            .subscribe("subscription { notifications { id } }", json!({}))
+            .await;
+        sub.assert_silent(Duration::from_millis(100)).await;
+        ws.close().await;
+    }
+}
+
+#[tokio::test]
+async fn the_legacy_graphql_ws_protocol_works_and_refuses_like_its_clients_expect() {
+    let server = TestServer::start().await;
+    let alice = server.sign_up("legacyalice").await;
+    let bob = server.sign_up("legacybob").await;
+
+    // Refused: a connection_error message, then the socket closes.
+    let mut raw = connect_raw(&server.ws_url(), "graphql-ws").await;
+    raw.send(Message::text(
+        json!({"type": "connection_init", "payload": {}}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let refused: Value =
+        serde_json::from_str(next_frame(&mut raw).await.to_text().unwrap()).unwrap();
+    assert_eq!(refused["type"], "connection_error");
+
+    // Accepted: ack, start, data.
+    let mut raw = connect_raw(&server.ws_url(), "graphql-ws").await;
+    raw.send(Message::text(
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", alice.token)}})
+            .to_string(),
+    ))
+    .await
+    .unwrap();
+    let ack: Value = serde_json::from_str(next_frame(&mut raw).await.to_text().unwrap()).unwrap();
+    assert_eq!(ack["type"], "connection_ack");
+    raw.send(Message::text(
+        json!({"id": "1", "type": "start", "payload": {"query": "subscription { notifications { code sender { handle } } }"}})
+            .to_string(),
+    ))
+    .await
+    .unwrap();
+    // Let the subscription register before the event.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    bob.add(&[&alice.id]).await.data();
+    let data: Value = loop {
+        let frame: Value =
+            serde_json::from_str(next_frame(&mut raw).await.to_text().unwrap()).unwrap();
+        if frame["type"] != "ka" {
+            break frame;
+        }
+    };
+    assert_eq!(data["type"], "data", "{data}");
+    assert_eq!(data["id"], "1");
+    assert_eq!(
+        data["payload"]["data"]["notifications"]["code"],
+        "FRIEND_REQUEST"
+    );
+    assert_eq!(
+        data["payload"]["data"]["notifications"]["sender"]["handle"],
+        "legacybob"
+    );
+}
+
+#[tokio::test]
+async fn an_expiring_token_closes_its_connection() {
+    let server = TestServer::start_with(|s| s.token_ttl_secs = 2).await;
+    let user = server.sign_up("wsexpiry").await;
+    let mut ws = user.ws().await;
+    let _sub = ws
+        .subscribe("subscription { notifications { id } }", json!({}))
+        .await;
+    assert!(
+        ws.closed_within(Duration::from_secs(5)).await,
+        "the connection outlived its token"
+    );
+}
+
+#[tokio::test]
+async fn silent_peers_and_peers_that_never_init_are_dropped() {
+    let server = TestServer::start_with(|s| {
+        s.websocket_keepalive_ms = 200;
+        s.websocket_init_timeout_ms = 300;
+    })
+    .await;
+    let user = server.sign_up("wssilent").await;
+
+    // No connection_init: 4408.
+    let mut raw = connect_raw(&server.ws_url(), "graphql-transport-ws").await;
+    assert_eq!(close_code(&next_frame(&mut raw).await), 4408);
+
+    // Initialised, then stops reading (so it never answers the server's pings): dropped.
+    let mut raw = connect_raw(&server.ws_url(), "graphql-transport-ws").await;
+    raw.send(Message::text(
+        json!({"type": "connection_init", "payload": {"token": user.token}}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let ack: Value = serde_json::from_str(next_frame(&mut raw).await.to_text().unwrap()).unwrap();
+    assert_eq!(ack["type"], "connection_ack");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Reading now finds the server's pings and then its close frame.
+    assert_eq!(close_code(&next_frame(&mut raw).await), 3008);
+
+    // A peer that keeps reading answers pings automatically and stays connected.
+    let ws = user.ws().await;
+    let mut sub = ws
+        .subscribe("subscription { notifications { id } }", json!({}))
+        .await;
+    sub.assert_silent(Duration::from_millis(1200)).await;
+    assert!(!ws.is_closed());
+}
+
+#[tokio::test]
+async fn get_without_an_upgrade_still_serves_graphiql() {
+    let server = TestServer::start().await;
+    let body = reqwest::get(format!("{}/graphql", server.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("GraphiQL") || body.contains("graphiql"));
+}
