@@ -189,3 +189,120 @@ async fn concurrent_mutual_adds_end_as_friends() {
         );
     }
 }
+
+#[tokio::test]
+async fn presence_counts_live_nodes_only_and_a_sweep_records_the_dead_nodes_users_offline() {
+    use amity_domain::NodeId;
+    use amity_domain::ports::PresenceStore;
+    use chrono::Duration;
+
+    let (_t, db, store) = setup().await;
+    let presence: Arc<dyn PresenceStore> = Arc::new(SqlStore::new(db.clone()));
+    let alice = user(&store, "presence_alice").await;
+    let bob = user(&store, "presence_bob").await;
+    let (a, b) = (NodeId::new(), NodeId::new());
+    let t0 = SystemClock.now();
+    let live_after = |now: chrono::DateTime<chrono::Utc>| now - Duration::seconds(15);
+    presence.register_node(a, t0).await.unwrap();
+    presence.register_node(b, t0).await.unwrap();
+
+    // First connection anywhere: online; a second node: no transition.
+    assert!(
+        presence
+            .connect(a, alice.id, t0, live_after(t0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !presence
+            .connect(b, alice.id, t0, live_after(t0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        presence
+            .connect(b, bob.id, t0, live_after(t0))
+            .await
+            .unwrap()
+    );
+    let online = presence
+        .online_among(&[alice.id, bob.id], live_after(t0))
+        .await
+        .unwrap();
+    assert_eq!(online.len(), 2);
+
+    // Leaving node a while still on node b: no transition, no last-seen yet.
+    assert!(
+        !presence
+            .disconnect(a, alice.id, t0, live_after(t0))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .user_by_id(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at,
+        None
+    );
+
+    // Node b stops heartbeating; a minute later it no longer counts, and a sweep records its
+    // users offline as of its last heartbeat, once.
+    let t1 = t0 + Duration::seconds(60);
+    assert!(presence.heartbeat(a, t1).await.unwrap());
+    assert!(
+        presence
+            .online_among(&[alice.id, bob.id], live_after(t1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut gone = presence.sweep_dead_nodes(live_after(t1)).await.unwrap();
+    gone.sort();
+    let mut expected = vec![(alice.id, t0), (bob.id, t0)];
+    expected.sort();
+    assert_eq!(gone, expected);
+    assert!(
+        presence
+            .sweep_dead_nodes(live_after(t1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!presence.heartbeat(b, t1).await.unwrap(), "b was removed");
+    assert_eq!(
+        store
+            .user_by_id(bob.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at,
+        Some(t0)
+    );
+
+    // A graceful stop: the users of the node go offline at once.
+    assert!(
+        presence
+            .connect(a, bob.id, t1, live_after(t1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        presence
+            .deregister_node(a, t1, live_after(t1))
+            .await
+            .unwrap(),
+        vec![bob.id]
+    );
+    assert_eq!(
+        store
+            .user_by_id(bob.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at,
+        Some(t1)
+    );
+}
