@@ -1,0 +1,194 @@
+//! The command line: `amity-bench <area> <benchmark> [options]`.
+//!
+//! Each benchmark's arguments also go into the result file as its parameters, so they derive
+//! `Serialize` as well as clap's `Args`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+/// Benchmarks a running Amity server over HTTP and websockets.
+#[derive(Debug, Parser)]
+#[command(name = "amity-bench", version, about)]
+pub struct Cli {
+    /// The benchmark area.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Benchmark areas.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Subscriptions over websockets: notification latency, presence fan-out, idle connections.
+    Realtime {
+        /// The realtime benchmark to run.
+        #[command(subcommand)]
+        command: RealtimeCommand,
+    },
+}
+
+/// The realtime benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum RealtimeCommand {
+    /// Time from a direct message sent over HTTP to its DIRECT_MESSAGE notification arriving on
+    /// the recipient's `notifications` subscription, at a fixed rate.
+    NotifyLatency(NotifyLatencyArgs),
+    /// Time for a user's going online and offline to reach the `presence` subscriptions of all
+    /// of their friends.
+    PresenceFanout(PresenceFanoutArgs),
+    /// The server's resident memory per open, authenticated, subscribed, idle websocket.
+    IdleConnections(IdleConnectionsArgs),
+}
+
+impl RealtimeCommand {
+    /// The options every benchmark has.
+    pub fn common(&self) -> &CommonArgs {
+        match self {
+            Self::NotifyLatency(a) => &a.common,
+            Self::PresenceFanout(a) => &a.common,
+            Self::IdleConnections(a) => &a.common,
+        }
+    }
+}
+
+/// Options every benchmark has.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct CommonArgs {
+    /// The server's GraphQL endpoint; the websocket endpoint is the same path with ws://.
+    #[arg(long, default_value = "http://127.0.0.1:8080/graphql")]
+    pub url: String,
+    /// Where to write the JSON result.
+    #[arg(long, default_value = "bench-result.json")]
+    pub output: PathBuf,
+    /// How many sign-ups and other setup requests to have in flight at once.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub setup_concurrency: u32,
+}
+
+/// Options of `realtime notify-latency`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct NotifyLatencyArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Notifications per second to produce, over all subscribers together.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: u32,
+    /// How long to produce them, in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub duration: u32,
+    /// Subscribed recipients, each with its own sender (a friend), websocket and sending loop;
+    /// the rate is spread evenly over them.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub subscribers: u32,
+    /// How long to wait for a notification before counting it as missing, in seconds.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub timeout: u32,
+}
+
+/// Options of `realtime presence-fanout`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct PresenceFanoutArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Friends of the hub user, each with a `presence` subscription (the server's
+    /// AMITY_MAX_FRIENDS, 1000 by default, must allow as many).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub friends: u32,
+    /// How many times the hub goes online and offline.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// Pause after each offline fan-out before the hub reconnects, in milliseconds (the server
+    /// may coalesce going offline and online again within about a second).
+    #[arg(long, default_value_t = 2000)]
+    pub pause_ms: u64,
+    /// How long to wait for all friends to see one change before counting the rest as missing,
+    /// in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub timeout: u32,
+    /// How many websockets to open at once.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connect_concurrency: u32,
+}
+
+/// Options of `realtime idle-connections`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct IdleConnectionsArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Websockets to open and hold.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub connections: u32,
+    /// The server's process id, whose VmRSS is read from /proc/PID/status (so the server must
+    /// run on this machine).
+    #[arg(long)]
+    pub server_pid: u32,
+    /// Users the connections are spread over.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub users: u32,
+    /// How long to hold the connections idle before reading the memory again, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub idle_secs: u64,
+    /// How many websockets to open at once.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connect_concurrency: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_documented_command_lines_parse() -> anyhow::Result<()> {
+        let cli = Cli::try_parse_from([
+            "amity-bench",
+            "realtime",
+            "notify-latency",
+            "--url",
+            "http://127.0.0.1:18080/graphql",
+            "--rate",
+            "500",
+            "--duration",
+            "3",
+        ])?;
+        let Command::Realtime {
+            command: RealtimeCommand::NotifyLatency(args),
+        } = cli.command
+        else {
+            anyhow::bail!("parsed as another command");
+        };
+        assert_eq!(args.rate, 500);
+        assert_eq!(args.subscribers, 100);
+        assert_eq!(args.common.output, PathBuf::from("bench-result.json"));
+
+        let cli = Cli::try_parse_from([
+            "amity-bench",
+            "realtime",
+            "idle-connections",
+            "--connections",
+            "10",
+            "--server-pid",
+            "42",
+        ])?;
+        let Command::Realtime {
+            command: RealtimeCommand::IdleConnections(args),
+        } = cli.command
+        else {
+            anyhow::bail!("parsed as another command");
+        };
+        assert_eq!(
+            (args.connections, args.server_pid, args.users),
+            (10, 42, 100)
+        );
+        Ok(())
+    }
+}
