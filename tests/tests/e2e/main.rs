@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod accounts;
+mod bench;
 mod contract;
 mod friends;
 mod limits_and_errors;

@@ -2,12 +2,14 @@
 //! schedule and the recipient's `notifications` subscription times the DIRECT_MESSAGE
 //! notification of each.
 //!
-//! Latency runs from the moment a message was *due* to be sent, not from when its request
-//! actually left, so a server that falls behind the schedule shows it in the figures (no
-//! coordinated omission). Every message body carries its sequence number, which comes back in
+//! Delivery latency runs from the moment a message was *due* to be sent, not from when its
+//! request actually left, so a server that falls behind the schedule shows it in the figures (no
+//! coordinated omission). It includes the sending transaction; a second figure runs from the
+//! moment the send was answered (the transaction committed) to the notification, which is the
+//! realtime path alone (event bus, routing, websocket). Every message body carries its sequence number, which comes back in
 //! the notification's `content.preview`, so each arrival is matched to its own send.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -35,8 +37,8 @@ const WARM_UP_TRIES: u32 = 5;
 /// What one pair's recipient saw.
 #[derive(Debug, Default)]
 struct Received {
-    delivery: Latencies,
-    seqs: HashSet<u64>,
+    /// When each message's notification arrived, by sequence number.
+    arrivals: HashMap<u64, Instant>,
     errors: ErrorTally,
 }
 
@@ -44,7 +46,8 @@ struct Received {
 #[derive(Debug, Default)]
 struct Sent {
     mutation: Latencies,
-    ok: u64,
+    /// When the server answered each successful send, by sequence number.
+    answered: HashMap<u64, Instant>,
     errors: ErrorTally,
     finished: Option<Instant>,
 }
@@ -115,24 +118,33 @@ pub async fn run(args: NotifyLatencyArgs) -> anyhow::Result<Report> {
         let sending =
             tokio::spawn(async move { send(&client, &sender, &recipient, schedule).await });
         let receiving = tokio::spawn(receive(subscription, schedule, timeout));
-        tasks.push((sending, receiving));
+        tasks.push((schedule, sending, receiving));
     }
 
     let mut mutation = Latencies::new();
     let mut delivery = Latencies::new();
+    let mut after_answer = Latencies::new();
     let mut errors = ErrorTally::default();
-    let (mut sent_ok, mut delivered, mut last_send) = (0, 0, start);
-    for (sending, receiving) in tasks {
+    let (mut sent_ok, mut delivered, mut before_answer, mut last_send) = (0, 0, 0, start);
+    for (schedule, sending, receiving) in tasks {
         let sent = sending.await?;
         let received = receiving.await?;
         mutation.merge(&sent.mutation);
-        delivery.merge(&received.delivery);
         errors.merge(&sent.errors);
         errors.merge(&received.errors);
-        let got = received.seqs.len() as u64;
-        errors.add_many("notification missing", sent.ok.saturating_sub(got));
-        sent_ok += sent.ok;
-        delivered += got;
+        for (seq, answered) in &sent.answered {
+            let Some(&arrived) = received.arrivals.get(seq) else {
+                errors.add("notification missing");
+                continue;
+            };
+            delivery.record(arrived.saturating_duration_since(schedule.due(*seq)));
+            match arrived.checked_duration_since(*answered) {
+                Some(latency) => after_answer.record(latency),
+                None => before_answer += 1,
+            }
+        }
+        sent_ok += sent.answered.len() as u64;
+        delivered += received.arrivals.len() as u64;
         last_send = last_send.max(sent.finished.unwrap_or(start));
     }
     let measured = last_send.saturating_duration_since(start).as_secs_f64();
@@ -156,6 +168,10 @@ pub async fn run(args: NotifyLatencyArgs) -> anyhow::Result<Report> {
         "  sendDirectMessage round trip:           {}",
         mutation.summary()
     );
+    println!(
+        "  send answered -> notification:          {} ({before_answer} arrived before the answer)",
+        after_answer.summary()
+    );
     println!("  errors: {errors}");
     let figures = json!({
         "sent": sent_ok,
@@ -164,6 +180,8 @@ pub async fn run(args: NotifyLatencyArgs) -> anyhow::Result<Report> {
         "achieved_rate_per_sec": achieved,
         "delivery": delivery.summary(),
         "send_mutation": mutation.summary(),
+        "after_answer": after_answer.summary(),
+        "arrived_before_answer": before_answer,
     });
     Report::new(
         "realtime/notify-latency",
@@ -232,8 +250,9 @@ async fn send(
             .await
         {
             Ok(()) => {
-                sent.mutation.record(began.elapsed());
-                sent.ok += 1;
+                let answered = Instant::now();
+                sent.mutation.record(answered - began);
+                sent.answered.insert(seq, answered);
             }
             Err(e) => sent.errors.add(format!("send: {}", e.kind())),
         }
@@ -252,7 +271,7 @@ async fn receive(
     let mut received = Received::default();
     let deadline =
         tokio::time::Instant::from(schedule.due(schedule.count.saturating_sub(1)) + timeout);
-    while (received.seqs.len() as u64) < schedule.count {
+    while (received.arrivals.len() as u64) < schedule.count {
         let item = match tokio::time::timeout_at(deadline, subscription.next()).await {
             Err(_) => break,
             Ok(None) => {
@@ -264,11 +283,7 @@ async fn receive(
         let arrived = Instant::now();
         match item.map(|payload| sequence_number(&payload)) {
             Ok(Some(seq)) if seq < schedule.count => {
-                if received.seqs.insert(seq) {
-                    received
-                        .delivery
-                        .record(arrived.saturating_duration_since(schedule.due(seq)));
-                } else {
+                if received.arrivals.insert(seq, arrived).is_some() {
                     received.errors.add("duplicate notification");
                 }
             }

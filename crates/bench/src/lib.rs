@@ -1,0 +1,51 @@
+//! `amity-bench`: the library behind Amity's benchmark tool. It drives a *running* Amity server from the outside,
+//! over real HTTP (`POST /graphql` with JSON) and real websockets (the graphql-transport-ws
+//! protocol), prints the figures, and writes them with the parameters to a JSON file
+//! (`--output`, default `bench-result.json`).
+//!
+//! What it measures (one subcommand each, grouped by area so that later workloads such as the
+//! friends page, send-and-accept, batch invites or recommendations become further groups or
+//! subcommands):
+//! - `realtime notify-latency`: the time from sending a direct message over HTTP to the
+//!   recipient's `notifications` subscription delivering its `DIRECT_MESSAGE` notification, at
+//!   a fixed rate;
+//! - `realtime presence-fanout`: how long a user's going online (and offline) takes to reach the
+//!   `presence` subscriptions of all of their friends;
+//! - `realtime idle-connections`: the server's resident memory per open, subscribed, idle
+//!   websocket.
+//!
+//! Layout:
+//! - [`cli`]: the command line (clap derive);
+//! - [`client`]: the HTTP GraphQL client, which turns every `errors` array into an error, and
+//!   the mutations the benchmarks use;
+//! - [`setup`]: users and friendships made for a run, with bounded concurrency;
+//! - [`ws`]: websocket sessions (connect, authenticated init, subscribe, and a probe that tells
+//!   when the server has really started a subscription);
+//! - [`stats`]: latency histograms, their summaries and error tallies;
+//! - [`report`]: the JSON result file;
+//! - [`progress`]: progress lines on stderr;
+//! - [`realtime`]: the realtime benchmarks, one module each.
+
+pub mod cli;
+pub mod client;
+pub mod progress;
+pub mod realtime;
+pub mod report;
+pub mod setup;
+pub mod stats;
+pub mod ws;
+
+use std::path::PathBuf;
+
+use crate::cli::Command;
+use crate::report::Report;
+
+/// Runs the benchmark `command` names; returns its report and where to write it.
+pub async fn run(command: Command) -> anyhow::Result<(Report, PathBuf)> {
+    match command {
+        Command::Realtime { command } => {
+            let output = command.common().output.clone();
+            Ok((realtime::run(command).await?, output))
+        }
+    }
+}

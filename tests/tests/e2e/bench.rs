@@ -1,0 +1,86 @@
+//! The benchmark tool (`amity-bench`) run against a real server with small parameters: its
+//! setup, websockets, schedules and tallies must work, and a clean run must count no errors.
+//! The figures themselves are not asserted (speed is judged from release-build runs).
+
+use amity_bench::cli::Command;
+use amity_bench::cli::{
+    CommonArgs, IdleConnectionsArgs, NotifyLatencyArgs, PresenceFanoutArgs, RealtimeCommand,
+};
+use amity_e2e::TestServer;
+
+fn common(server: &TestServer, dir: &tempfile::TempDir) -> CommonArgs {
+    CommonArgs {
+        url: format!("{}/graphql", server.base_url()),
+        output: dir.path().join("result.json"),
+        setup_concurrency: 4,
+    }
+}
+
+async fn run(command: RealtimeCommand) -> amity_bench::report::Report {
+    let (report, output) = amity_bench::run(Command::Realtime { command })
+        .await
+        .expect("the benchmark runs");
+    report.write(&output).expect("the result file is written");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    assert_eq!(written["benchmark"], report.benchmark.as_str());
+    assert_eq!(report.errors, 0, "errors: {}", report.error_kinds);
+    report
+}
+
+#[tokio::test]
+async fn notify_latency_delivers_every_message_it_sends() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = run(RealtimeCommand::NotifyLatency(NotifyLatencyArgs {
+        common: common(&server, &dir),
+        rate: 40,
+        duration: 1,
+        subscribers: 4,
+        timeout: 5,
+    }))
+    .await;
+    assert_eq!(report.figures["sent"], 40);
+    assert_eq!(report.figures["delivered"], 40);
+    assert_eq!(report.figures["delivery"]["count"], 40);
+    assert_eq!(report.parameters["rate"], 40);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn presence_fanout_sees_every_friend_get_every_change() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = run(RealtimeCommand::PresenceFanout(PresenceFanoutArgs {
+        common: common(&server, &dir),
+        friends: 5,
+        rounds: 2,
+        pause_ms: 300,
+        timeout: 10,
+        connect_concurrency: 5,
+    }))
+    .await;
+    assert_eq!(report.figures["online_each"]["count"], 10);
+    assert_eq!(report.figures["offline_each"]["count"], 10);
+    assert_eq!(report.figures["online_all"]["count"], 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_connections_holds_every_connection_open() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = run(RealtimeCommand::IdleConnections(IdleConnectionsArgs {
+        common: common(&server, &dir),
+        connections: 20,
+        // The server runs inside this test process.
+        server_pid: std::process::id(),
+        users: 3,
+        idle_secs: 0,
+        connect_concurrency: 8,
+    }))
+    .await;
+    assert_eq!(report.figures["connections"], 20);
+    assert!(report.figures["rss_holding_bytes"].as_u64().unwrap() > 0);
+    server.stop().await;
+}
