@@ -166,10 +166,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", settings.listen_addr))?;
     let addr = listener.local_addr()?;
+    let signal =
+        app::ShutdownSignal::install().context("installing the SIGINT/SIGTERM handlers")?;
     tracing::info!(%addr, "Amity is listening: GraphQL on http://{addr}/graphql");
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
-        app::shutdown_signal().await;
+        signal.recv().await;
         let _ = signalled_tx.send(());
     };
     let stopper = app.stopper();
