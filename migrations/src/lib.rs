@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_graph;
 mod m20261125_000002_create_realtime;
+mod m20261125_000003_create_moderation;
 
 /// All steps, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_graph::Migration),
             Box::new(m20261125_000002_create_realtime::Migration),
+            Box::new(m20261125_000003_create_moderation::Migration),
         ]
     }
 }

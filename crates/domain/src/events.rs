@@ -57,6 +57,14 @@ pub enum Event {
         #[serde(rename = "r")]
         recipient: UserId,
     },
+    /// A user's role, ban or session revocation changed: every node forgets what it cached
+    /// and re-checks the user's open connections.
+    #[serde(rename = "a")]
+    AccessChanged {
+        /// Whose.
+        #[serde(rename = "u")]
+        user: UserId,
+    },
 }
 
 /// Delivers committed changes to every server node. Kept narrow on purpose, so that another

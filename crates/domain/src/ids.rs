@@ -75,6 +75,11 @@ uuid_id!(
     "message id"
 );
 uuid_id!(
+    /// A moderation log entry's id.
+    ModerationEntryId,
+    "moderation entry id"
+);
+uuid_id!(
     /// A server node's id, fresh at every start.
     NodeId,
     "node id"

@@ -25,6 +25,7 @@ pub mod handle;
 pub mod ids;
 pub mod input;
 pub mod messages;
+pub mod moderation;
 pub mod notifications;
 pub mod ports;
 pub mod presence;
@@ -33,4 +34,4 @@ pub mod time;
 
 pub use error::{DomainError, Result};
 pub use handle::Handle;
-pub use ids::{MessageId, NodeId, NotificationId, UserId};
+pub use ids::{MessageId, ModerationEntryId, NodeId, NotificationId, UserId};

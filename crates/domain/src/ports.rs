@@ -9,8 +9,9 @@ use crate::accounts::{NewUser, ProfileChange, Role, User};
 use crate::friends::{FriendCounts, FriendListQuery, FriendView, state::FriendState, state::Pair};
 use crate::input::{Metadata, Password};
 use crate::messages::DirectMessage;
+use crate::moderation::{AccessStatus, Ban, ModerationEntry};
 use crate::notifications::{Notification, NotificationCode};
-use crate::{Handle, MessageId, NodeId, NotificationId, Result, UserId};
+use crate::{Handle, MessageId, ModerationEntryId, NodeId, NotificationId, Result, UserId};
 
 /// Hashes and checks passwords (argon2id in production).
 #[async_trait]
@@ -45,8 +46,21 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<(User, Option<String>)>>;
     /// Applies a profile change; `None` if there is no such user.
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<Option<User>>;
-    /// Sets the role of the user with this handle; `None` if there is no such user.
-    async fn set_role(&self, handle: &Handle, role: Role) -> Result<Option<User>>;
+    /// What decides whether the user's sessions are still good; `None` if there is no such
+    /// user.
+    async fn access_status(&self, user: UserId) -> Result<Option<AccessStatus>>;
+    /// The audit log before `before` (exclusive), newest first, at most `limit`.
+    async fn moderation_log(
+        &self,
+        before: Option<ModerationEntryId>,
+        limit: u32,
+    ) -> Result<Vec<ModerationEntry>>;
+    /// Log entries made at or after `since` (another process may have made them): their ids
+    /// and targets.
+    async fn moderation_targets_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(ModerationEntryId, UserId, DateTime<Utc>)>>;
 
     /// How `viewer` sees each of `others` (absent: no edge).
     async fn views_of(
@@ -232,6 +246,13 @@ pub trait GraphTransaction: Send {
     ) -> Result<()>;
     /// Stores a direct message.
     async fn insert_direct_message(&mut self, message: &DirectMessage) -> Result<()>;
+    /// Bans `users` with `ban` (revoking every session issued at or before `ban.since`), or
+    /// lifts their bans with `None` (revocations stay).
+    async fn set_ban(&mut self, users: &[UserId], ban: Option<&Ban>) -> Result<()>;
+    /// Sets a user's role.
+    async fn set_role(&mut self, user: UserId, role: Role) -> Result<()>;
+    /// Appends entries to the audit log.
+    async fn insert_moderation_entries(&mut self, entries: &[ModerationEntry]) -> Result<()>;
     /// Makes everything permanent.
     async fn commit(self: Box<Self>) -> Result<()>;
 }

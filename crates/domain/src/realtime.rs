@@ -263,7 +263,8 @@ impl Hub {
                             messages.push(id);
                         }
                     }
-                    Event::PresenceChanged { .. } => {}
+                    // Access changes are handled by the access control, presence below.
+                    Event::PresenceChanged { .. } | Event::AccessChanged { .. } => {}
                 }
             }
             (notes, messages, !routes.presence.is_empty())
@@ -293,7 +294,7 @@ impl Hub {
                 Event::PresenceChanged { user, online, at } if any_presence => {
                     self.fan_out_presence(user, online, at).await;
                 }
-                Event::PresenceChanged { .. } => {}
+                Event::PresenceChanged { .. } | Event::AccessChanged { .. } => {}
             }
         }
     }

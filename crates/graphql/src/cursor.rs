@@ -7,7 +7,7 @@
 
 use amity_domain::friends::{FriendPosition, FriendState};
 use amity_domain::time::{from_micros, to_micros};
-use amity_domain::{MessageId, NotificationId, UserId};
+use amity_domain::{MessageId, ModerationEntryId, NotificationId, UserId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -20,6 +20,7 @@ const TAG_LEN: usize = 16;
 const KIND_FRIENDS: u8 = 1;
 const KIND_NOTIFICATIONS: u8 = 2;
 const KIND_MESSAGES: u8 = 3;
+const KIND_MODERATION: u8 = 4;
 
 /// Signs and checks cursors.
 #[derive(Clone)]
@@ -147,6 +148,19 @@ impl CursorCodec {
         let id = Uuid::from_slice(&p)
             .map_err(|_| ApiError::bad_input("before", "the cursor is invalid"))?;
         Ok(MessageId::from_uuid(id))
+    }
+
+    /// The cursor of a moderation log entry.
+    pub fn moderation(&self, id: ModerationEntryId) -> String {
+        self.seal(KIND_MODERATION, id.as_uuid().as_bytes())
+    }
+
+    /// Reads a moderation log cursor (passed as `after`: older entries follow).
+    pub fn parse_moderation(&self, cursor: &str) -> Result<ModerationEntryId, ApiError> {
+        let p = self.open("after", KIND_MODERATION, cursor, 16)?;
+        let id = Uuid::from_slice(&p)
+            .map_err(|_| ApiError::bad_input("after", "the cursor is invalid"))?;
+        Ok(ModerationEntryId::from_uuid(id))
     }
 }
 

@@ -176,7 +176,7 @@ async fn graphql(
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let caller = state.services.tokens.caller_from_header(auth);
+    let caller = crate::auth::authenticate(&state.services, auth).await;
     let batch = match batch {
         BatchRequest::Single(r) => BatchRequest::Single(r.data(caller)),
         BatchRequest::Batch(rs) => {

@@ -6,6 +6,7 @@ use amity_domain::accounts::AccountService;
 use amity_domain::events::EventBus;
 use amity_domain::friends::{FriendLimits, FriendService};
 use amity_domain::messages::DirectMessageService;
+use amity_domain::moderation::{AccessControl, ModerationService};
 use amity_domain::notifications::NotificationService;
 use amity_domain::ports::{PasswordHasher, Store};
 use amity_domain::presence::PresenceService;
@@ -28,6 +29,10 @@ pub struct Services {
     pub messages: DirectMessageService,
     /// Who is online.
     pub presence: PresenceService,
+    /// Bans, roles and the audit log.
+    pub moderation: ModerationService,
+    /// Whether a session may still act, from memory.
+    pub access: AccessControl,
     /// Routes bus events to this node's subscriptions.
     pub hub: Hub,
     /// Session tokens.
@@ -57,8 +62,10 @@ impl Services {
             accounts: AccountService::new(store.clone(), hasher, clock.clone()),
             friends: FriendService::new(store.clone(), bus.clone(), clock.clone(), limits),
             notifications: NotificationService::new(store.clone(), clock.clone()),
-            messages: DirectMessageService::new(store.clone(), bus, clock.clone()),
+            messages: DirectMessageService::new(store.clone(), bus.clone(), clock.clone()),
             presence,
+            moderation: ModerationService::new(store.clone(), bus, clock.clone()),
+            access: AccessControl::new(store.clone(), clock.clone()),
             hub: Hub::new(store.clone()),
             tokens,
             cursors,

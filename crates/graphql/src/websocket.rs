@@ -7,7 +7,8 @@
 //!   code 4403 (graphql-transport-ws) or a `connection_error` (legacy);
 //! - a connection that sends no `connection_init` within [`WebSocketSettings::init_timeout`] is
 //!   closed with 4408;
-//! - the session's token expiring closes the connection with 4401;
+//! - the session's token expiring closes the connection with 4401; its user being banned (or
+//!   the session revoked) closes it with 4403 as soon as the change reaches this node;
 //! - keep-alive: a websocket ping every [`WebSocketSettings::keepalive`] (and a `ka` message on
 //!   the legacy protocol); a peer that sends nothing, not even a pong, for two intervals is
 //!   dropped;
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use amity_domain::moderation::AccessWatch;
 use amity_domain::presence::PresenceGuard;
 use async_graphql::Data;
 use async_graphql::futures_util::{SinkExt, StreamExt, future};
@@ -31,6 +33,7 @@ use tokio::time::Instant;
 
 use crate::Services;
 use crate::auth::Caller;
+use crate::auth::tokens::VerifiedToken;
 use crate::schema::AmitySchema;
 
 /// Close code: the connection_init was refused (no or bad token).
@@ -92,6 +95,8 @@ fn token_from_init(payload: &serde_json::Value) -> Result<String, &'static str> 
 struct InitOutcome {
     refused: AtomicBool,
     expires_at: Mutex<Option<DateTime<Utc>>>,
+    /// Wakes when the user's access may have changed, and the token to re-check then.
+    access: Mutex<Option<(AccessWatch, VerifiedToken)>>,
 }
 
 /// Serves one upgraded websocket until either side ends it or the server shuts down.
@@ -129,10 +134,16 @@ pub async fn serve(
                 async_graphql::Error::new(message)
             };
             let token = token_from_init(&payload).map_err(|m| refuse(m.to_owned()))?;
-            let (session, expires_at) = services
+            let verified = services
                 .tokens
-                .verify_with_expiry(&token)
+                .verify(&token)
                 .map_err(|reason| refuse(format!("the token was refused: {reason}")))?;
+            // Watch before checking, so that a ban landing in between is not missed.
+            let watch = services.access.watch(verified.session.user_id);
+            let session = crate::auth::admit(&services, &verified)
+                .await
+                .map_err(|reason| refuse(format!("the token was refused: {reason}")))?;
+            let expires_at = verified.expires_at;
             let guard: PresenceGuard =
                 services
                     .presence
@@ -144,6 +155,9 @@ pub async fn serve(
                     })?;
             if let Ok(mut slot) = outcome.expires_at.lock() {
                 *slot = Some(expires_at);
+            }
+            if let Ok(mut slot) = outcome.access.lock() {
+                *slot = Some((watch, verified));
             }
             let mut data = Data::default();
             data.insert(Caller::User(session));
@@ -158,7 +172,11 @@ pub async fn serve(
     let mut ticker = tokio::time::interval_at(started + settings.keepalive, settings.keepalive);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut acknowledged = false;
+    let mut access: Option<(AccessWatch, VerifiedToken)> = None;
     let close = loop {
+        if access.is_none() {
+            access = outcome.access.lock().ok().and_then(|mut slot| slot.take());
+        }
         let expiry = outcome.expires_at.lock().ok().and_then(|e| *e).map(|at| {
             let left = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             Instant::now() + left
@@ -207,6 +225,12 @@ pub async fn serve(
             _ = sleep_until(expiry) => {
                 break Some((CLOSE_UNAUTHORIZED, "the session token expired; sign in again".to_owned()));
             }
+            verified = access_changed(&mut access) => {
+                if let Err(reason) = crate::auth::admit(&services, &verified).await {
+                    tracing::info!(user = %verified.session.user_id, %reason, "closing a websocket");
+                    break Some((CLOSE_FORBIDDEN, reason));
+                }
+            }
             _ = shutdown.changed() => {
                 break Some((1001, "the server is shutting down".to_owned()));
             }
@@ -223,6 +247,18 @@ pub async fn serve(
     let _ = sink.close().await;
     // Dropping the protocol state drops the connection data, and with it the presence guard.
     drop(messages);
+}
+
+/// Resolves with the token to re-check when the user's access may have changed; never without
+/// a watch.
+async fn access_changed(access: &mut Option<(AccessWatch, VerifiedToken)>) -> VerifiedToken {
+    match access {
+        Some((watch, verified)) => {
+            watch.changed().await;
+            *verified
+        }
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -4,12 +4,13 @@ use amity_domain::accounts::{Role, User};
 use amity_domain::friends::{FriendState, FriendView};
 use amity_domain::input::Metadata;
 use amity_domain::messages::{DirectMessage, MessageBody};
+use amity_domain::moderation::{AccessStatus, Ban, ModerationAction, ModerationEntry};
 use amity_domain::notifications::{Notification, NotificationCode};
 use amity_domain::time::from_micros;
-use amity_domain::{DomainError, Handle, MessageId, NotificationId, UserId};
+use amity_domain::{DomainError, Handle, MessageId, ModerationEntryId, NotificationId, UserId};
 use sea_orm::{DbErr, RuntimeErr};
 
-use crate::entities::{direct_message, friend_edge, notification, user};
+use crate::entities::{direct_message, friend_edge, moderation_log, notification, user};
 
 /// Maps a database error to the domain's: serialization failures, deadlocks and a busy SQLite
 /// become [`DomainError::Conflict`] (retried by services), unique violations on the handle
@@ -58,6 +59,7 @@ pub fn user_from_row(row: user::Model) -> Result<User, DomainError> {
         .role
         .parse::<Role>()
         .map_err(|e| DomainError::Storage(format!("user {}: {e}", row.id)))?;
+    let ban = ban_from_row(&row);
     Ok(User {
         id: UserId::from_uuid(row.id),
         handle: Handle::from_stored(row.handle),
@@ -67,6 +69,51 @@ pub fn user_from_row(row: user::Model) -> Result<User, DomainError> {
         role,
         created_at: from_micros(row.created_at),
         last_seen_at: row.last_seen_at.map(from_micros),
+        ban,
+    })
+}
+
+/// The ban recorded on a user row, if any.
+pub fn ban_from_row(row: &user::Model) -> Option<Ban> {
+    row.banned_at.map(|since| Ban {
+        since: from_micros(since),
+        until: row.banned_until.map(from_micros),
+        reason: row.ban_reason.clone(),
+    })
+}
+
+/// A user row's access status.
+pub fn access_from_row(row: &user::Model) -> Result<AccessStatus, DomainError> {
+    Ok(AccessStatus {
+        role: row
+            .role
+            .parse::<Role>()
+            .map_err(|e| DomainError::Storage(format!("user {}: {e}", row.id)))?,
+        ban: ban_from_row(row),
+        sessions_valid_after: row.sessions_valid_after.map(from_micros),
+    })
+}
+
+/// A log row as a domain entry.
+pub fn moderation_entry_from_row(
+    row: moderation_log::Model,
+) -> Result<ModerationEntry, DomainError> {
+    let bad = |what: &str| DomainError::Storage(format!("moderation entry {}: {what}", row.id));
+    Ok(ModerationEntry {
+        id: ModerationEntryId::from_uuid(row.id),
+        actor: row.actor_id.map(UserId::from_uuid),
+        target: UserId::from_uuid(row.target_id),
+        action: ModerationAction::parse(&row.action).ok_or_else(|| bad("unknown action"))?,
+        role: row
+            .role
+            .as_deref()
+            .map(str::parse::<Role>)
+            .transpose()
+            .map_err(|_| bad("unknown role"))?,
+        reason: row.reason,
+        until: row.until.map(from_micros),
+        created_at: from_micros(row.created_at),
+        actor_label: row.actor_label,
     })
 }
 

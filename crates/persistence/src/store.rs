@@ -2,14 +2,17 @@
 
 use std::collections::HashMap;
 
-use amity_domain::accounts::{NewUser, ProfileChange, Role, User};
+use amity_domain::accounts::{NewUser, ProfileChange, User};
 use amity_domain::friends::{FriendCounts, FriendListQuery, FriendState, FriendView};
 use amity_domain::input::Metadata;
 use amity_domain::messages::DirectMessage;
+use amity_domain::moderation::{AccessStatus, ModerationEntry};
 use amity_domain::notifications::Notification;
 use amity_domain::ports::{GraphTransaction, Store};
-use amity_domain::time::to_micros;
-use amity_domain::{DomainError, Handle, MessageId, NotificationId, Result, UserId};
+use amity_domain::time::{from_micros, to_micros};
+use amity_domain::{
+    DomainError, Handle, MessageId, ModerationEntryId, NotificationId, Result, UserId,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -21,10 +24,11 @@ use uuid::Uuid;
 
 use crate::Database;
 use crate::convert::{
-    conversation, db_err, message_from_row, metadata_to_text, notification_from_row,
-    state_from_rank, user_from_row, view_from_rows,
+    access_from_row, conversation, db_err, message_from_row, metadata_to_text,
+    moderation_entry_from_row, notification_from_row, state_from_rank, user_from_row,
+    view_from_rows,
 };
-use crate::entities::{direct_message, friend_edge, notification, user};
+use crate::entities::{direct_message, friend_edge, moderation_log, notification, user};
 use crate::transaction::SqlGraphTransaction;
 
 /// The domain's store on a SQLite or PostgreSQL [`Database`].
@@ -111,6 +115,10 @@ impl Store for SqlStore {
             password_hash: Set(new.password_hash),
             created_at: Set(to_micros(new.created_at)),
             last_seen_at: Set(None),
+            banned_at: Set(None),
+            banned_until: Set(None),
+            ban_reason: Set(None),
+            sessions_valid_after: Set(None),
         };
         match row.insert(&self.db.conn).await {
             Ok(model) => user_from_row(model),
@@ -192,17 +200,62 @@ impl Store for SqlStore {
         self.user_by_id(id).await
     }
 
-    async fn set_role(&self, handle: &Handle, role: Role) -> Result<Option<User>> {
-        let result = user::Entity::update_many()
-            .col_expr(user::Column::Role, Expr::value(role.as_str()))
-            .filter(user::Column::HandleKey.eq(handle.key()))
-            .exec(&self.db.conn)
+    async fn access_status(&self, user: UserId) -> Result<Option<AccessStatus>> {
+        user::Entity::find_by_id(user.as_uuid())
+            .one(&self.db.conn)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(access_from_row)
+            .transpose()
+    }
+
+    async fn moderation_log(
+        &self,
+        before: Option<ModerationEntryId>,
+        limit: u32,
+    ) -> Result<Vec<ModerationEntry>> {
+        use moderation_log::Column as C;
+        let mut select = moderation_log::Entity::find();
+        if let Some(before) = before {
+            select = select.filter(C::Id.lt(before.as_uuid()));
+        }
+        select
+            .order_by_desc(C::Id)
+            .limit(u64::from(limit))
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(moderation_entry_from_row)
+            .collect()
+    }
+
+    async fn moderation_targets_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(ModerationEntryId, UserId, DateTime<Utc>)>> {
+        use moderation_log::Column as C;
+        let rows: Vec<(Uuid, Uuid, i64)> = moderation_log::Entity::find()
+            .select_only()
+            .column(C::Id)
+            .column(C::TargetId)
+            .column(C::CreatedAt)
+            .filter(C::CreatedAt.gte(to_micros(since)))
+            .into_tuple()
+            .all(&self.db.conn)
             .await
             .map_err(db_err)?;
-        if result.rows_affected == 0 {
-            return Ok(None);
-        }
-        self.user_by_handle(handle).await
+        Ok(rows
+            .into_iter()
+            .map(|(id, target, at)| {
+                (
+                    ModerationEntryId::from_uuid(id),
+                    UserId::from_uuid(target),
+                    from_micros(at),
+                )
+            })
+            .collect())
     }
 
     async fn views_of(
@@ -247,6 +300,12 @@ impl Store for SqlStore {
             .order_by_desc(C::FriendId)
             .limit(u64::from(query.limit))
             .find_also_related(user::Entity)
+            // Banned users are hidden until their ban ends or is lifted.
+            .filter(
+                Condition::any()
+                    .add(user::Column::BannedAt.is_null())
+                    .add(user::Column::BannedUntil.lte(to_micros(query.visible_at))),
+            )
             .all(&self.db.conn)
             .await
             .map_err(db_err)?;

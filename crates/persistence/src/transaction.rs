@@ -8,8 +8,10 @@
 
 use std::collections::HashMap;
 
+use amity_domain::accounts::Role;
 use amity_domain::friends::{FriendCounts, FriendState, Pair};
 use amity_domain::messages::DirectMessage;
+use amity_domain::moderation::{Ban, ModerationEntry};
 use amity_domain::ports::{EdgeWrite, FoundUsers, GraphTransaction, NewNotification, StoredPair};
 use amity_domain::time::{from_micros, to_micros};
 use amity_domain::{Handle, Result, UserId};
@@ -25,7 +27,7 @@ use uuid::Uuid;
 use crate::convert::{
     conversation, db_err, metadata_from_text, metadata_to_text, state_from_rank, user_from_row,
 };
-use crate::entities::{direct_message, friend_edge, notification, user};
+use crate::entities::{direct_message, friend_edge, moderation_log, notification, user};
 use crate::store::{counts_by_state, edge_upsert};
 use crate::{Backend, Database};
 
@@ -276,6 +278,69 @@ impl GraphTransaction for SqlGraphTransaction {
         .insert(&self.txn)
         .await
         .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn set_ban(&mut self, users: &[UserId], ban: Option<&Ban>) -> Result<()> {
+        use sea_orm::sea_query::Expr;
+        if users.is_empty() {
+            return Ok(());
+        }
+        let mut update = user::Entity::update_many()
+            .filter(user::Column::Id.is_in(uuids(users)))
+            .col_expr(
+                user::Column::BannedAt,
+                Expr::value(ban.map(|b| to_micros(b.since))),
+            )
+            .col_expr(
+                user::Column::BannedUntil,
+                Expr::value(ban.and_then(|b| b.until).map(to_micros)),
+            )
+            .col_expr(
+                user::Column::BanReason,
+                Expr::value(ban.and_then(|b| b.reason.clone())),
+            );
+        if let Some(ban) = ban {
+            update = update.col_expr(
+                user::Column::SessionsValidAfter,
+                Expr::value(Some(to_micros(ban.since))),
+            );
+        }
+        update.exec(&self.txn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn set_role(&mut self, user: UserId, role: Role) -> Result<()> {
+        use sea_orm::sea_query::Expr;
+        user::Entity::update_many()
+            .filter(user::Column::Id.eq(user.as_uuid()))
+            .col_expr(user::Column::Role, Expr::value(role.as_str()))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_moderation_entries(&mut self, entries: &[ModerationEntry]) -> Result<()> {
+        use sea_orm::Set;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let rows = entries.iter().map(|e| moderation_log::ActiveModel {
+            id: Set(e.id.as_uuid()),
+            actor_id: Set(e.actor.map(|a| a.as_uuid())),
+            actor_label: Set(e.actor_label.clone()),
+            target_id: Set(e.target.as_uuid()),
+            action: Set(e.action.as_str().to_owned()),
+            reason: Set(e.reason.clone()),
+            until: Set(e.until.map(to_micros)),
+            role: Set(e.role.map(|r| r.as_str().to_owned())),
+            created_at: Set(to_micros(e.created_at)),
+        });
+        moderation_log::Entity::insert_many(rows)
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 

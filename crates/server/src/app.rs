@@ -7,6 +7,7 @@ use std::sync::Arc;
 use amity_domain::NodeId;
 use amity_domain::accounts::AccountService;
 use amity_domain::events::{EventBus, InProcessBus};
+use amity_domain::moderation::ModerationService;
 use amity_domain::ports::Store;
 use amity_domain::presence::PresenceService;
 use amity_domain::time::SystemClock;
@@ -44,6 +45,60 @@ pub fn accounts(settings: &Settings, db: Database) -> anyhow::Result<AccountServ
     ))
 }
 
+/// How often a SQLite node looks for bans and role changes the command line made (a server on
+/// PostgreSQL hears of them through the bus instead).
+pub const MODERATION_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The event bus of a command-line process: on PostgreSQL it reaches the running nodes (and
+/// must be flushed before the process exits); on SQLite there is no shared bus, and running
+/// servers find changes by polling the moderation log.
+pub struct CommandBus {
+    /// Where to publish.
+    pub bus: Arc<dyn EventBus>,
+    worker: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl CommandBus {
+    /// The bus for `db`.
+    pub fn open(settings: &Settings, db: &Database) -> anyhow::Result<Self> {
+        match db.backend() {
+            Backend::Postgres => {
+                let (bus, worker) = PgEventBus::new(&settings.database_url, NodeId::new())?;
+                let (tx, rx) = oneshot::channel::<()>();
+                let task = tokio::spawn(worker.run(async {
+                    let _ = rx.await;
+                }));
+                Ok(Self {
+                    bus: Arc::new(bus),
+                    worker: Some((tx, task)),
+                })
+            }
+            Backend::Sqlite => Ok(Self {
+                bus: Arc::new(InProcessBus::new()),
+                worker: None,
+            }),
+        }
+    }
+
+    /// Sends what was published and closes the bus.
+    pub async fn flush(self) {
+        if let Some((tx, task)) = self.worker {
+            let _ = tx.send(());
+            let _ = task.await;
+        }
+    }
+}
+
+/// Moderation on an open database (the command line's ban, unban and set-role), publishing on
+/// `bus`.
+pub fn moderation(db: Database, bus: &CommandBus) -> ModerationService {
+    ModerationService::new(
+        Arc::new(SqlStore::new(db)),
+        bus.bus.clone(),
+        Arc::new(SystemClock),
+    )
+}
+
 /// Everything a node runs besides the HTTP server: the event bus worker, the realtime hub and
 /// presence bookkeeping.
 pub struct App {
@@ -56,6 +111,7 @@ pub struct App {
     stop_tx: Arc<watch::Sender<bool>>,
     presence_task: JoinHandle<()>,
     hub_task: JoinHandle<()>,
+    access_tasks: Vec<JoinHandle<()>>,
     bus_task: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -109,6 +165,20 @@ impl App {
         );
 
         let hub_task = tokio::spawn(services.hub.clone().run(bus.subscribe()));
+        let (stop, stopped) = watch::channel(false);
+        // Bans and role changes reach this node's cache and websockets through the bus; on
+        // SQLite, changes the command line made arrive by polling the moderation log.
+        let mut access_tasks = vec![tokio::spawn(
+            services.access.clone().follow(bus.subscribe()),
+        )];
+        if db.backend() == Backend::Sqlite {
+            access_tasks.push(tokio::spawn(
+                services
+                    .access
+                    .clone()
+                    .poll_log(MODERATION_POLL, stopped.clone()),
+            ));
+        }
         let bus_task = bus_worker.map(|worker| {
             let (tx, rx) = oneshot::channel::<()>();
             let task = tokio::spawn(worker.run(async {
@@ -116,7 +186,6 @@ impl App {
             }));
             (tx, task)
         });
-        let (stop, stopped) = watch::channel(false);
         let presence_task = {
             let mut stopped = stopped.clone();
             tokio::spawn(async move {
@@ -140,6 +209,7 @@ impl App {
             stop_tx: Arc::new(stop),
             presence_task,
             hub_task,
+            access_tasks,
             bus_task,
         })
     }
@@ -159,6 +229,7 @@ impl App {
             let _ = task.await;
         }
         self.hub_task.abort();
+        self.access_tasks.iter().for_each(JoinHandle::abort);
         self.db.close().await;
     }
 
@@ -167,6 +238,7 @@ impl App {
     pub async fn abandon(self) {
         self.presence_task.abort();
         self.hub_task.abort();
+        self.access_tasks.iter().for_each(JoinHandle::abort);
         if let Some((_, task)) = self.bus_task {
             task.abort();
         }

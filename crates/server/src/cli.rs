@@ -3,10 +3,14 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 
-use amity_domain::Handle;
 use amity_domain::accounts::Role;
+use amity_domain::friends::Targets;
 use amity_domain::input::{DisplayName, Password};
+use amity_domain::moderation::Actor;
+use amity_domain::ports::Store;
+use amity_domain::{DomainError, Handle};
 use anyhow::{Context, bail};
+use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -118,6 +122,31 @@ enum UsersAction {
         handle: String,
         /// user, moderator or admin.
         role: String,
+    },
+    /// Ban users: they cannot sign in, their sessions end at once on every node (also after an
+    /// unban), and others no longer see them; their friendships are kept.
+    Ban {
+        /// The handles (all or none are banned).
+        #[arg(required = true)]
+        handles: Vec<String>,
+        /// Why (kept in the moderation log and shown to moderators).
+        #[arg(long)]
+        reason: Option<String>,
+        /// When the ban ends by itself (RFC 3339, e.g. 2026-12-31T00:00:00Z); permanent
+        /// without it.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Lift bans; friendships come back unchanged.
+    Unban {
+        /// The handles (all or none are unbanned).
+        #[arg(required = true)]
+        handles: Vec<String>,
+    },
+    /// Show a user: id, role, ban, friend counts.
+    Show {
+        /// The user's handle.
+        handle: String,
     },
 }
 
@@ -249,9 +278,58 @@ async fn users(settings: Settings, action: UsersAction) -> anyhow::Result<()> {
             Handle::parse("handle", &handle).map_err(|e| anyhow::anyhow!("{e}"))?;
             UserTask::SetRole { handle, role }
         }
+        UsersAction::Ban {
+            handles,
+            reason,
+            until,
+        } => {
+            let targets = Targets::parse(&[], &handles).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Some(bad) = targets.malformed.first() {
+                bail!(
+                    "\"{}\" is not a valid handle; nothing was changed",
+                    bad.target
+                );
+            }
+            let until = until
+                .map(|text| {
+                    DateTime::parse_from_rfc3339(&text)
+                        .map(|t| t.with_timezone(&Utc))
+                        .map_err(|e| {
+                            anyhow::anyhow!(
+                                "--until {text}: not an RFC 3339 time ({e}); for example 2026-12-31T00:00:00Z"
+                            )
+                        })
+                })
+                .transpose()?;
+            if until.is_some_and(|until| until <= Utc::now()) {
+                bail!("--until must be in the future (leave it out for a permanent ban)");
+            }
+            UserTask::Ban {
+                targets,
+                reason,
+                until,
+            }
+        }
+        UsersAction::Unban { handles } => {
+            let targets = Targets::parse(&[], &handles).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Some(bad) = targets.malformed.first() {
+                bail!(
+                    "\"{}\" is not a valid handle; nothing was changed",
+                    bad.target
+                );
+            }
+            UserTask::Unban { targets }
+        }
+        UsersAction::Show { handle } => {
+            let handle = Handle::parse("handle", &handle).map_err(|e| anyhow::anyhow!("{e}"))?;
+            UserTask::Show { handle }
+        }
     };
     let db = app::open_database(&settings).await?;
     let accounts = app::accounts(&settings, db.clone())?;
+    let bus = app::CommandBus::open(&settings, &db)?;
+    let moderation = app::moderation(db.clone(), &bus);
+    let actor = Actor::CommandLine;
     let result = match task {
         UserTask::Create {
             handle,
@@ -267,11 +345,34 @@ async fn users(settings: Settings, action: UsersAction) -> anyhow::Result<()> {
                     user.handle, user.id, user.role
                 )
             }),
-        UserTask::SetRole { handle, role } => accounts
-            .set_role(&handle, role)
+        UserTask::SetRole { handle, role } => moderation
+            .set_role(&actor, &handle, role)
             .await
             .map(|user| println!("{} ({}) is now {}", user.handle, user.id, user.role)),
+        UserTask::Ban {
+            targets,
+            reason,
+            until,
+        } => moderation
+            .ban(&actor, &targets, reason.as_deref(), until)
+            .await
+            .map(|users| {
+                let end = until.map_or_else(
+                    || "permanently".to_owned(),
+                    |t| format!("until {}", t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                );
+                for user in users {
+                    println!("banned {} ({}) {end}", user.handle, user.id);
+                }
+            }),
+        UserTask::Unban { targets } => moderation.unban(&actor, &targets).await.map(|users| {
+            for user in users {
+                println!("unbanned {} ({})", user.handle, user.id);
+            }
+        }),
+        UserTask::Show { handle } => show_user(&db, &handle).await,
     };
+    bus.flush().await;
     db.close().await;
     result.map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -287,4 +388,60 @@ enum UserTask {
         handle: String,
         role: Role,
     },
+    Ban {
+        targets: Targets,
+        reason: Option<String>,
+        until: Option<DateTime<Utc>>,
+    },
+    Unban {
+        targets: Targets,
+    },
+    Show {
+        handle: Handle,
+    },
+}
+
+/// Prints what an operator wants to know about one user.
+async fn show_user(db: &amity_persistence::Database, handle: &Handle) -> amity_domain::Result<()> {
+    let store = amity_persistence::SqlStore::new(db.clone());
+    let user = store
+        .user_by_handle(handle)
+        .await?
+        .ok_or_else(|| DomainError::NotFound(format!("no user with handle \"{handle}\"")))?;
+    let counts = store.friend_counts(user.id).await?;
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    println!("handle:       {}", user.handle);
+    println!("id:           {}", user.id);
+    println!("role:         {}", user.role);
+    println!("created:      {}", time(user.created_at));
+    println!(
+        "last seen:    {}",
+        user.last_seen_at.map_or_else(|| "never".to_owned(), time)
+    );
+    let ban = match &user.ban {
+        None => "not banned".to_owned(),
+        Some(ban) => {
+            let state = if ban.is_active_at(Utc::now()) {
+                "banned"
+            } else {
+                "ban over"
+            };
+            let reason = ban
+                .reason
+                .as_deref()
+                .map(|r| format!(", reason: {r}"))
+                .unwrap_or_default();
+            format!(
+                "{state} {} (since {}){reason}",
+                ban.describe_end(),
+                time(ban.since)
+            )
+        }
+    };
+    println!("ban:          {ban}");
+    println!(
+        "friends:      {} (requests sent {}, received {}; blocked {})",
+        counts.friends, counts.invites_sent, counts.invites_received, counts.blocked
+    );
+    Ok(())
 }

@@ -89,8 +89,22 @@ async fn operator_commands_and_a_served_sign_in() {
         ),
         (
             vec!["users", "set-role", "nobody", "admin"],
-            "no user with handle",
+            "\"nobody\" (unknown user)",
         ),
+        (
+            vec!["users", "ban", "root_admin", "nobody"],
+            "\"nobody\" (unknown user)",
+        ),
+        (
+            vec!["users", "ban", "root_admin", "--until", "tomorrow"],
+            "not an RFC 3339 time",
+        ),
+        (
+            vec!["users", "ban", "root_admin", "--until", "2001-01-01T00:00:00Z"],
+            "must be in the future",
+        ),
+        (vec!["users", "unban", "no way"], "not a valid handle"),
+        (vec!["users", "show", "nobody"], "no user with handle"),
     ] {
         let out = amity(dir.path(), &url).args(&args).output().unwrap();
         assert!(!out.status.success(), "{args:?}");
@@ -108,6 +122,18 @@ async fn operator_commands_and_a_served_sign_in() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("is now moderator"), "{}", text(&out));
+    // Nothing above banned anyone.
+    let out = amity(dir.path(), &url)
+        .args(["users", "show", "root_admin"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("not banned"), "{}", text(&out));
+
+    let mut cmd = amity(dir.path(), &url);
+    cmd.args(["users", "create", "--handle", "player_one", "--password-stdin"]);
+    let out = run_with_stdin(cmd, "player one password\n");
+    assert!(out.status.success(), "{}", text(&out));
 
     // Serve on a free port, sign in as that user over HTTP, then stop with SIGTERM.
     let mut child = amity(dir.path(), &url)
@@ -129,6 +155,88 @@ async fn operator_commands_and_a_served_sign_in() {
         .await
         .unwrap();
     assert_eq!(res["data"]["signIn"]["user"]["role"], "MODERATOR", "{res}");
+
+    // A ban from the command line reaches the running server: the player's token stops
+    // working (SQLite: the server polls the moderation log; PostgreSQL: through the bus).
+    let gql = |token: Option<String>, query: &'static str| {
+        let http = http.clone();
+        let addr = addr.clone();
+        async move {
+            let mut request = http
+                .post(format!("http://{addr}/graphql"))
+                .json(&serde_json::json!({ "query": query }));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    const SIGN_IN: &str = "mutation { signIn(handle: \"player_one\", password: \"player one password\") { token } }";
+    let res = gql(None, SIGN_IN).await;
+    let token = res["data"]["signIn"]["token"].as_str().unwrap().to_owned();
+    let res = gql(Some(token.clone()), "{ me { handle } }").await;
+    assert_eq!(res["data"]["me"]["handle"], "player_one", "{res}");
+    let out = amity(dir.path(), &url)
+        .args([
+            "users",
+            "ban",
+            "player_one",
+            "--reason",
+            "cheating",
+            "--until",
+            "2999-01-01T00:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("banned player_one") && text(&out).contains("until 2999-01-01"),
+        "{}",
+        text(&out)
+    );
+    let started = Instant::now();
+    let refused = loop {
+        let res = gql(Some(token.clone()), "{ me { handle } }").await;
+        if res["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED" {
+            break res;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "still accepted: {res}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("banned until 2999-01-01"),
+        "{refused}"
+    );
+    let res = gql(None, SIGN_IN).await;
+    assert_eq!(res["errors"][0]["extensions"]["code"], "FORBIDDEN", "{res}");
+    let out = amity(dir.path(), &url)
+        .args(["users", "show", "player_one"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out).contains("banned until 2999-01-01") && text(&out).contains("cheating"),
+        "{}",
+        text(&out)
+    );
+    let out = amity(dir.path(), &url)
+        .args(["users", "unban", "player_one"])
+        .output()
+        .unwrap();
+    assert!(text(&out).contains("unbanned player_one"), "{}", text(&out));
+    let res = gql(None, SIGN_IN).await;
+    assert!(res["data"]["signIn"]["token"].is_string(), "{res}");
+    // The token from before the ban stays dead.
+    let res = gql(Some(token), "{ me { handle } }").await;
+    assert_eq!(res["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{res}");
     terminate(&mut child);
     let status = wait(&mut child, Duration::from_secs(15));
     assert!(status.success(), "graceful shutdown exits 0");

@@ -76,6 +76,16 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// When the user was last seen online (set by presence).
     pub last_seen_at: Option<DateTime<Utc>>,
+    /// The user's ban, if one was ever set and not lifted (it may have run out: see
+    /// [`User::is_banned_at`]).
+    pub ban: Option<crate::moderation::Ban>,
+}
+
+impl User {
+    /// Whether the user is banned at `now` (a ban past its end is over).
+    pub fn is_banned_at(&self, now: DateTime<Utc>) -> bool {
+        self.ban.as_ref().is_some_and(|ban| ban.is_active_at(now))
+    }
 }
 
 /// A change to one's own profile. Each field: `None` keeps it, `Some(None)` clears it,

@@ -1,4 +1,4 @@
-//! Sign-up, sign-in and role changes.
+//! Sign-up and sign-in (banned users are refused), lookups and profiles.
 
 use std::sync::Arc;
 
@@ -67,7 +67,12 @@ impl AccountService {
         // Verify even when the user is unknown, so timing does not tell which handles exist.
         let ok = self.hasher.verify(password, hash).await?;
         match found {
-            Some((user, Some(_))) if ok => Ok(user),
+            Some((user, Some(_))) if ok => match &user.ban {
+                Some(ban) if ban.is_active_at(self.clock.now()) => Err(DomainError::Forbidden(
+                    format!("your account is banned {}", ban.describe_end()),
+                )),
+                _ => Ok(user),
+            },
             _ => Err(DomainError::InvalidCredentials),
         }
     }
@@ -99,14 +104,5 @@ impl AccountService {
             .update_profile(id, &change)
             .await?
             .ok_or_else(|| DomainError::Unauthenticated("your account no longer exists".into()))
-    }
-
-    /// Sets a user's role (command line and administrators).
-    pub async fn set_role(&self, handle: &str, role: Role) -> Result<User> {
-        let handle = Handle::parse("handle", handle)?;
-        self.store
-            .set_role(&handle, role)
-            .await?
-            .ok_or_else(|| DomainError::NotFound(format!("no user with handle \"{handle}\"")))
     }
 }

@@ -2,7 +2,7 @@
 
 mod service;
 pub mod state;
-mod targets;
+pub(crate) mod targets;
 
 use chrono::{DateTime, Utc};
 
@@ -62,6 +62,8 @@ pub struct FriendListQuery {
     pub after: Option<FriendPosition>,
     /// At most this many rows.
     pub limit: u32,
+    /// Users banned at this moment are left out.
+    pub visible_at: DateTime<Utc>,
 }
 
 /// Number of edges of each state a user has.

@@ -7,9 +7,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::accounts::User;
-use crate::error::{LimitKind, TargetProblem, TargetProblemKind};
+use crate::error::LimitKind;
 use crate::events::{Event, EventBus};
 use crate::friends::state::{self, FriendAction, FriendState, Transition};
+use crate::friends::targets::resolve_targets;
 use crate::friends::{
     FRIENDS_PAGE_MAX, FriendCounts, FriendLimits, FriendListQuery, FriendPosition, FriendView,
     Targets,
@@ -121,6 +122,7 @@ impl FriendService {
             states,
             after,
             limit: first + 1,
+            visible_at: self.clock.now(),
         };
         let mut items = self.store.list_friends(owner, &query).await?;
         let has_next_page = items.len() > first as usize;
@@ -215,7 +217,12 @@ impl FriendService {
         metadata: Option<&Metadata>,
     ) -> Result<Vec<Outcome>> {
         let mut tx = self.store.begin().await?;
-        let (me, users) = resolve(tx.as_mut(), caller, targets).await?;
+        // Banned users are hidden: to everyone else they are unknown until unbanned.
+        let now = self.clock.now();
+        let (me, users) =
+            resolve_targets(tx.as_mut(), Some(caller), targets, |u| u.is_banned_at(now)).await?;
+        let me =
+            me.ok_or_else(|| DomainError::Unauthenticated("your account no longer exists".into()))?;
         let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
         let mut lock_ids = ids.clone();
         lock_ids.push(caller);
@@ -238,7 +245,6 @@ impl FriendService {
 
         self.check_limits(tx.as_mut(), caller, &outcomes).await?;
 
-        let now = self.clock.now();
         let mut writes = Vec::new();
         let mut notes = Vec::new();
         for o in &outcomes {
@@ -365,61 +371,6 @@ impl FriendService {
             }
         }
         Ok(())
-    }
-}
-
-/// Finds the caller and the targets; every unknown target and the caller itself are refused.
-async fn resolve(
-    tx: &mut dyn GraphTransaction,
-    caller: UserId,
-    targets: &Targets,
-) -> Result<(User, Vec<User>)> {
-    let mut ids = targets.ids.clone();
-    ids.push(caller);
-    let found = tx.find_users(&ids, &targets.handles).await?;
-    let me = found
-        .by_id
-        .iter()
-        .find(|u| u.id == caller)
-        .cloned()
-        .ok_or_else(|| DomainError::Unauthenticated("your account no longer exists".into()))?;
-
-    let mut problems = targets.malformed.clone();
-    let mut users: Vec<User> = Vec::new();
-    let mut take = |user: Option<&User>, text: String, users: &mut Vec<User>| match user {
-        None => problems.push(TargetProblem {
-            target: text,
-            kind: TargetProblemKind::Unknown,
-        }),
-        Some(u) if u.id == caller => problems.push(TargetProblem {
-            target: text,
-            kind: TargetProblemKind::IsCaller,
-        }),
-        Some(u) => {
-            if !users.iter().any(|x| x.id == u.id) {
-                users.push(u.clone());
-            }
-        }
-    };
-    for id in &targets.ids {
-        take(
-            found.by_id.iter().find(|u| u.id == *id),
-            id.to_string(),
-            &mut users,
-        );
-    }
-    for handle in &targets.handles {
-        let key = handle.key();
-        take(
-            found.by_handle.iter().find(|u| u.handle.key() == key),
-            handle.to_string(),
-            &mut users,
-        );
-    }
-    if problems.is_empty() {
-        Ok((me, users))
-    } else {
-        Err(DomainError::InvalidTargets(problems))
     }
 }
 

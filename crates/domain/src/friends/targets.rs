@@ -1,6 +1,8 @@
 //! The targets of one batch operation: ids and handles together, parsed and folded.
 
+use crate::accounts::User;
 use crate::error::{TargetProblem, TargetProblemKind};
+use crate::ports::GraphTransaction;
 use crate::{DomainError, Handle, Result, UserId};
 
 /// Most targets (ids plus handles, as given) in one call.
@@ -61,6 +63,54 @@ impl Targets {
             }
         }
         Ok(targets)
+    }
+}
+
+/// Finds the caller (when a user acts) and the targets inside `tx`. Every malformed or unknown
+/// target, every target for which `hidden` is true (reported as unknown) and the caller itself
+/// are refused together, naming each; nothing is returned then.
+pub(crate) async fn resolve_targets(
+    tx: &mut dyn GraphTransaction,
+    caller: Option<UserId>,
+    targets: &Targets,
+    hidden: impl Fn(&User) -> bool,
+) -> Result<(Option<User>, Vec<User>)> {
+    let mut ids = targets.ids.clone();
+    ids.extend(caller);
+    let found = tx.find_users(&ids, &targets.handles).await?;
+    let me = caller.and_then(|caller| found.by_id.iter().find(|u| u.id == caller).cloned());
+
+    let mut problems = targets.malformed.clone();
+    let mut users: Vec<User> = Vec::new();
+    let mut take = |user: Option<&User>, text: String| match user {
+        Some(u) if Some(u.id) == caller => problems.push(TargetProblem {
+            target: text,
+            kind: TargetProblemKind::IsCaller,
+        }),
+        Some(u) if !hidden(u) => {
+            if !users.iter().any(|x| x.id == u.id) {
+                users.push(u.clone());
+            }
+        }
+        _ => problems.push(TargetProblem {
+            target: text,
+            kind: TargetProblemKind::Unknown,
+        }),
+    };
+    for id in &targets.ids {
+        take(found.by_id.iter().find(|u| u.id == *id), id.to_string());
+    }
+    for handle in &targets.handles {
+        let key = handle.key();
+        take(
+            found.by_handle.iter().find(|u| u.handle.key() == key),
+            handle.to_string(),
+        );
+    }
+    if problems.is_empty() {
+        Ok((me, users))
+    } else {
+        Err(DomainError::InvalidTargets(problems))
     }
 }
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Caller, Session};
+use crate::auth::Session;
 
 const ISSUER: &str = "amity";
 
@@ -17,8 +17,22 @@ struct Claims {
     sub: String,
     role: String,
     iat: i64,
+    /// `iat` in milliseconds, so that a ban revokes exactly the tokens issued before it.
+    #[serde(default)]
+    iat_ms: Option<i64>,
     exp: i64,
     iss: String,
+}
+
+/// A token whose signature, issuer and expiry checked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// Whose, and the role written into it (the current role comes from the access check).
+    pub session: Session,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+    /// When it stops being accepted.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Issues and verifies session tokens with one shared secret.
@@ -70,6 +84,7 @@ impl TokenService {
             sub: session.user_id.to_string(),
             role: session.role.as_str().to_owned(),
             iat: now.timestamp(),
+            iat_ms: Some(now.timestamp_millis()),
             exp: expires_at.timestamp(),
             iss: ISSUER.to_owned(),
         };
@@ -78,14 +93,9 @@ impl TokenService {
         Ok(IssuedToken { token, expires_at })
     }
 
-    /// Checks a token's signature, issuer and expiry.
-    pub fn verify(&self, token: &str) -> Result<Session, String> {
-        self.verify_with_expiry(token).map(|(session, _)| session)
-    }
-
-    /// Like [`TokenService::verify`], also giving when the token expires (websockets close
-    /// then).
-    pub fn verify_with_expiry(&self, token: &str) -> Result<(Session, DateTime<Utc>), String> {
+    /// Checks a token's signature, issuer and expiry (not whether its user may still act:
+    /// that is [`crate::auth::authenticate`]'s job).
+    pub fn verify(&self, token: &str) -> Result<VerifiedToken, String> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => "it has expired".to_owned(),
@@ -106,35 +116,35 @@ impl TokenService {
             .map_err(|_| "it has an unknown role".to_owned())?;
         let expires_at = DateTime::<Utc>::from_timestamp(data.claims.exp, 0)
             .ok_or_else(|| "it has an invalid expiry".to_owned())?;
-        Ok((
-            Session {
+        let issued_at = match data.claims.iat_ms {
+            Some(ms) => DateTime::<Utc>::from_timestamp_millis(ms),
+            None => DateTime::<Utc>::from_timestamp(data.claims.iat, 0),
+        }
+        .ok_or_else(|| "it has an invalid issue time".to_owned())?;
+        Ok(VerifiedToken {
+            session: Session {
                 user_id: UserId::from_uuid(user_id),
                 role,
             },
+            issued_at,
             expires_at,
-        ))
+        })
     }
 
-    /// What an `Authorization` header value says about the caller.
-    pub fn caller_from_header(&self, header: Option<&str>) -> Caller {
+    /// The token in an `Authorization` header value: `Ok(None)` without one, `Err` with the
+    /// reason when the header is not `Bearer <token>`.
+    pub fn token_from_header(header: Option<&str>) -> Result<Option<&str>, String> {
         let Some(value) = header.map(str::trim).filter(|v| !v.is_empty()) else {
-            return Caller::Anonymous;
+            return Ok(None);
         };
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => {
-                return Caller::Invalid(
-                    "the Authorization header must be \"Bearer <token>\"".into(),
-                );
+        match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                Ok(Some(token.trim()))
             }
-        };
-        match self.verify(token) {
-            Ok(session) => Caller::User(session),
-            Err(reason) => Caller::Invalid(reason),
+            _ => Err("the Authorization header must be \"Bearer <token>\"".into()),
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,15 +166,19 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let s = session();
-        let t = service().issue(s, Utc::now()).unwrap();
-        assert_eq!(service().verify(&t.token).unwrap(), s);
+        let now = Utc::now();
+        let t = service().issue(s, now).unwrap();
+        let verified = service().verify(&t.token).unwrap();
+        assert_eq!(verified.session, s);
         assert_eq!(
-            service().caller_from_header(Some(&format!("Bearer {}", t.token))),
-            Caller::User(s)
+            verified.issued_at.timestamp_millis(),
+            now.timestamp_millis()
         );
+        assert_eq!(verified.expires_at.timestamp(), t.expires_at.timestamp());
+        let header = format!("bearer {}", t.token);
         assert_eq!(
-            service().caller_from_header(Some(&format!("bearer {}", t.token))),
-            Caller::User(s)
+            TokenService::token_from_header(Some(&header)).unwrap(),
+            Some(t.token.as_str())
         );
     }
 
@@ -185,10 +199,8 @@ mod tests {
             "its signature is invalid"
         );
         assert!(service().verify("not.a.jwt").is_err());
-        assert!(matches!(
-            service().caller_from_header(Some("Basic abc")),
-            Caller::Invalid(_)
-        ));
-        assert_eq!(service().caller_from_header(None), Caller::Anonymous);
+        assert!(TokenService::token_from_header(Some("Basic abc")).is_err());
+        assert_eq!(TokenService::token_from_header(None).unwrap(), None);
+        assert_eq!(TokenService::token_from_header(Some("  ")).unwrap(), None);
     }
 }

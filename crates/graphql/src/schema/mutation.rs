@@ -4,8 +4,10 @@ use amity_domain::accounts::{ProfileChange, Role, User};
 use amity_domain::friends::Targets;
 use amity_domain::input::{AvatarUrl, DisplayName, Metadata};
 use amity_domain::messages::MessageBody;
+use amity_domain::moderation::Actor;
 use amity_domain::{NotificationId, UserId};
 use async_graphql::{Context, ID, Json, MaybeUndefined, Object};
+use chrono::{DateTime, Utc};
 
 use crate::Services;
 use crate::auth::Session;
@@ -140,6 +142,45 @@ impl MutationRoot {
             .add_friends(me.user_id, &targets, metadata)
             .await?;
         Ok(views.into_iter().map(Into::into).collect())
+    }
+
+    /// Bans users (MODERATOR and ADMIN only; a moderator cannot ban an admin). At most 100 ids
+    /// and handles; all or nothing. `until` null is permanent; a ban ends by itself at `until`.
+    /// Banned users cannot sign in, every session they hold is ended at once (also after an
+    /// unban), and they are hidden from other users; their friendships are kept. Banning a
+    /// banned user replaces the reason and end.
+    async fn ban_users(
+        &self,
+        ctx: &Context<'_>,
+        ids: Option<Vec<ID>>,
+        handles: Option<Vec<String>>,
+        reason: Option<String>,
+        until: Option<DateTime<Utc>>,
+    ) -> ApiResult<bool> {
+        let me = session(ctx)?;
+        let targets = targets(ids, handles)?;
+        services(ctx)?
+            .moderation
+            .ban(&Actor::User(me.user_id), &targets, reason.as_deref(), until)
+            .await?;
+        Ok(true)
+    }
+
+    /// Lifts bans (MODERATOR and ADMIN only). At most 100 ids and handles; all or nothing.
+    /// Friendships come back unchanged; sessions from before the ban stay ended.
+    async fn unban_users(
+        &self,
+        ctx: &Context<'_>,
+        ids: Option<Vec<ID>>,
+        handles: Option<Vec<String>>,
+    ) -> ApiResult<bool> {
+        let me = session(ctx)?;
+        let targets = targets(ids, handles)?;
+        services(ctx)?
+            .moderation
+            .unban(&Actor::User(me.user_id), &targets)
+            .await?;
+        Ok(true)
     }
 
     /// Cancels sent requests, rejects received ones, unfriends and unblocks. At most 100 ids

@@ -3,15 +3,17 @@
 use std::collections::HashMap;
 
 use amity_domain::UserId;
+use amity_domain::accounts::Role;
 use amity_domain::friends::{FriendState, FriendView};
+use amity_domain::moderation::Actor;
 use async_graphql::{Context, ID, Object};
 
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{list_complexity, page_size, services, session};
 use crate::types::{
     DirectMessageConnection, DirectMessageEdge, DirectMessageGql, FriendConnection,
-    FriendCountsGql, FriendEdge, FriendGql, FriendStateGql, NotificationConnection,
-    NotificationEdge, NotificationGql, PageInfo, UserGql,
+    FriendCountsGql, FriendEdge, FriendGql, FriendStateGql, ModerationEntryGql,
+    NotificationConnection, NotificationEdge, NotificationGql, PageInfo, UserGql,
 };
 
 /// The query root.
@@ -57,6 +59,11 @@ impl QueryRoot {
             }
         };
         let Some(user) = user else { return Ok(None) };
+        // Banned users are hidden from everyone but themselves and moderators.
+        if user.id != me.user_id && me.role < Role::Moderator && user.is_banned_at(svc.clock.now())
+        {
+            return Ok(None);
+        }
         let visible = user.id == me.user_id
             || svc
                 .friends
@@ -65,6 +72,54 @@ impl QueryRoot {
                 .get(&user.id)
                 == Some(&FriendState::Friend);
         Ok(Some(UserGql::new(user, visible)))
+    }
+
+    /// The moderation audit log, newest first (MODERATOR and ADMIN only). `first` is 1..1000;
+    /// pass an entry's `cursor` as `after` for the entries before it.
+    #[graphql(complexity = "list_complexity(first, 100, child_complexity)")]
+    async fn moderation_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100)] first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Vec<ModerationEntryGql>> {
+        let me = session(ctx)?;
+        let svc = services(ctx)?;
+        let before = after
+            .as_deref()
+            .map(|c| svc.cursors.parse_moderation(c))
+            .transpose()?;
+        let entries = svc
+            .moderation
+            .log(&Actor::User(me.user_id), before, page_size(first, 100))
+            .await?;
+        let mut ids: Vec<UserId> = entries
+            .iter()
+            .flat_map(|e| e.actor.into_iter().chain([e.target]))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let users: HashMap<UserId, _> = svc
+            .accounts
+            .users_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        let user = |id: UserId| {
+            users
+                .get(&id)
+                .map(|u| UserGql::new(u.clone(), u.id == me.user_id))
+        };
+        Ok(entries
+            .into_iter()
+            .filter_map(|entry| {
+                let target = user(entry.target)?;
+                let actor = entry.actor.and_then(user);
+                let cursor = svc.cursors.moderation(entry.id);
+                Some(ModerationEntryGql::new(entry, actor, target, cursor))
+            })
+            .collect())
     }
 
     /// The signed-in user's friends, requests and blocks: by state (FRIEND, INVITE_SENT,

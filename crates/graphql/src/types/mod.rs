@@ -3,12 +3,14 @@
 mod enums;
 mod friend;
 pub mod message;
+mod moderation;
 mod notification;
 mod user;
 
 pub use enums::{FriendStateGql, NotificationCodeGql, RoleGql};
 pub use friend::{FriendConnection, FriendCountsGql, FriendEdge, FriendGql};
 pub use message::{DirectMessageConnection, DirectMessageEdge, DirectMessageGql, PresenceEventGql};
+pub use moderation::ModerationEntryGql;
 pub use notification::{NotificationConnection, NotificationEdge, NotificationGql};
 pub use user::{AuthPayload, UserGql};
 

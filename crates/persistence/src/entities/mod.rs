@@ -2,6 +2,7 @@
 
 pub mod direct_message;
 pub mod friend_edge;
+pub mod moderation_log;
 pub mod node;
 pub mod notification;
 pub mod presence;

@@ -27,6 +27,14 @@ pub struct Model {
     pub created_at: i64,
     /// Microseconds since the epoch.
     pub last_seen_at: Option<i64>,
+    /// When the current ban was set (null: not banned), microseconds since the epoch.
+    pub banned_at: Option<i64>,
+    /// When the ban ends by itself (null: permanent), microseconds since the epoch.
+    pub banned_until: Option<i64>,
+    /// Why.
+    pub ban_reason: Option<String>,
+    /// Tokens issued at or before this are refused, microseconds since the epoch.
+    pub sessions_valid_after: Option<i64>,
 }
 
 /// No relations are navigated from users.

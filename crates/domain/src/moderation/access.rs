@@ -1,0 +1,219 @@
+//! The per-request session check, served from memory.
+//!
+//! [`AccessControl`] keeps each active user's [`AccessStatus`] (role, ban, revocation time) after
+//! loading it once, so checking a token costs a hash-map lookup, not a query. Entries are
+//! forgotten when [`Event::AccessChanged`] arrives over the bus (any node's change), when a
+//! poll of the audit log finds a change another process made (the command line on SQLite), or
+//! all at once when events may have been missed. Forgetting a user also wakes every
+//! [`AccessWatch`] on them, so open websockets re-check at once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, watch};
+
+use crate::accounts::Role;
+use crate::events::Event;
+use crate::moderation::{AccessDenied, AccessStatus};
+use crate::ports::Store;
+use crate::time::Clock;
+use crate::{ModerationEntryId, Result, UserId};
+
+/// Most statuses kept; past it the cache starts over (it refills on demand).
+const MAX_CACHED: usize = 100_000;
+/// How far back each poll of the audit log looks, so that an entry committed late by a slow
+/// transaction is still seen.
+const POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(5);
+
+#[derive(Default)]
+struct Inner {
+    /// `None`: there is no such user.
+    statuses: HashMap<UserId, Option<AccessStatus>>,
+    /// Bumped by every forgetting, so that a load that raced one is not cached.
+    epoch: u64,
+    watchers: HashMap<UserId, watch::Sender<()>>,
+}
+
+/// Answers "may this session act, and as which role?" for every request and websocket.
+#[derive(Clone)]
+pub struct AccessControl {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for AccessControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessControl").finish_non_exhaustive()
+    }
+}
+
+impl AccessControl {
+    /// A check on `store`, starting with nothing cached.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            clock,
+            inner: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The data stays consistent even if a holder panicked: every update is one statement.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The role a session of `user` issued at `issued_at` acts with now, or why it may not act.
+    /// Loads the user's status on first use; afterwards answers from memory.
+    pub async fn admit(
+        &self,
+        user: UserId,
+        issued_at: DateTime<Utc>,
+    ) -> Result<std::result::Result<Role, AccessDenied>> {
+        let now = self.clock.now();
+        let (cached, epoch) = {
+            let inner = self.lock();
+            (inner.statuses.get(&user).cloned(), inner.epoch)
+        };
+        let status = match cached {
+            Some(status) => status,
+            None => {
+                let loaded = self.store.access_status(user).await?;
+                let mut inner = self.lock();
+                if inner.epoch == epoch {
+                    if inner.statuses.len() >= MAX_CACHED {
+                        inner.statuses.clear();
+                    }
+                    inner.statuses.insert(user, loaded.clone());
+                }
+                loaded
+            }
+        };
+        Ok(match status {
+            Some(status) => status.admit(issued_at, now),
+            None => Err(AccessDenied::Unknown),
+        })
+    }
+
+    /// Forgets what is cached about `user` and wakes their watchers.
+    pub fn forget(&self, user: UserId) {
+        let mut inner = self.lock();
+        inner.epoch += 1;
+        inner.statuses.remove(&user);
+        if let Some(watcher) = inner.watchers.get(&user) {
+            let _ = watcher.send(());
+        }
+    }
+
+    /// Forgets everything and wakes every watcher (after events may have been missed).
+    pub fn forget_all(&self) {
+        let mut inner = self.lock();
+        inner.epoch += 1;
+        inner.statuses.clear();
+        for watcher in inner.watchers.values() {
+            let _ = watcher.send(());
+        }
+    }
+
+    /// A handle that wakes whenever `user`'s access may have changed.
+    pub fn watch(&self, user: UserId) -> AccessWatch {
+        let mut inner = self.lock();
+        let receiver = inner
+            .watchers
+            .entry(user)
+            .or_insert_with(|| watch::channel(()).0)
+            .subscribe();
+        AccessWatch {
+            user,
+            receiver,
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Follows the bus until it closes, forgetting users whose access changed (on any node).
+    pub async fn follow(self, mut events: broadcast::Receiver<Event>) {
+        loop {
+            match events.recv().await {
+                Ok(Event::AccessChanged { user }) => self.forget(user),
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "access events were missed; re-checking everyone");
+                    self.forget_all();
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Polls the audit log every `every` for changes made by another process on the same
+    /// database (the command line, when there is no shared bus), forgetting their targets.
+    /// Runs until `stop` turns true.
+    pub async fn poll_log(self, every: Duration, mut stop: watch::Receiver<bool>) {
+        let mut since = self.clock.now();
+        let mut seen: HashSet<ModerationEntryId> = HashSet::new();
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            match self
+                .store
+                .moderation_targets_since(since - POLL_OVERLAP)
+                .await
+            {
+                Ok(entries) => {
+                    let mut newest = since;
+                    let mut current = HashSet::with_capacity(entries.len());
+                    for (id, target, at) in entries {
+                        if !seen.contains(&id) {
+                            self.forget(target);
+                        }
+                        current.insert(id);
+                        newest = newest.max(at);
+                    }
+                    // Entries older than the window are never returned again.
+                    seen = current;
+                    since = newest;
+                }
+                Err(e) => tracing::warn!(error = %e, "polling the moderation log failed"),
+            }
+        }
+    }
+}
+
+/// Wakes when its user's access may have changed; re-check with [`AccessControl::admit`].
+pub struct AccessWatch {
+    user: UserId,
+    receiver: watch::Receiver<()>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl AccessWatch {
+    /// Resolves at the next change (never, once the control is gone).
+    pub async fn changed(&mut self) {
+        if self.receiver.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Drop for AccessWatch {
+    fn drop(&mut self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        // This receiver still counts: the last watcher removes the sender.
+        if inner
+            .watchers
+            .get(&self.user)
+            .is_some_and(|sender| sender.receiver_count() <= 1)
+        {
+            inner.watchers.remove(&self.user);
+        }
+    }
+}
