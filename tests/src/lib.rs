@@ -170,6 +170,26 @@ impl TestServer {
         }
     }
 
+    /// Signs up `handle` and gives it `role` through the domain's Rust API (as server-side code
+    /// would).
+    pub async fn sign_up_as(&self, handle: &str, role: amity_domain::accounts::Role) -> User {
+        let user = self.sign_up(handle).await;
+        self.server
+            .as_ref()
+            .unwrap()
+            .services()
+            .expect("the server runs")
+            .moderation
+            .set_role(
+                &amity_domain::moderation::Actor::System("e2e setup".into()),
+                handle,
+                role,
+            )
+            .await
+            .expect("set_role");
+        user
+    }
+
     /// [`TestServer::sign_up`] with an owned handle (for building many users at once).
     pub async fn sign_up_owned(&self, handle: String) -> User {
         self.sign_up(&handle).await

@@ -100,7 +100,13 @@ async fn operator_commands_and_a_served_sign_in() {
             "not an RFC 3339 time",
         ),
         (
-            vec!["users", "ban", "root_admin", "--until", "2001-01-01T00:00:00Z"],
+            vec![
+                "users",
+                "ban",
+                "root_admin",
+                "--until",
+                "2001-01-01T00:00:00Z",
+            ],
             "must be in the future",
         ),
         (vec!["users", "unban", "no way"], "not a valid handle"),
@@ -131,7 +137,13 @@ async fn operator_commands_and_a_served_sign_in() {
     assert!(text(&out).contains("not banned"), "{}", text(&out));
 
     let mut cmd = amity(dir.path(), &url);
-    cmd.args(["users", "create", "--handle", "player_one", "--password-stdin"]);
+    cmd.args([
+        "users",
+        "create",
+        "--handle",
+        "player_one",
+        "--password-stdin",
+    ]);
     let out = run_with_stdin(cmd, "player one password\n");
     assert!(out.status.success(), "{}", text(&out));
 
@@ -177,7 +189,8 @@ async fn operator_commands_and_a_served_sign_in() {
                 .unwrap()
         }
     };
-    const SIGN_IN: &str = "mutation { signIn(handle: \"player_one\", password: \"player one password\") { token } }";
+    const SIGN_IN: &str =
+        "mutation { signIn(handle: \"player_one\", password: \"player one password\") { token } }";
     let res = gql(None, SIGN_IN).await;
     let token = res["data"]["signIn"]["token"].as_str().unwrap().to_owned();
     let res = gql(Some(token.clone()), "{ me { handle } }").await;
@@ -206,7 +219,10 @@ async fn operator_commands_and_a_served_sign_in() {
         if res["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED" {
             break res;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "still accepted: {res}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still accepted: {res}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(
@@ -236,7 +252,10 @@ async fn operator_commands_and_a_served_sign_in() {
     assert!(res["data"]["signIn"]["token"].is_string(), "{res}");
     // The token from before the ban stays dead.
     let res = gql(Some(token), "{ me { handle } }").await;
-    assert_eq!(res["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{res}");
+    assert_eq!(
+        res["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{res}"
+    );
     terminate(&mut child);
     let status = wait(&mut child, Duration::from_secs(15));
     assert!(status.success(), "graceful shutdown exits 0");

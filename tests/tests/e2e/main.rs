@@ -7,6 +7,7 @@ mod bench;
 mod contract;
 mod friends;
 mod limits_and_errors;
+mod moderation;
 mod notifications;
 mod paging;
 mod realtime;
