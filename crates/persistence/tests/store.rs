@@ -306,3 +306,131 @@ async fn presence_counts_live_nodes_only_and_a_sweep_records_the_dead_nodes_user
         Some(t1)
     );
 }
+
+#[tokio::test]
+async fn bans_are_cached_per_session_and_forgotten_on_change_or_when_the_log_shows_one() {
+    use amity_domain::moderation::{AccessControl, AccessDenied, Actor, ModerationService};
+
+    let (_guard, db, store) = setup().await;
+    let target = user(&store, "cachetarget").await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let access = AccessControl::new(store.clone(), clock.clone());
+    // Another process on the same database (the command line), with a bus of its own.
+    let other_process = ModerationService::new(
+        Arc::new(SqlStore::new(db.clone())),
+        Arc::new(InProcessBus::new()),
+        clock.clone(),
+    );
+    let issued = SystemClock.now();
+    assert_eq!(
+        access.admit(target.id, issued).await.unwrap(),
+        Ok(Role::User)
+    );
+
+    // Cached: the other process's ban is not seen until something says it changed...
+    let mut watch = access.watch(target.id);
+    other_process
+        .ban(&Actor::CommandLine, &by_id(&target), Some("spam"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        access.admit(target.id, issued).await.unwrap(),
+        Ok(Role::User)
+    );
+
+    // ...which the poll of the moderation log does, waking the watchers.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let poll = tokio::spawn(
+        access
+            .clone()
+            .poll_log(std::time::Duration::from_millis(20), stop_rx),
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(5), watch.changed())
+        .await
+        .expect("the poll wakes the watcher");
+    let denied = access.admit(target.id, issued).await.unwrap();
+    assert!(
+        matches!(&denied, Err(AccessDenied::Banned(ban)) if ban.until.is_none() && ban.reason.as_deref() == Some("spam")),
+        "{denied:?}"
+    );
+
+    // Unbanned: the old session stays revoked, a new one is admitted.
+    other_process
+        .unban(&Actor::CommandLine, &by_id(&target))
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), watch.changed())
+        .await
+        .expect("the poll sees the unban");
+    assert_eq!(
+        access.admit(target.id, issued).await.unwrap(),
+        Err(AccessDenied::Revoked)
+    );
+    let later = SystemClock.now() + chrono::Duration::milliseconds(1);
+    assert_eq!(
+        access.admit(target.id, later).await.unwrap(),
+        Ok(Role::User)
+    );
+    assert_eq!(
+        access.admit(UserId::new(), later).await.unwrap(),
+        Err(AccessDenied::Unknown)
+    );
+    stop_tx.send(true).unwrap();
+    poll.await.unwrap();
+
+    // The log holds both actions, newest first, by the command line.
+    let log = store.moderation_log(None, 10).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["UNBAN", "BAN"]);
+    assert!(
+        log.iter()
+            .all(|e| e.actor.is_none() && e.actor_label == "command line")
+    );
+    let older = store.moderation_log(Some(log[0].id), 10).await.unwrap();
+    assert_eq!(older.len(), 1);
+}
+
+#[tokio::test]
+async fn banned_users_leave_friend_lists_until_the_ban_runs_out() {
+    use amity_domain::friends::FriendListQuery;
+    use amity_domain::moderation::Ban;
+
+    let (_guard, _db, store) = setup().await;
+    let a = user(&store, "lista").await;
+    let b = user(&store, "listb").await;
+    let service = friends(&store, FriendLimits::default());
+    service.add_friends(a.id, &by_id(&b), None).await.unwrap();
+    service.add_friends(b.id, &by_id(&a), None).await.unwrap();
+    let now = SystemClock.now();
+    let mut tx = store.begin().await.unwrap();
+    tx.set_ban(
+        &[b.id],
+        Some(&Ban {
+            since: now,
+            until: Some(now + chrono::Duration::hours(1)),
+            reason: None,
+        }),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let query = |visible_at| FriendListQuery {
+        states: Vec::new(),
+        after: None,
+        limit: 10,
+        visible_at,
+    };
+    assert!(
+        store
+            .list_friends(a.id, &query(now))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = now + chrono::Duration::hours(2);
+    let listed = store.list_friends(a.id, &query(later)).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].state, FriendState::Friend);
+    let status = store.access_status(b.id).await.unwrap().unwrap();
+    assert_eq!(status.sessions_valid_after, Some(now));
+}

@@ -21,7 +21,7 @@ fn schema_graphql_is_the_exported_sdl() {
     );
 }
 
-/// SPEC section 11, the parts the foundation and realtime cover: every type, field, argument (with its type
+/// SPEC section 11, the parts the foundation, realtime and moderation cover: every type, field, argument (with its type
 /// and default) and enum value here must exist, unchanged, in the exported schema.
 const SPEC_SUBSET: &str = r#"
 enum FriendState { FRIEND INVITE_SENT INVITE_RECEIVED BLOCKED }
@@ -42,12 +42,14 @@ type PresenceEvent { user: User! online: Boolean! lastSeenAt: DateTime }
 type DirectMessage { id: ID! sender: User! recipient: User! body: String! createdAt: DateTime! }
 type DirectMessageEdge { cursor: String! node: DirectMessage! }
 type DirectMessageConnection { edges: [DirectMessageEdge!]! pageInfo: PageInfo! }
+type ModerationEntry { id: ID! actor: User target: User! action: String! reason: String createdAt: DateTime! }
 type Query {
   me: User!
   user(id: ID, handle: String): User
   friends(states: [FriendState!], first: Int = 100, after: String): FriendConnection!
   notifications(first: Int = 100, after: String): NotificationConnection!
   directMessages(with: ID!, first: Int = 50, before: String): DirectMessageConnection!
+  moderationLog(first: Int = 100, after: String): [ModerationEntry!]!
 }
 type Mutation {
   signUp(handle: String!, password: String!, displayName: String): AuthPayload!
@@ -58,6 +60,8 @@ type Mutation {
   markNotificationsRead(ids: [ID!]!): Boolean!
   deleteNotifications(ids: [ID!]!): Boolean!
   sendDirectMessage(to: ID!, body: String!): DirectMessage!
+  banUsers(ids: [ID!], handles: [String!], reason: String, until: DateTime): Boolean!
+  unbanUsers(ids: [ID!], handles: [String!]): Boolean!
 }
 type Subscription {
   notifications(after: String): Notification!
