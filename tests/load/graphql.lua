@@ -1,10 +1,13 @@
--- wrk script: one page of 100 friends with presence fields, as a signed-in user.
---   TOKEN=$(tests/load/setup-friends.sh) wrk -t2 -c64 -d30s -s tests/load/friends.lua http://127.0.0.1:8080/graphql
+-- wrk script: one GraphQL query, over and over, as a signed-in user (TOKEN).
+-- QUERY is the query (JSON-escaped); without it, one page of 100 friends with presence fields:
+--   TOKEN=$(tests/load/setup-friends.sh) wrk -t2 -c64 -d30s -s tests/load/graphql.lua http://127.0.0.1:8080/graphql
+--   TOKEN=... QUERY='{ me { id handle role } }' wrk -t2 -c64 -d20s -s tests/load/graphql.lua http://127.0.0.1:8080/graphql
 -- A response that is not HTTP 200 or that carries GraphQL errors is counted as an error.
+local friends = "{ friends(first: 100) { edges { cursor node { state updatedAt metadata user { id handle displayName online lastSeenAt } } } pageInfo { hasNextPage endCursor } } }"
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("TOKEN") or "")
-wrk.body = '{"query":"{ friends(first: 100) { edges { cursor node { state updatedAt metadata user { id handle displayName online lastSeenAt } } } pageInfo { hasNextPage endCursor } } }"}'
+wrk.body = '{"query":"' .. (os.getenv("QUERY") or friends) .. '"}'
 
 local threads = {}
 function setup(thread)
