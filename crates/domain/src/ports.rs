@@ -71,8 +71,13 @@ pub trait Store: Send + Sync {
     /// A page of `owner`'s edges in listing order, at most `query.limit` rows.
     async fn list_friends(&self, owner: UserId, query: &FriendListQuery)
     -> Result<Vec<FriendView>>;
-    /// How many edges of each state `owner` has.
-    async fn friend_counts(&self, owner: UserId) -> Result<FriendCounts>;
+    /// How many edges of each state `owner` has; with `visible_at`, leaving out users banned
+    /// then.
+    async fn friend_counts(
+        &self,
+        owner: UserId,
+        visible_at: Option<DateTime<Utc>>,
+    ) -> Result<FriendCounts>;
     /// Replaces the metadata of `owner`'s edge to `other`; `None` if there is no such edge.
     async fn set_edge_metadata(
         &self,

@@ -57,12 +57,22 @@ fn uuids(ids: &[UserId]) -> Vec<Uuid> {
 pub(crate) async fn counts_by_state(
     conn: &impl ConnectionTrait,
     owner: UserId,
+    visible_at: Option<DateTime<Utc>>,
 ) -> Result<FriendCounts> {
-    let rows: Vec<(i16, i64)> = friend_edge::Entity::find()
+    let mut select = friend_edge::Entity::find()
         .select_only()
         .column(friend_edge::Column::State)
         .column_as(friend_edge::Column::FriendId.count(), "n")
-        .filter(friend_edge::Column::UserId.eq(owner.as_uuid()))
+        .filter(friend_edge::Column::UserId.eq(owner.as_uuid()));
+    if let Some(at) = visible_at {
+        // Users banned at `at` are left out (as in the listing).
+        select = select.inner_join(user::Entity).filter(
+            Condition::any()
+                .add(user::Column::BannedAt.is_null())
+                .add(user::Column::BannedUntil.lte(to_micros(at))),
+        );
+    }
+    let rows: Vec<(i16, i64)> = select
         .group_by(friend_edge::Column::State)
         .into_tuple()
         .all(conn)
@@ -314,8 +324,12 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn friend_counts(&self, owner: UserId) -> Result<FriendCounts> {
-        counts_by_state(&self.db.conn, owner).await
+    async fn friend_counts(
+        &self,
+        owner: UserId,
+        visible_at: Option<DateTime<Utc>>,
+    ) -> Result<FriendCounts> {
+        counts_by_state(&self.db.conn, owner, visible_at).await
     }
 
     async fn set_edge_metadata(

@@ -161,7 +161,7 @@ impl GraphTransaction for SqlGraphTransaction {
     }
 
     async fn counts(&mut self, owner: UserId) -> Result<FriendCounts> {
-        counts_by_state(&self.txn, owner).await
+        counts_by_state(&self.txn, owner, None).await
     }
 
     async fn friend_counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, u32>> {

@@ -408,7 +408,8 @@ async fn show_user(db: &amity_persistence::Database, handle: &Handle) -> amity_d
         .user_by_handle(handle)
         .await?
         .ok_or_else(|| DomainError::NotFound(format!("no user with handle \"{handle}\"")))?;
-    let counts = store.friend_counts(user.id).await?;
+    // Every edge, banned users' included: this is the operator's view.
+    let counts = store.friend_counts(user.id, None).await?;
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     println!("handle:       {}", user.handle);
     println!("id:           {}", user.id);

@@ -146,6 +146,11 @@ async fn a_ban_locks_the_user_out_hides_them_and_an_unban_restores_their_edges()
     // Hidden from others: friend lists, lookups, adds.
     assert_eq!(friend.view_of(&target.id).await, None);
     assert_eq!(asker.view_of(&target.id).await, None);
+    let counts = friend
+        .client
+        .gql("{ friendCounts { friend } }", json!({}))
+        .await;
+    assert_eq!(counts.data()["friendCounts"]["friend"], 0);
     let res = friend
         .client
         .gql(
@@ -157,6 +162,14 @@ async fn a_ban_locks_the_user_out_hides_them_and_an_unban_restores_their_edges()
     let res = server.sign_up("banlater").await.add(&[&target.id]).await;
     assert_eq!(res.code(), "NOT_FOUND");
     assert!(res.message().contains("unknown user"), "{}", res.message());
+    let res = friend
+        .client
+        .gql(
+            "mutation($to: ID!) { sendDirectMessage(to: $to, body: \"hi\") { id } }",
+            json!({ "to": target.id }),
+        )
+        .await;
+    assert_eq!(res.code(), "NOT_FOUND");
     // Moderators still see them.
     let res = moderator
         .client

@@ -133,9 +133,12 @@ impl FriendService {
         })
     }
 
-    /// How many edges of each state `owner` has.
+    /// How many edges of each state `owner` has, leaving out users banned now (as the
+    /// listing does).
     pub async fn counts(&self, owner: UserId) -> Result<FriendCounts> {
-        self.store.friend_counts(owner).await
+        self.store
+            .friend_counts(owner, Some(self.clock.now()))
+            .await
     }
 
     /// How `viewer` sees each of `others`.

@@ -79,7 +79,13 @@ impl DirectMessageService {
             .find(|u| u.id == sender)
             .cloned()
             .ok_or_else(|| DomainError::Unauthenticated("your account no longer exists".into()))?;
-        if !found.by_id.iter().any(|u| u.id == recipient) {
+        // A banned user is hidden: to others they are unknown until unbanned.
+        let now = self.clock.now();
+        if !found
+            .by_id
+            .iter()
+            .any(|u| u.id == recipient && !u.is_banned_at(now))
+        {
             return Err(DomainError::NotFound(format!("no user has id {recipient}")));
         }
         // The same locks as friend-graph changes: an unfriend or block either commits before
@@ -96,7 +102,6 @@ impl DirectMessageService {
                 "you can only send direct messages to your friends".into(),
             ));
         }
-        let now = self.clock.now();
         let message = DirectMessage {
             id: MessageId::new(),
             sender,
