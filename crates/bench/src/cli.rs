@@ -39,6 +39,9 @@ pub enum RealtimeCommand {
     PresenceFanout(PresenceFanoutArgs),
     /// The server's resident memory per open, authenticated, subscribed, idle websocket.
     IdleConnections(IdleConnectionsArgs),
+    /// Time from a moderator's ban to the banned user's open websocket being closed, on the
+    /// same node or another one.
+    BanClose(BanCloseArgs),
 }
 
 impl RealtimeCommand {
@@ -48,6 +51,7 @@ impl RealtimeCommand {
             Self::NotifyLatency(a) => &a.common,
             Self::PresenceFanout(a) => &a.common,
             Self::IdleConnections(a) => &a.common,
+            Self::BanClose(a) => &a.common,
         }
     }
 }
@@ -135,6 +139,31 @@ pub struct IdleConnectionsArgs {
     /// How many websockets to open at once.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub connect_concurrency: u32,
+}
+
+/// Options of `realtime ban-close`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct BanCloseArgs {
+    /// Shared options (`--url` is where the moderator bans).
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The GraphQL endpoint of the node the banned user's websocket connects to (default: the
+    /// same as `--url`; another node's shows the ban crossing nodes).
+    #[arg(long)]
+    pub target_url: Option<String>,
+    /// A moderator's or admin's handle (make one with `amity users create --role moderator`).
+    #[arg(long)]
+    pub moderator: String,
+    /// The moderator's password.
+    #[arg(long)]
+    #[serde(skip)]
+    pub moderator_password: String,
+    /// How many times a user is banned (and unbanned again).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub rounds: u32,
+    /// How long to wait for the close before counting it as missing, in seconds.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub timeout: u32,
 }
 
 #[cfg(test)]

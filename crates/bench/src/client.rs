@@ -154,6 +154,52 @@ impl GraphqlClient {
             .collect()
     }
 
+    /// Signs in; returns a fresh session token.
+    pub async fn sign_in(&self, handle: &str, password: &str) -> Result<String, RequestError> {
+        const SIGN_IN: &str = "mutation SignIn($handle: String!, $password: String!) {
+            signIn(handle: $handle, password: $password) { token } }";
+        let data = self
+            .execute(
+                None,
+                SIGN_IN,
+                json!({ "handle": handle, "password": password }),
+            )
+            .await?;
+        data.pointer("/signIn/token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| RequestError::Malformed("signIn lacks the token".to_owned()))
+    }
+
+    /// `banUsers(ids)` (permanent) or `unbanUsers(ids)` as the moderator holding `token`.
+    pub async fn set_banned(
+        &self,
+        token: &str,
+        ids: &[String],
+        banned: bool,
+    ) -> Result<(), RequestError> {
+        let (query, field) = if banned {
+            (
+                "mutation Ban($ids: [ID!]) { banUsers(ids: $ids, reason: \"amity-bench\") }",
+                "banUsers",
+            )
+        } else {
+            (
+                "mutation Unban($ids: [ID!]) { unbanUsers(ids: $ids) }",
+                "unbanUsers",
+            )
+        };
+        let data = self
+            .execute(Some(token), query, json!({ "ids": ids }))
+            .await?;
+        match data.get(field).and_then(Value::as_bool) {
+            Some(true) => Ok(()),
+            other => Err(RequestError::Malformed(format!(
+                "{field} returned {other:?}"
+            ))),
+        }
+    }
+
     /// `sendDirectMessage(to, body)` as the holder of `token`.
     pub async fn send_direct_message(
         &self,

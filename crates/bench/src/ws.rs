@@ -103,6 +103,11 @@ impl WsSession {
         self.actor.is_finished()
     }
 
+    /// Waits up to `within` for the server to end the connection; true if it did.
+    pub async fn closed_within(&mut self, within: Duration) -> bool {
+        tokio::time::timeout(within, &mut self.actor).await.is_ok()
+    }
+
     /// Closes the connection with a normal close frame and waits (briefly) for it to end.
     pub async fn close(self) {
         self.client.close(1000, "done").await;

@@ -4,7 +4,8 @@
 
 use amity_bench::cli::Command;
 use amity_bench::cli::{
-    CommonArgs, IdleConnectionsArgs, NotifyLatencyArgs, PresenceFanoutArgs, RealtimeCommand,
+    BanCloseArgs, CommonArgs, IdleConnectionsArgs, NotifyLatencyArgs, PresenceFanoutArgs,
+    RealtimeCommand,
 };
 use amity_e2e::TestServer;
 
@@ -82,5 +83,27 @@ async fn idle_connections_holds_every_connection_open() {
     .await;
     assert_eq!(report.figures["connections"], 20);
     assert!(report.figures["rss_holding_bytes"].as_u64().unwrap() > 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ban_close_sees_every_banned_websocket_closed() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    server
+        .sign_up_as("benchmod", amity_domain::accounts::Role::Moderator)
+        .await;
+    let report = run(RealtimeCommand::BanClose(BanCloseArgs {
+        common: common(&server, &dir),
+        target_url: None,
+        moderator: "benchmod".to_owned(),
+        moderator_password: "password-1".to_owned(),
+        rounds: 3,
+        timeout: 5,
+    }))
+    .await;
+    assert_eq!(report.figures["from_request"]["count"], 3);
+    // The password is not written to the result file.
+    assert!(report.parameters.get("moderator_password").is_none());
     server.stop().await;
 }

@@ -1,5 +1,6 @@
 //! The realtime benchmarks: one module each, and what they share (opening many websockets).
 
+mod ban_close;
 mod idle_connections;
 mod notify_latency;
 mod presence_fanout;
@@ -18,6 +19,7 @@ pub async fn run(command: RealtimeCommand) -> anyhow::Result<Report> {
         RealtimeCommand::NotifyLatency(args) => notify_latency::run(args).await,
         RealtimeCommand::PresenceFanout(args) => presence_fanout::run(args).await,
         RealtimeCommand::IdleConnections(args) => idle_connections::run(args).await,
+        RealtimeCommand::BanClose(args) => ban_close::run(args).await,
     }
 }
 
