@@ -170,8 +170,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         };
     }
     let settings = Settings::load(cli.global.config.as_deref(), &flags)?;
-    init_logging(&settings.log);
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if matches!(command, Command::Users { .. }) {
+        // An operator's one-shot command: its own output, without the migrator's progress.
+        init_logging(&format!("{},sea_orm_migration=warn", settings.log));
+    } else {
+        init_logging(&settings.log);
+    }
+    match command {
         Command::Serve => serve(settings).await,
         Command::Migrate { action } => migrate(settings, action).await,
         Command::Users { action } => users(settings, action).await,

@@ -43,6 +43,9 @@ async fn only_moderators_and_admins_ban_and_a_moderator_cannot_ban_an_admin() {
 
     let res = user.client.gql(BAN, json!({ "ids": [other.id] })).await;
     assert_eq!(res.code(), "FORBIDDEN", "{:?}", res.message());
+    // Even naming only themselves: permission comes before the targets.
+    let res = user.client.gql(BAN, json!({ "ids": [user.id] })).await;
+    assert_eq!(res.code(), "FORBIDDEN", "{:?}", res.message());
     let res = user.client.gql(LOG, json!({})).await;
     assert_eq!(res.code(), "FORBIDDEN");
     let res = server

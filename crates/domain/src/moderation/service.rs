@@ -141,6 +141,14 @@ impl ModerationService {
             Actor::User(id) => Some(*id),
             _ => None,
         };
+        // Whether the caller may act at all comes before anything about the targets.
+        if let Some(id) = caller {
+            let found = tx.find_users(&[id], &[]).await?;
+            let me = found.by_id.first().ok_or_else(|| {
+                DomainError::Unauthenticated("your account no longer exists".into())
+            })?;
+            check_permission(me, &[], action)?;
+        }
         let (me, users) = resolve_targets(tx.as_mut(), caller, targets, |_| false).await?;
         let (actor_id, actor_label) = match (actor, &me) {
             (Actor::User(_), Some(me)) => {

@@ -6,6 +6,7 @@ pub mod tokens;
 
 use amity_domain::UserId;
 use amity_domain::accounts::Role;
+use amity_domain::moderation::AccessDenied;
 
 use crate::Services;
 use crate::auth::tokens::{TokenService, VerifiedToken};
@@ -25,7 +26,7 @@ pub async fn authenticate(services: &Services, header: Option<&str>) -> Caller {
             Ok(session) => Caller::User(session),
             Err(reason) => Caller::Invalid(reason),
         },
-        Err(reason) => Caller::Invalid(reason),
+        Err(reason) => Caller::Invalid(format!("{reason}; sign in again")),
     }
 }
 
@@ -34,6 +35,7 @@ pub async fn admit(services: &Services, verified: &VerifiedToken) -> Result<Sess
     let user_id = verified.session.user_id;
     match services.access.admit(user_id, verified.issued_at).await {
         Ok(Ok(role)) => Ok(Session { user_id, role }),
+        Ok(Err(denied @ AccessDenied::Revoked)) => Err(format!("{denied}; sign in again")),
         Ok(Err(denied)) => Err(denied.to_string()),
         Err(e) => {
             tracing::error!(error = %e, "checking a session failed");
@@ -56,7 +58,7 @@ pub struct Session {
 pub enum Caller {
     /// No token.
     Anonymous,
-    /// A token that did not verify; the reason is for the error message.
+    /// A token that was refused; the reason (with advice, if any) is for the error message.
     Invalid(String),
     /// A valid token.
     User(Session),
@@ -73,7 +75,7 @@ impl Caller {
             )),
             Caller::Invalid(reason) => Err(ApiError::new(
                 ErrorCode::Unauthenticated,
-                format!("the token was refused: {reason}; sign in again"),
+                format!("the token was refused: {reason}"),
             )),
         }
     }
