@@ -30,6 +30,7 @@ pub mod notifications;
 pub mod ports;
 pub mod presence;
 pub mod realtime;
+pub mod social;
 pub mod time;
 
 pub use error::{DomainError, Result};
