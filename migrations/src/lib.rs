@@ -12,6 +12,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_create_graph;
 mod m20261125_000002_create_realtime;
 mod m20261125_000003_create_moderation;
+mod m20261125_000004_create_social;
 
 /// All steps, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_graph::Migration),
             Box::new(m20261125_000002_create_realtime::Migration),
             Box::new(m20261125_000003_create_moderation::Migration),
+            Box::new(m20261125_000004_create_social::Migration),
         ]
     }
 }

@@ -98,6 +98,9 @@ pub enum DomainError {
         /// Who would pass it, when it is not the caller.
         detail: Option<String>,
     },
+    /// A social network failed or refused; nothing was changed.
+    #[error("{0}")]
+    ImportFailed(String),
     /// A concurrent transaction got in the way (serialization failure, deadlock, busy database).
     /// Services retry these; one that escapes is reported as an internal error.
     #[error("concurrent update conflict: {0}")]

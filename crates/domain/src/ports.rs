@@ -11,6 +11,7 @@ use crate::input::{Metadata, Password};
 use crate::messages::DirectMessage;
 use crate::moderation::{AccessStatus, Ban, ModerationEntry};
 use crate::notifications::{Notification, NotificationCode};
+use crate::social::Network;
 use crate::{Handle, MessageId, ModerationEntryId, NodeId, NotificationId, Result, UserId};
 
 /// Hashes and checks passwords (argon2id in production).
@@ -46,6 +47,10 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<(User, Option<String>)>>;
     /// Applies a profile change; `None` if there is no such user.
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<Option<User>>;
+    /// The user linked to this network account.
+    async fn user_by_external(&self, network: Network, external_id: &str) -> Result<Option<User>>;
+    /// The network account linked to this user.
+    async fn external_id_of(&self, user: UserId, network: Network) -> Result<Option<String>>;
     /// What decides whether the user's sessions are still good; `None` if there is no such
     /// user.
     async fn access_status(&self, user: UserId) -> Result<Option<AccessStatus>>;
@@ -185,6 +190,9 @@ pub struct EdgeWrite {
     pub state: Option<FriendState>,
     /// New metadata for a new edge; `None` keeps what an existing edge has.
     pub metadata: Option<Metadata>,
+    /// The network an imported friendship came from; `None` for a hand-made change (which
+    /// also clears an earlier import's mark).
+    pub source: Option<Network>,
 }
 
 /// A notification to store with the change that caused it.
@@ -213,6 +221,8 @@ pub struct StoredPair {
     pub my_updated_at: Option<DateTime<Utc>>,
     /// My edge's metadata.
     pub my_metadata: Option<Metadata>,
+    /// The network my edge was imported from, if it was.
+    pub my_source: Option<Network>,
 }
 
 /// The users named by a batch operation, as found in the store.
@@ -256,6 +266,20 @@ pub trait GraphTransaction: Send {
     async fn set_ban(&mut self, users: &[UserId], ban: Option<&Ban>) -> Result<()>;
     /// Sets a user's role.
     async fn set_role(&mut self, user: UserId, role: Role) -> Result<()>;
+    /// Stores a new user; [`crate::DomainError::HandleTaken`] if the handle is in use.
+    async fn insert_user(&mut self, user: &NewUser) -> Result<User>;
+    /// Links a network account to a user (the caller has checked it is not linked elsewhere).
+    async fn link_external(
+        &mut self,
+        user: UserId,
+        network: Network,
+        external_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The users linked to these network accounts (unknown ids are skipped).
+    async fn users_by_external(&mut self, network: Network, ids: &[String]) -> Result<Vec<User>>;
+    /// Who `owner` is FRIEND with through an import from `network`.
+    async fn imported_friends(&mut self, owner: UserId, network: Network) -> Result<Vec<UserId>>;
     /// Appends entries to the audit log.
     async fn insert_moderation_entries(&mut self, entries: &[ModerationEntry]) -> Result<()>;
     /// Makes everything permanent.

@@ -143,6 +143,7 @@ impl From<DomainError> for ApiError {
             }
             DomainError::Forbidden(_) => ApiError::new(ErrorCode::Forbidden, err.to_string()),
             DomainError::NotFound(_) => ApiError::new(ErrorCode::NotFound, err.to_string()),
+            DomainError::ImportFailed(_) => ApiError::new(ErrorCode::ImportFailed, err.to_string()),
             DomainError::LimitExceeded { limit, .. } => {
                 let mut api = ApiError::new(ErrorCode::LimitExceeded, err.to_string());
                 api.set("limit", *limit);

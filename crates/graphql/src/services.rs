@@ -11,6 +11,7 @@ use amity_domain::notifications::NotificationService;
 use amity_domain::ports::{PasswordHasher, Store};
 use amity_domain::presence::PresenceService;
 use amity_domain::realtime::Hub;
+use amity_domain::social::{ImportService, SocialNetwork};
 use amity_domain::time::Clock;
 
 use crate::auth::tokens::TokenService;
@@ -29,6 +30,8 @@ pub struct Services {
     pub messages: DirectMessageService,
     /// Who is online.
     pub presence: PresenceService,
+    /// Accounts and friends from Facebook and Steam.
+    pub imports: ImportService,
     /// Bans, roles and the audit log.
     pub moderation: ModerationService,
     /// Whether a session may still act, from memory.
@@ -57,6 +60,7 @@ impl Services {
         limits: FriendLimits,
         tokens: TokenService,
         cursors: CursorCodec,
+        networks: Vec<Arc<dyn SocialNetwork>>,
     ) -> Self {
         Self {
             accounts: AccountService::new(store.clone(), hasher, clock.clone()),
@@ -64,6 +68,13 @@ impl Services {
             notifications: NotificationService::new(store.clone(), clock.clone()),
             messages: DirectMessageService::new(store.clone(), bus.clone(), clock.clone()),
             presence,
+            imports: ImportService::new(
+                store.clone(),
+                bus.clone(),
+                clock.clone(),
+                limits,
+                networks,
+            ),
             moderation: ModerationService::new(store.clone(), bus, clock.clone()),
             access: AccessControl::new(store.clone(), clock.clone()),
             hub: Hub::new(store.clone()),

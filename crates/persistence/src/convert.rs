@@ -133,6 +133,7 @@ pub fn view_from_rows(
         state: state_from_rank(edge.state)?,
         updated_at: from_micros(edge.updated_at),
         metadata: metadata_from_text(edge.metadata.as_deref()),
+        source: edge.source.as_deref().and_then(|s| s.parse().ok()),
     })
 }
 

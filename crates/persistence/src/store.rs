@@ -9,6 +9,7 @@ use amity_domain::messages::DirectMessage;
 use amity_domain::moderation::{AccessStatus, ModerationEntry};
 use amity_domain::notifications::Notification;
 use amity_domain::ports::{GraphTransaction, Store};
+use amity_domain::social::Network;
 use amity_domain::time::{from_micros, to_micros};
 use amity_domain::{
     DomainError, Handle, MessageId, ModerationEntryId, NotificationId, Result, UserId,
@@ -28,7 +29,9 @@ use crate::convert::{
     moderation_entry_from_row, notification_from_row, state_from_rank, user_from_row,
     view_from_rows,
 };
-use crate::entities::{direct_message, friend_edge, moderation_log, notification, user};
+use crate::entities::{
+    direct_message, external_account, friend_edge, moderation_log, notification, user,
+};
 use crate::transaction::SqlGraphTransaction;
 
 /// The domain's store on a SQLite or PostgreSQL [`Database`].
@@ -103,6 +106,33 @@ fn after_position(after: &amity_domain::friends::FriendPosition) -> Condition {
     )
 }
 
+/// Inserts a user row; [`DomainError::HandleTaken`] on a handle clash.
+pub(crate) async fn insert_user_row(conn: &impl ConnectionTrait, new: &NewUser) -> Result<User> {
+    let row = user::ActiveModel {
+        id: Set(new.id.as_uuid()),
+        handle: Set(new.handle.as_str().to_owned()),
+        handle_key: Set(new.handle.key()),
+        display_name: Set(new.display_name.clone()),
+        avatar_url: Set(None),
+        metadata: Set(None),
+        role: Set(new.role.as_str().to_owned()),
+        password_hash: Set(new.password_hash.clone()),
+        created_at: Set(to_micros(new.created_at)),
+        last_seen_at: Set(None),
+        banned_at: Set(None),
+        banned_until: Set(None),
+        ban_reason: Set(None),
+        sessions_valid_after: Set(None),
+    };
+    match row.insert(conn).await {
+        Ok(model) => user_from_row(model),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Err(DomainError::HandleTaken(new.handle.to_string()))
+        }
+        Err(e) => Err(db_err(e)),
+    }
+}
+
 #[async_trait]
 impl Store for SqlStore {
     async fn begin(&self) -> Result<Box<dyn GraphTransaction>> {
@@ -114,29 +144,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_user(&self, new: NewUser) -> Result<User> {
-        let row = user::ActiveModel {
-            id: Set(new.id.as_uuid()),
-            handle: Set(new.handle.as_str().to_owned()),
-            handle_key: Set(new.handle.key()),
-            display_name: Set(new.display_name),
-            avatar_url: Set(None),
-            metadata: Set(None),
-            role: Set(new.role.as_str().to_owned()),
-            password_hash: Set(new.password_hash),
-            created_at: Set(to_micros(new.created_at)),
-            last_seen_at: Set(None),
-            banned_at: Set(None),
-            banned_until: Set(None),
-            ban_reason: Set(None),
-            sessions_valid_after: Set(None),
-        };
-        match row.insert(&self.db.conn).await {
-            Ok(model) => user_from_row(model),
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Err(DomainError::HandleTaken(new.handle.to_string()))
-            }
-            Err(e) => Err(db_err(e)),
-        }
+        insert_user_row(&self.db.conn, &new).await
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
@@ -208,6 +216,31 @@ impl Store for SqlStore {
             return Ok(None);
         }
         self.user_by_id(id).await
+    }
+
+    async fn user_by_external(&self, network: Network, external_id: &str) -> Result<Option<User>> {
+        let Some(link) = external_account::Entity::find_by_id((
+            network.as_str().to_owned(),
+            external_id.to_owned(),
+        ))
+        .one(&self.db.conn)
+        .await
+        .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        self.user_by_id(UserId::from_uuid(link.user_id)).await
+    }
+
+    async fn external_id_of(&self, user: UserId, network: Network) -> Result<Option<String>> {
+        use external_account::Column as C;
+        Ok(external_account::Entity::find()
+            .filter(C::UserId.eq(user.as_uuid()))
+            .filter(C::Network.eq(network.as_str()))
+            .one(&self.db.conn)
+            .await
+            .map_err(db_err)?
+            .map(|link| link.external_id))
     }
 
     async fn access_status(&self, user: UserId) -> Result<Option<AccessStatus>> {
@@ -494,7 +527,7 @@ impl Store for SqlStore {
 /// and the metadata only when `with_metadata`.
 pub(crate) fn edge_upsert(with_metadata: bool) -> OnConflict {
     use friend_edge::Column as C;
-    let mut columns = vec![C::State, C::UpdatedAt];
+    let mut columns = vec![C::State, C::UpdatedAt, C::Source];
     if with_metadata {
         columns.push(C::Metadata);
     }

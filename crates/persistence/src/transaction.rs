@@ -8,13 +8,14 @@
 
 use std::collections::HashMap;
 
-use amity_domain::accounts::Role;
+use amity_domain::accounts::{NewUser, Role, User};
 use amity_domain::friends::{FriendCounts, FriendState, Pair};
 use amity_domain::messages::DirectMessage;
 use amity_domain::moderation::{Ban, ModerationEntry};
 use amity_domain::ports::{EdgeWrite, FoundUsers, GraphTransaction, NewNotification, StoredPair};
+use amity_domain::social::Network;
 use amity_domain::time::{from_micros, to_micros};
-use amity_domain::{Handle, Result, UserId};
+use amity_domain::{DomainError, Handle, Result, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -27,8 +28,10 @@ use uuid::Uuid;
 use crate::convert::{
     conversation, db_err, metadata_from_text, metadata_to_text, state_from_rank, user_from_row,
 };
-use crate::entities::{direct_message, friend_edge, moderation_log, notification, user};
-use crate::store::{counts_by_state, edge_upsert};
+use crate::entities::{
+    direct_message, external_account, friend_edge, moderation_log, notification, user,
+};
+use crate::store::{counts_by_state, edge_upsert, insert_user_row};
 use crate::{Backend, Database};
 
 /// An open write transaction; see the module docs.
@@ -152,6 +155,7 @@ impl GraphTransaction for SqlGraphTransaction {
                 entry.pair.mine = Some(state);
                 entry.my_updated_at = Some(from_micros(row.updated_at));
                 entry.my_metadata = metadata_from_text(row.metadata.as_deref());
+                entry.my_source = row.source.as_deref().and_then(|s| s.parse().ok());
             } else {
                 let entry = pairs.entry(UserId::from_uuid(row.user_id)).or_default();
                 entry.pair = Pair::new(entry.pair.mine, Some(state));
@@ -209,6 +213,7 @@ impl GraphTransaction for SqlGraphTransaction {
                         state: sea_orm::Set(state.rank()),
                         updated_at: sea_orm::Set(at),
                         metadata: sea_orm::Set(metadata_to_text(w.metadata.as_ref())),
+                        source: sea_orm::Set(w.source.map(|n| n.as_str().to_owned())),
                     };
                     if w.metadata.is_some() {
                         with_metadata.push(row);
@@ -319,6 +324,80 @@ impl GraphTransaction for SqlGraphTransaction {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn insert_user(&mut self, user: &NewUser) -> Result<User> {
+        insert_user_row(&self.txn, user).await
+    }
+
+    async fn link_external(
+        &mut self,
+        user: UserId,
+        network: Network,
+        external_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        use sea_orm::Set;
+        external_account::Entity::insert(external_account::ActiveModel {
+            network: Set(network.as_str().to_owned()),
+            external_id: Set(external_id.to_owned()),
+            user_id: Set(user.as_uuid()),
+            linked_at: Set(to_micros(at)),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(|e| match e.sql_err() {
+            // Someone linked it (or this user linked another account) concurrently.
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => DomainError::Conflict(format!(
+                "{network} account {external_id} was linked concurrently"
+            )),
+            _ => db_err(e),
+        })?;
+        Ok(())
+    }
+
+    async fn users_by_external(&mut self, network: Network, ids: &[String]) -> Result<Vec<User>> {
+        use external_account::Column as C;
+        let mut users = Vec::new();
+        // Bounded IN lists (a Steam friend list may hold thousands of ids).
+        for chunk in ids.chunks(500) {
+            let user_ids: Vec<Uuid> = external_account::Entity::find()
+                .select_only()
+                .column(C::UserId)
+                .filter(C::Network.eq(network.as_str()))
+                .filter(C::ExternalId.is_in(chunk.iter().cloned()))
+                .into_tuple()
+                .all(&self.txn)
+                .await
+                .map_err(db_err)?;
+            if user_ids.is_empty() {
+                continue;
+            }
+            let rows = user::Entity::find()
+                .filter(user::Column::Id.is_in(user_ids))
+                .all(&self.txn)
+                .await
+                .map_err(db_err)?;
+            for row in rows {
+                users.push(user_from_row(row)?);
+            }
+        }
+        Ok(users)
+    }
+
+    async fn imported_friends(&mut self, owner: UserId, network: Network) -> Result<Vec<UserId>> {
+        use friend_edge::Column as C;
+        let ids: Vec<Uuid> = friend_edge::Entity::find()
+            .select_only()
+            .column(C::FriendId)
+            .filter(C::UserId.eq(owner.as_uuid()))
+            .filter(C::State.eq(FriendState::Friend.rank()))
+            .filter(C::Source.eq(network.as_str()))
+            .into_tuple()
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(ids.into_iter().map(UserId::from_uuid).collect())
     }
 
     async fn insert_moderation_entries(&mut self, entries: &[ModerationEntry]) -> Result<()> {

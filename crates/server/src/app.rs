@@ -153,6 +153,8 @@ impl App {
             .context("registering this node for presence")?;
         let hasher =
             Arc::new(Argon2Hasher::new(settings.hash_cost()).map_err(|e| anyhow::anyhow!("{e}"))?);
+        let networks = amity_importers::networks(&settings.importers())
+            .context("configuring the Facebook and Steam clients")?;
         let services = Services::new(
             store,
             bus.clone(),
@@ -162,6 +164,7 @@ impl App {
             settings.limits(),
             TokenService::new(&secret, settings.token_ttl()),
             CursorCodec::new(&secret),
+            vec![networks.facebook, networks.steam],
         );
 
         let hub_task = tokio::spawn(services.hub.clone().run(bus.subscribe()));

@@ -30,6 +30,15 @@ Settings (flag > environment > amity.toml > default):
   AMITY_PASSWORD_HASH_MEMORY_KIB, AMITY_PASSWORD_HASH_ITERATIONS
                                argon2id cost [default: 19456, 2]
   AMITY_LOG                    log filter, e.g. info or amity=debug [default: info]
+  AMITY_PRESENCE_HEARTBEAT_MS, AMITY_PRESENCE_TTL_MS, AMITY_PRESENCE_OFFLINE_GRACE_MS
+                               presence timings [default: 5000, 15000, 1000]
+  AMITY_WEBSOCKET_KEEPALIVE_MS, AMITY_WEBSOCKET_INIT_TIMEOUT_MS
+                               websocket ping interval and init deadline [default: 15000, 10000]
+  AMITY_FACEBOOK_GRAPH_URL     Facebook Graph API base [default: https://graph.facebook.com/v19.0]
+  AMITY_STEAM_API_URL          Steam Web API base [default: https://api.steampowered.com]
+  AMITY_STEAM_PUBLISHER_KEY, AMITY_STEAM_APP_ID
+                               Steam publisher key and app id (Steam sign-in is off without them)
+  AMITY_IMPORT_TIMEOUT_MS      timeout of each Facebook or Steam request [default: 10000]
 Each is also a key of amity.toml in lower case without the prefix (listen_addr = \"...\").";
 
 /// Amity: a social-graph server for games and apps (friends, requests, blocks, notifications),

@@ -56,6 +56,16 @@ pub struct Settings {
     pub websocket_keepalive_ms: u64,
     /// How long a websocket may take to send `connection_init`, in milliseconds.
     pub websocket_init_timeout_ms: u64,
+    /// The Facebook Graph API base URL (`None`: Facebook's own).
+    pub facebook_graph_url: Option<String>,
+    /// The Steam Web API base URL (`None`: Steam's own).
+    pub steam_api_url: Option<String>,
+    /// The Steam publisher Web API key (Steam is off without it).
+    pub steam_publisher_key: Option<String>,
+    /// The Steam app id tickets are issued for (Steam is off without it).
+    pub steam_app_id: Option<u32>,
+    /// Timeout of each request to Facebook or Steam, in milliseconds.
+    pub import_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -82,6 +92,11 @@ impl Default for Settings {
             presence_offline_grace_ms: duration_ms(presence.offline_grace),
             websocket_keepalive_ms: duration_ms(websockets.keepalive),
             websocket_init_timeout_ms: duration_ms(websockets.init_timeout),
+            facebook_graph_url: None,
+            steam_api_url: None,
+            steam_publisher_key: None,
+            steam_app_id: None,
+            import_timeout_ms: 10_000,
         }
     }
 }
@@ -129,6 +144,7 @@ impl Settings {
             ("presence_ttl_ms", self.presence_ttl_ms),
             ("websocket_keepalive_ms", self.websocket_keepalive_ms),
             ("websocket_init_timeout_ms", self.websocket_init_timeout_ms),
+            ("import_timeout_ms", self.import_timeout_ms),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
@@ -181,6 +197,18 @@ impl Settings {
         WebSocketSettings {
             keepalive: Duration::from_millis(self.websocket_keepalive_ms),
             init_timeout: Duration::from_millis(self.websocket_init_timeout_ms),
+        }
+    }
+
+    /// The Facebook and Steam clients' settings.
+    pub fn importers(&self) -> amity_importers::ImporterSettings {
+        amity_importers::ImporterSettings {
+            facebook_graph_url: self.facebook_graph_url.clone(),
+            steam_api_url: self.steam_api_url.clone(),
+            steam_publisher_key: self.steam_publisher_key.clone(),
+            steam_app_id: self.steam_app_id,
+            timeout: Duration::from_millis(self.import_timeout_ms),
+            ..amity_importers::ImporterSettings::default()
         }
     }
 

@@ -11,4 +11,5 @@ mod moderation;
 mod notifications;
 mod paging;
 mod realtime;
+mod social;
 mod websockets;

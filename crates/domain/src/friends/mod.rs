@@ -28,6 +28,8 @@ pub struct FriendView {
     pub updated_at: DateTime<Utc>,
     /// The owner's private metadata on the edge.
     pub metadata: Option<Metadata>,
+    /// The network this friendship was imported from; `None` if made by hand.
+    pub source: Option<crate::social::Network>,
 }
 
 impl FriendView {

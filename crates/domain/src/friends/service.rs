@@ -48,6 +48,7 @@ struct Outcome {
     transition: Transition,
     previous_updated_at: Option<chrono::DateTime<chrono::Utc>>,
     previous_metadata: Option<Metadata>,
+    previous_source: Option<crate::social::Network>,
 }
 
 impl FriendService {
@@ -169,21 +170,27 @@ impl FriendService {
             .into_iter()
             .filter_map(|o| {
                 let state = o.transition.after.mine?;
-                let (updated_at, metadata) = if o.transition.changes_mine() {
+                let (updated_at, metadata, source) = if o.transition.changes_mine() {
                     let metadata = if o.transition.before.mine.is_none() {
                         metadata.cloned()
                     } else {
                         o.previous_metadata
                     };
-                    (now, metadata)
+                    // A hand-made change clears an import's mark.
+                    (now, metadata, None)
                 } else {
-                    (o.previous_updated_at.unwrap_or(now), o.previous_metadata)
+                    (
+                        o.previous_updated_at.unwrap_or(now),
+                        o.previous_metadata,
+                        o.previous_source,
+                    )
                 };
                 Some(FriendView {
                     user: o.user,
                     state,
                     updated_at,
                     metadata,
+                    source,
                 })
             })
             .collect()
@@ -243,6 +250,7 @@ impl FriendService {
                 transition,
                 previous_updated_at: stored.my_updated_at,
                 previous_metadata: stored.my_metadata,
+                previous_source: stored.my_source,
             });
         }
 
@@ -262,6 +270,7 @@ impl FriendService {
                     } else {
                         None
                     },
+                    source: None,
                 });
             }
             if t.changes_theirs() {
@@ -270,6 +279,7 @@ impl FriendService {
                     other: caller,
                     state: t.after.theirs,
                     metadata: None,
+                    source: None,
                 });
             }
             if let Some(code) = t.notify_other {

@@ -5,6 +5,7 @@ use amity_domain::friends::Targets;
 use amity_domain::input::{AvatarUrl, DisplayName, Metadata};
 use amity_domain::messages::MessageBody;
 use amity_domain::moderation::Actor;
+use amity_domain::social::Network;
 use amity_domain::{NotificationId, UserId};
 use async_graphql::{Context, ID, Json, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
@@ -88,6 +89,96 @@ impl MutationRoot {
         let svc = services(ctx)?;
         let user = svc.accounts.sign_in(&handle, &password).await?;
         payload(svc, user)
+    }
+
+    /// Signs in with a Facebook user access token: the user linked to that Facebook account,
+    /// or a new one (handle from the Facebook name) whose Facebook friends already here become
+    /// friends. A Facebook failure changes nothing (`IMPORT_FAILED`).
+    async fn authenticate_facebook(
+        &self,
+        ctx: &Context<'_>,
+        access_token: String,
+    ) -> ApiResult<AuthPayload> {
+        let svc = services(ctx)?;
+        let done = svc
+            .imports
+            .authenticate(Network::Facebook, &access_token)
+            .await?;
+        payload(svc, done.user)
+    }
+
+    /// Signs in with a Steam session ticket (as `authenticateFacebook`).
+    async fn authenticate_steam(
+        &self,
+        ctx: &Context<'_>,
+        ticket: String,
+    ) -> ApiResult<AuthPayload> {
+        let svc = services(ctx)?;
+        let done = svc.imports.authenticate(Network::Steam, &ticket).await?;
+        payload(svc, done.user)
+    }
+
+    /// Links the Facebook account of an access token to the signed-in user and, unless
+    /// `importFriends` is false, makes its Facebook friends here friends. An account linked to
+    /// someone else is refused.
+    async fn link_facebook(
+        &self,
+        ctx: &Context<'_>,
+        access_token: String,
+        #[graphql(default = true)] import_friends: bool,
+    ) -> ApiResult<UserGql> {
+        let me = session(ctx)?;
+        let done = services(ctx)?
+            .imports
+            .link(me.user_id, Network::Facebook, &access_token, import_friends)
+            .await?;
+        Ok(UserGql::new(done.user, true))
+    }
+
+    /// Links the Steam account of a session ticket to the signed-in user (as `linkFacebook`).
+    async fn link_steam(
+        &self,
+        ctx: &Context<'_>,
+        ticket: String,
+        #[graphql(default = true)] import_friends: bool,
+    ) -> ApiResult<UserGql> {
+        let me = session(ctx)?;
+        let done = services(ctx)?
+            .imports
+            .link(me.user_id, Network::Steam, &ticket, import_friends)
+            .await?;
+        Ok(UserGql::new(done.user, true))
+    }
+
+    /// Imports Facebook friends again (the token must belong to the linked account). With
+    /// `reset`, friendships imported from Facebook that it no longer reports are removed;
+    /// hand-made friendships and blocks are never touched. Returns the friendships created.
+    async fn import_facebook_friends(
+        &self,
+        ctx: &Context<'_>,
+        access_token: String,
+        #[graphql(default = false)] reset: bool,
+    ) -> ApiResult<Vec<FriendGql>> {
+        let me = session(ctx)?;
+        let created = services(ctx)?
+            .imports
+            .import(me.user_id, Network::Facebook, Some(&access_token), reset)
+            .await?;
+        Ok(created.into_iter().map(Into::into).collect())
+    }
+
+    /// Imports Steam friends of the linked Steam account again (as `importFacebookFriends`).
+    async fn import_steam_friends(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] reset: bool,
+    ) -> ApiResult<Vec<FriendGql>> {
+        let me = session(ctx)?;
+        let created = services(ctx)?
+            .imports
+            .import(me.user_id, Network::Steam, None, reset)
+            .await?;
+        Ok(created.into_iter().map(Into::into).collect())
     }
 
     /// Changes the signed-in user's display name, avatar address (http or https) or metadata

@@ -93,3 +93,22 @@ impl From<NotificationCode> for NotificationCodeGql {
         }
     }
 }
+
+/// A social network friends can come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[graphql(name = "SocialNetwork")]
+pub enum SocialNetworkGql {
+    /// Facebook.
+    Facebook,
+    /// Steam.
+    Steam,
+}
+
+impl From<amity_domain::social::Network> for SocialNetworkGql {
+    fn from(n: amity_domain::social::Network) -> Self {
+        match n {
+            amity_domain::social::Network::Facebook => Self::Facebook,
+            amity_domain::social::Network::Steam => Self::Steam,
+        }
+    }
+}

@@ -4,7 +4,7 @@ use amity_domain::friends::{FriendCounts, FriendState, FriendView};
 use async_graphql::{Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::types::{FriendStateGql, PageInfo, UserGql};
+use crate::types::{FriendStateGql, PageInfo, SocialNetworkGql, UserGql};
 
 /// Another user as the viewer sees them.
 #[derive(Debug, Clone, SimpleObject)]
@@ -18,6 +18,8 @@ pub struct FriendGql {
     pub updated_at: DateTime<Utc>,
     /// The viewer's private JSON object on this edge.
     pub metadata: Option<Json<serde_json::Value>>,
+    /// The network this friendship was imported from; null if it was made here.
+    pub source: Option<SocialNetworkGql>,
 }
 
 impl FriendGql {
@@ -29,6 +31,7 @@ impl FriendGql {
             state: v.state.into(),
             updated_at: v.updated_at,
             metadata: v.metadata.map(|m| Json(m.to_value())),
+            source: v.source.map(Into::into),
         }
     }
 }

@@ -7,7 +7,7 @@ mod moderation;
 mod notification;
 mod user;
 
-pub use enums::{FriendStateGql, NotificationCodeGql, RoleGql};
+pub use enums::{FriendStateGql, NotificationCodeGql, RoleGql, SocialNetworkGql};
 pub use friend::{FriendConnection, FriendCountsGql, FriendEdge, FriendGql};
 pub use message::{DirectMessageConnection, DirectMessageEdge, DirectMessageGql, PresenceEventGql};
 pub use moderation::ModerationEntryGql;

@@ -18,6 +18,8 @@ pub struct Model {
     pub updated_at: i64,
     /// The owner's JSON object as text.
     pub metadata: Option<String>,
+    /// The network an imported friendship came from (`facebook`, `steam`); null if hand-made.
+    pub source: Option<String>,
 }
 
 /// The other user of an edge.

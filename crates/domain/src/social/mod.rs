@@ -1,12 +1,17 @@
 //! Social networks friends come from (Facebook, Steam): the port their clients implement.
 //!
 //! The domain never sees HTTP: the importers crate implements [`SocialNetwork`] for each
-//! network, and the import service works on what it returns.
+//! network, and [`ImportService`] works on what it returns: signing in or up with a network,
+//! linking one, and importing friends.
+
+mod service;
 
 use std::fmt;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+
+pub use service::{ImportService, Imported};
 
 /// A network accounts can be linked to and friends imported from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
