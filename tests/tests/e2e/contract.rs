@@ -21,7 +21,7 @@ fn schema_graphql_is_the_exported_sdl() {
     );
 }
 
-/// SPEC section 11, the parts the foundation, realtime and moderation cover: every type, field, argument (with its type
+/// SPEC section 11, the parts the foundation, realtime, moderation and importers cover: every type, field, argument (with its type
 /// and default) and enum value here must exist, unchanged, in the exported schema.
 const SPEC_SUBSET: &str = r#"
 enum FriendState { FRIEND INVITE_SENT INVITE_RECEIVED BLOCKED }
@@ -61,6 +61,12 @@ type Mutation {
   deleteNotifications(ids: [ID!]!): Boolean!
   sendDirectMessage(to: ID!, body: String!): DirectMessage!
   banUsers(ids: [ID!], handles: [String!], reason: String, until: DateTime): Boolean!
+  authenticateFacebook(accessToken: String!): AuthPayload!
+  authenticateSteam(ticket: String!): AuthPayload!
+  linkFacebook(accessToken: String!, importFriends: Boolean = true): User!
+  linkSteam(ticket: String!, importFriends: Boolean = true): User!
+  importFacebookFriends(accessToken: String!, reset: Boolean = false): [Friend!]!
+  importSteamFriends(reset: Boolean = false): [Friend!]!
   unbanUsers(ids: [ID!], handles: [String!]): Boolean!
 }
 type Subscription {

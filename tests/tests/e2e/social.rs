@@ -363,3 +363,66 @@ async fn an_unconfigured_network_says_so() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_pending_request_is_upgraded_and_link_can_skip_the_import() {
+    let (fb, steam) = (MockServer::start().await, MockServer::start().await);
+    steam_user(
+        &steam,
+        "ticket-h",
+        "76561197960265741",
+        &["76561197960265742"],
+    )
+    .await;
+    steam_user(
+        &steam,
+        "ticket-i",
+        "76561197960265742",
+        &["76561197960265741"],
+    )
+    .await;
+    let server = server_with(&fb, &steam).await;
+    let hal = server.sign_up("hal_here").await;
+    let ivy = server.sign_up("ivy_here").await;
+    // Hal asked Ivy by hand; both then link Steam, Ivy without importing.
+    hal.add(&[&ivy.id]).await.data();
+    let link = "mutation($t: String!, $i: Boolean) { linkSteam(ticket: $t, importFriends: $i) { handle } }";
+    let res = ivy
+        .client
+        .gql(link, json!({ "t": "ticket-i", "i": false }))
+        .await;
+    assert_eq!(res.data()["linkSteam"]["handle"], "ivy_here");
+    assert_eq!(
+        ivy.view_of(&hal.id).await.as_deref(),
+        Some("INVITE_RECEIVED")
+    );
+    let res = hal.client.gql(link, json!({ "t": "ticket-h" })).await;
+    res.data();
+    assert_eq!(
+        friends_of(&hal.client).await,
+        [("ivy_here".to_owned(), "FRIEND".to_owned(), json!("STEAM"))]
+    );
+    assert_eq!(ivy.view_of(&hal.id).await.as_deref(), Some("FRIEND"));
+    assert_eq!(
+        ivy.notification_codes().await,
+        ["FRIEND_REQUEST", "FRIEND_JOINED"]
+    );
+    // Linking again is harmless; importing without a link is refused clearly.
+    let res = hal.client.gql(link, json!({ "t": "ticket-h" })).await;
+    res.data();
+    let jo = server.sign_up("jo_here").await;
+    let res = jo
+        .client
+        .gql(
+            "mutation { importSteamFriends { user { handle } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.code(), "BAD_USER_INPUT");
+    assert!(
+        res.message().contains("link a Steam account first"),
+        "{}",
+        res.message()
+    );
+    server.stop().await;
+}

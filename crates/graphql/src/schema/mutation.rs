@@ -125,12 +125,17 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         access_token: String,
-        #[graphql(default = true)] import_friends: bool,
+        #[graphql(default_with = "Some(true)")] import_friends: Option<bool>,
     ) -> ApiResult<UserGql> {
         let me = session(ctx)?;
         let done = services(ctx)?
             .imports
-            .link(me.user_id, Network::Facebook, &access_token, import_friends)
+            .link(
+                me.user_id,
+                Network::Facebook,
+                &access_token,
+                import_friends.unwrap_or(true),
+            )
             .await?;
         Ok(UserGql::new(done.user, true))
     }
@@ -140,12 +145,17 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         ticket: String,
-        #[graphql(default = true)] import_friends: bool,
+        #[graphql(default_with = "Some(true)")] import_friends: Option<bool>,
     ) -> ApiResult<UserGql> {
         let me = session(ctx)?;
         let done = services(ctx)?
             .imports
-            .link(me.user_id, Network::Steam, &ticket, import_friends)
+            .link(
+                me.user_id,
+                Network::Steam,
+                &ticket,
+                import_friends.unwrap_or(true),
+            )
             .await?;
         Ok(UserGql::new(done.user, true))
     }
@@ -157,12 +167,17 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         access_token: String,
-        #[graphql(default = false)] reset: bool,
+        #[graphql(default_with = "Some(false)")] reset: Option<bool>,
     ) -> ApiResult<Vec<FriendGql>> {
         let me = session(ctx)?;
         let created = services(ctx)?
             .imports
-            .import(me.user_id, Network::Facebook, Some(&access_token), reset)
+            .import(
+                me.user_id,
+                Network::Facebook,
+                Some(&access_token),
+                reset.unwrap_or(false),
+            )
             .await?;
         Ok(created.into_iter().map(Into::into).collect())
     }
@@ -171,12 +186,12 @@ impl MutationRoot {
     async fn import_steam_friends(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = false)] reset: bool,
+        #[graphql(default_with = "Some(false)")] reset: Option<bool>,
     ) -> ApiResult<Vec<FriendGql>> {
         let me = session(ctx)?;
         let created = services(ctx)?
             .imports
-            .import(me.user_id, Network::Steam, None, reset)
+            .import(me.user_id, Network::Steam, None, reset.unwrap_or(false))
             .await?;
         Ok(created.into_iter().map(Into::into).collect())
     }
