@@ -169,7 +169,16 @@ pub fn ensure_codes(response: &mut async_graphql::Response) {
             .extensions
             .get_or_insert_with(ErrorExtensionValues::default);
         if ext.get("code").is_none() {
-            let code = if error.path.is_empty() {
+            // Without a path: a parse or validation error. With one: async-graphql's own
+            // argument checks (our resolvers always set a code), or something internal.
+            let bad_argument = [
+                "Failed to parse",
+                "Expected input type",
+                "Invalid value for argument",
+            ]
+            .iter()
+            .any(|prefix| error.message.starts_with(prefix));
+            let code = if error.path.is_empty() || bad_argument {
                 ErrorCode::BadUserInput
             } else {
                 ErrorCode::InternalServerError
@@ -250,5 +259,31 @@ mod tests {
         ensure_codes(&mut response);
         let ext = response.errors[0].extensions.as_ref().unwrap();
         assert_eq!(ext.get("code"), Some(&Value::from("BAD_USER_INPUT")));
+    }
+
+    #[test]
+    fn errors_without_a_code_get_one() {
+        let at = |message: &str, path: bool| {
+            let mut error = async_graphql::ServerError::new(message, None);
+            if path {
+                error.path = vec![async_graphql::PathSegment::Field("linkSteam".into())];
+            }
+            let mut response = async_graphql::Response::from_errors(vec![error]);
+            ensure_codes(&mut response);
+            let ext = response.errors[0].extensions.clone().unwrap_or_default();
+            ext.get("code").map(|v| v.to_string())
+        };
+        assert_eq!(
+            at("Unknown field", false).as_deref(),
+            Some("\"BAD_USER_INPUT\"")
+        );
+        assert_eq!(
+            at("Expected input type \"Boolean\", found null.", true).as_deref(),
+            Some("\"BAD_USER_INPUT\"")
+        );
+        assert_eq!(
+            at("something broke", true).as_deref(),
+            Some("\"INTERNAL_SERVER_ERROR\"")
+        );
     }
 }

@@ -103,3 +103,30 @@ async fn request_size_depth_and_complexity_are_bounded() {
     assert_eq!(res.body.as_array().unwrap().len(), 2);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_null_or_mistyped_argument_is_bad_user_input() {
+    let server = amity_e2e::TestServer::start().await;
+    let user = server.sign_up("argtypes").await;
+    let res = user
+        .client
+        .gql(
+            "mutation($m: JSON) { setFriendMetadata(id: \"x\", metadata: $m) { state } }",
+            serde_json::json!({ "m": 5 }),
+        )
+        .await;
+    assert_eq!(res.code(), "BAD_USER_INPUT", "{}", res.message());
+    let res = user
+        .client
+        .gql(
+            "query($f: Int) { friends(first: $f) { pageInfo { hasNextPage } } }",
+            serde_json::json!({ "f": "many" }),
+        )
+        .await;
+    assert!(
+        res.codes().iter().all(|c| c == "BAD_USER_INPUT"),
+        "{:?}",
+        res.codes()
+    );
+    server.stop().await;
+}
