@@ -61,8 +61,13 @@ async fn steam_user(steam: &MockServer, ticket: &str, steamid: &str, friends: &[
 }
 
 async fn server_with(fb: &MockServer, steam: &MockServer) -> TestServer {
+    server_with_limit(fb, steam, 1000).await
+}
+
+async fn server_with_limit(fb: &MockServer, steam: &MockServer, max_friends: u32) -> TestServer {
     let (fb, steam) = (fb.uri(), steam.uri());
     TestServer::start_with(move |s| {
+        s.max_friends = max_friends;
         s.facebook_graph_url = Some(fb);
         s.steam_api_url = Some(steam);
         s.steam_publisher_key = Some("publisher-key".to_owned());
@@ -424,5 +429,29 @@ async fn a_pending_request_is_upgraded_and_link_can_skip_the_import() {
         "{}",
         res.message()
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_import_skips_friends_past_the_limit() {
+    let (fb, steam) = (MockServer::start().await, MockServer::start().await);
+    facebook_user(&fb, "tok-lou", "fb-lou", "Lou", &[]).await;
+    facebook_user(&fb, "tok-kim", "fb-kim", "Kim", &["fb-lou"]).await;
+    let server = server_with_limit(&fb, &steam, 1).await;
+    let lou = authenticate(&server, AUTH_FACEBOOK, "tok-lou").await;
+    let kim = server.sign_up("kim_here").await;
+    let max = server.sign_up("max_here").await;
+    kim.befriend(&max).await; // Kim is at the limit of one friend
+    let res = kim
+        .client
+        .gql(
+            "mutation($t: String!) { linkFacebook(accessToken: $t) { handle } }",
+            json!({ "t": "tok-kim" }),
+        )
+        .await;
+    res.data();
+    assert_eq!(kim.view_of(&lou.id).await, None);
+    assert_eq!(kim.view_of(&max.id).await.as_deref(), Some("FRIEND"));
+    assert!(lou.notification_codes().await.is_empty());
     server.stop().await;
 }
