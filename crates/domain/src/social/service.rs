@@ -46,7 +46,16 @@ impl std::fmt::Debug for ImportService {
 }
 
 fn failed(network: Network, error: NetworkError) -> DomainError {
-    DomainError::ImportFailed(format!("{network}: {error}; nothing was changed"))
+    let message = match error {
+        NetworkError::NotConfigured(what) => format!("{what} is not configured on this server"),
+        NetworkError::Refused(why) => {
+            format!("{network} refused the credential: {why} (nothing was changed)")
+        }
+        NetworkError::Unavailable(why) => {
+            format!("{network} failed: {why} (nothing was changed)")
+        }
+    };
+    DomainError::ImportFailed(message)
 }
 
 impl ImportService {
