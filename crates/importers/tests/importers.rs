@@ -12,9 +12,9 @@ use amity_importers::{
     ConfigError, FacebookClient, FacebookConfig, HttpClient, ImporterSettings, Networks,
     STEAM_NOT_CONFIGURED, SteamClient, SteamConfig, networks,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, Request, Respond, ResponseTemplate};
 
 const TOKEN: &str = "EAAsecretTOKEN123";
 const TICKET: &str = "14000000AABBCCDDEEFF0011";
@@ -76,6 +76,59 @@ fn friend(id: &str) -> serde_json::Value {
     json!({ "id": id, "name": format!("Friend {id}") })
 }
 
+/// A mock matching GET requests to `at`, or to any path when `None`.
+fn get(at: Option<&str>) -> MockBuilder {
+    let mock = Mock::given(method("GET"));
+    match at {
+        Some(at) => mock.and(path(at)),
+        None => mock,
+    }
+}
+
+/// Mounts `mock` on `server`, expecting exactly `expect` matching requests when given.
+async fn mount(server: &MockServer, mock: Mock, expect: Option<u64>) {
+    match expect {
+        Some(times) => mock.expect(times),
+        None => mock,
+    }
+    .mount(server)
+    .await;
+}
+
+/// Mounts `response` for GET requests to `at` (any path when `None`).
+async fn mount_response(
+    server: &MockServer,
+    at: Option<&str>,
+    response: impl Respond + 'static,
+    expect: Option<u64>,
+) {
+    mount(server, get(at).respond_with(response), expect).await;
+}
+
+/// Mounts a `status` answer carrying the JSON `body` for GET requests to `at` (any path when
+/// `None`).
+async fn mount_json(
+    server: &MockServer,
+    at: Option<&str>,
+    status: u16,
+    body: Value,
+    expect: Option<u64>,
+) {
+    let response = ResponseTemplate::new(status).set_body_json(body);
+    mount_response(server, at, response, expect).await;
+}
+
+/// Facebook's error body for an `OAuthException`.
+fn oauth_error(message: &str, code: u32) -> Value {
+    json!({
+        "error": {
+            "message": message,
+            "type": "OAuthException",
+            "code": code,
+        }
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Facebook
 // ---------------------------------------------------------------------------------------------
@@ -83,16 +136,13 @@ fn friend(id: &str) -> serde_json::Value {
 #[tokio::test]
 async fn facebook_verify_reads_me() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me"))
+    let mock = get(Some("/v19.0/me"))
         .and(query_param("fields", "id,name"))
         .and(query_param("access_token", TOKEN))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({ "id": "1234567890", "name": "Ada" })),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
+        );
+    mount(&server, mock, Some(1)).await;
 
     let facebook = facebook(&server);
     assert_eq!(facebook.network(), Network::Facebook);
@@ -112,44 +162,41 @@ async fn facebook_friends_follow_cursors_in_order_and_fold_duplicates() {
     // `next` points at a host that does not exist: the client must page through the configured
     // base URL, using `next` only to know there is another page.
     let next = "https://graph.facebook.invalid/v19.0/me/friends?after=elsewhere";
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me/friends"))
-        .and(query_param("access_token", TOKEN))
+    let friends = || get(Some("/v19.0/me/friends")).and(query_param("access_token", TOKEN));
+    let first = friends()
         .and(query_param("limit", "100"))
-        .and(query_param_is_missing("after"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": [friend("1"), friend("2")],
-            "paging": { "cursors": { "before": "b1", "after": "c1" }, "next": next },
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me/friends"))
-        .and(query_param("access_token", TOKEN))
-        .and(query_param("after", "c1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": [friend("3"), friend("2")],
-            "paging": {
-                "cursors": { "before": "b2", "after": "c2" },
-                "previous": "https://graph.facebook.invalid/previous",
-                "next": next,
-            },
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me/friends"))
-        .and(query_param("access_token", TOKEN))
-        .and(query_param("after", "c2"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": [friend("4"), friend("1")],
-            "paging": { "cursors": { "before": "b3", "after": "c3" } },
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
+        .and(query_param_is_missing("after"));
+    let pages = [
+        (
+            first,
+            json!({
+                "data": [friend("1"), friend("2")],
+                "paging": { "cursors": { "before": "b1", "after": "c1" }, "next": next },
+            }),
+        ),
+        (
+            friends().and(query_param("after", "c1")),
+            json!({
+                "data": [friend("3"), friend("2")],
+                "paging": {
+                    "cursors": { "before": "b2", "after": "c2" },
+                    "previous": "https://graph.facebook.invalid/previous",
+                    "next": next,
+                },
+            }),
+        ),
+        (
+            friends().and(query_param("after", "c2")),
+            json!({
+                "data": [friend("4"), friend("1")],
+                "paging": { "cursors": { "before": "b3", "after": "c3" } },
+            }),
+        ),
+    ];
+    for (mock, body) in pages {
+        let response = ResponseTemplate::new(200).set_body_json(body);
+        mount(&server, mock.respond_with(response), Some(1)).await;
+    }
 
     let ids = facebook(&server)
         .friends("me-id", Some(TOKEN))
@@ -162,12 +209,8 @@ async fn facebook_friends_follow_cursors_in_order_and_fold_duplicates() {
 #[tokio::test]
 async fn facebook_friends_end_at_a_page_without_paging() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me/friends"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "data": [friend("9")] })))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let body = json!({ "data": [friend("9")] });
+    mount_json(&server, Some("/v19.0/me/friends"), 200, body, Some(1)).await;
 
     let ids = facebook(&server)
         .friends("me-id", Some(TOKEN))
@@ -191,19 +234,9 @@ async fn facebook_friends_without_a_token_are_refused_without_a_request() {
 #[tokio::test]
 async fn facebook_invalid_token_is_refused_with_facebooks_message_and_not_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "error": {
-                "message": "Invalid OAuth access token.",
-                "type": "OAuthException",
-                "code": 190,
-                "fbtrace_id": "AbCdEf",
-            }
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let mut body = oauth_error("Invalid OAuth access token.", 190);
+    body["error"]["fbtrace_id"] = json!("AbCdEf");
+    mount_json(&server, Some("/v19.0/me"), 400, body, Some(1)).await;
 
     let reason = refused(facebook(&server).verify(TOKEN).await.unwrap_err());
     assert_eq!(reason, "Invalid OAuth access token.");
@@ -213,17 +246,8 @@ async fn facebook_invalid_token_is_refused_with_facebooks_message_and_not_retrie
 #[tokio::test]
 async fn facebook_messages_quoting_the_token_are_redacted() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me/friends"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "error": {
-                "message": format!("Malformed access token {TOKEN}"),
-                "type": "OAuthException",
-                "code": 190,
-            }
-        })))
-        .mount(&server)
-        .await;
+    let body = oauth_error(&format!("Malformed access token {TOKEN}"), 190);
+    mount_json(&server, Some("/v19.0/me/friends"), 400, body, None).await;
 
     let reason = refused(
         facebook(&server)
@@ -237,18 +261,8 @@ async fn facebook_messages_quoting_the_token_are_redacted() {
 #[tokio::test]
 async fn facebook_rate_limits_are_unavailable_not_refused() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
-            "error": {
-                "message": "Application request limit reached",
-                "type": "OAuthException",
-                "code": 4,
-            }
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let body = oauth_error("Application request limit reached", 4);
+    mount_json(&server, Some("/v19.0/me"), 403, body, Some(1)).await;
 
     let reason = unavailable(facebook(&server).verify(TOKEN).await.unwrap_err());
     assert!(
@@ -260,11 +274,8 @@ async fn facebook_rate_limits_are_unavailable_not_refused() {
 #[tokio::test]
 async fn facebook_4xx_without_an_error_body_is_unavailable_and_names_the_path_only() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(404).set_body_string("<html>Not Found</html>"))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let response = ResponseTemplate::new(404).set_body_string("<html>Not Found</html>");
+    mount_response(&server, None, response, Some(1)).await;
 
     let reason = unavailable(facebook(&server).verify(TOKEN).await.unwrap_err());
     assert_eq!(reason, "Facebook answered HTTP 404 Not Found to /v19.0/me");
@@ -273,19 +284,12 @@ async fn facebook_4xx_without_an_error_body_is_unavailable_and_names_the_path_on
 #[tokio::test]
 async fn facebook_500_then_200_is_retried_and_succeeds() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me"))
+    let failure = get(Some("/v19.0/me"))
         .respond_with(ResponseTemplate::new(500))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": "42", "name": "Bo" })))
-        .expect(1)
-        .mount(&server)
-        .await;
+        .up_to_n_times(1);
+    mount(&server, failure, Some(1)).await;
+    let body = json!({ "id": "42", "name": "Bo" });
+    mount_json(&server, Some("/v19.0/me"), 200, body, Some(1)).await;
 
     let account = facebook(&server).verify(TOKEN).await.unwrap();
     assert_eq!(account.id, "42");
@@ -295,12 +299,8 @@ async fn facebook_500_then_200_is_retried_and_succeeds() {
 #[tokio::test]
 async fn facebook_500_every_time_is_unavailable_after_retries_plus_one_attempts() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me/friends"))
-        .respond_with(ResponseTemplate::new(503))
-        .expect(3)
-        .mount(&server)
-        .await;
+    let response = ResponseTemplate::new(503);
+    mount_response(&server, Some("/v19.0/me/friends"), response, Some(3)).await;
 
     let reason = unavailable(
         facebook(&server)
@@ -318,11 +318,7 @@ async fn facebook_500_every_time_is_unavailable_after_retries_plus_one_attempts(
 #[tokio::test]
 async fn facebook_retries_are_configurable() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(502))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_response(&server, None, ResponseTemplate::new(502), Some(1)).await;
 
     let facebook = build(&ImporterSettings {
         retries: 0,
@@ -336,16 +332,10 @@ async fn facebook_retries_are_configurable() {
 #[tokio::test]
 async fn facebook_slow_answer_past_the_timeout_is_unavailable() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "id": "1", "name": "Slow" }))
-                .set_delay(Duration::from_secs(1)),
-        )
-        .expect(2)
-        .mount(&server)
-        .await;
+    let response = ResponseTemplate::new(200)
+        .set_body_json(json!({ "id": "1", "name": "Slow" }))
+        .set_delay(Duration::from_secs(1));
+    mount_response(&server, Some("/v19.0/me"), response, Some(2)).await;
 
     let facebook = build(&ImporterSettings {
         timeout: Duration::from_millis(200),
@@ -389,12 +379,7 @@ impl Respond for EndlessPages {
 #[tokio::test]
 async fn facebook_endless_paging_is_stopped_by_the_page_limit() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me/friends"))
-        .respond_with(EndlessPages)
-        .expect(7)
-        .mount(&server)
-        .await;
+    mount_response(&server, Some("/v19.0/me/friends"), EndlessPages, Some(7)).await;
 
     let facebook = build(&ImporterSettings {
         max_pages: 7,
@@ -409,15 +394,11 @@ async fn facebook_endless_paging_is_stopped_by_the_page_limit() {
 #[tokio::test]
 async fn facebook_repeated_cursor_is_unavailable() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me/friends"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": [friend("1")],
-            "paging": { "cursors": { "after": "same" }, "next": "https://x.invalid/next" },
-        })))
-        .expect(2)
-        .mount(&server)
-        .await;
+    let body = json!({
+        "data": [friend("1")],
+        "paging": { "cursors": { "after": "same" }, "next": "https://x.invalid/next" },
+    });
+    mount_json(&server, Some("/v19.0/me/friends"), 200, body, Some(2)).await;
 
     let reason = unavailable(
         facebook(&server)
@@ -432,14 +413,11 @@ async fn facebook_repeated_cursor_is_unavailable() {
 #[tokio::test]
 async fn facebook_next_without_a_cursor_is_unavailable() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": [],
-            "paging": { "next": "https://x.invalid/next" },
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let body = json!({
+        "data": [],
+        "paging": { "next": "https://x.invalid/next" },
+    });
+    mount_json(&server, None, 200, body, Some(1)).await;
 
     let reason = unavailable(
         facebook(&server)
@@ -453,12 +431,10 @@ async fn facebook_next_without_a_cursor_is_unavailable() {
 #[tokio::test]
 async fn facebook_friends_past_the_id_cap_are_unavailable() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": [friend("1"), friend("2"), friend("1"), friend("3"), friend("4")],
-        })))
-        .mount(&server)
-        .await;
+    let body = json!({
+        "data": [friend("1"), friend("2"), friend("1"), friend("3"), friend("4")],
+    });
+    mount_json(&server, None, 200, body, None).await;
 
     let facebook = build(&ImporterSettings {
         max_friends: 3,
@@ -472,16 +448,10 @@ async fn facebook_friends_past_the_id_cap_are_unavailable() {
 #[tokio::test]
 async fn facebook_malformed_answers_are_unavailable() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("{\"id\": \"1\", \"name\""))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v19.0/me/friends"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "friends": [] })))
-        .mount(&server)
-        .await;
+    let response = ResponseTemplate::new(200).set_body_string("{\"id\": \"1\", \"name\"");
+    mount_response(&server, Some("/v19.0/me"), response, None).await;
+    let body = json!({ "friends": [] });
+    mount_json(&server, Some("/v19.0/me/friends"), 200, body, None).await;
 
     let facebook = facebook(&server);
     let reason = unavailable(facebook.verify(TOKEN).await.unwrap_err());
@@ -520,11 +490,7 @@ async fn facebook_unreachable_server_is_unavailable() {
 #[tokio::test]
 async fn facebook_client_can_be_built_directly() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/me"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": "7" })))
-        .mount(&server)
-        .await;
+    mount_json(&server, Some("/me"), 200, json!({ "id": "7" }), None).await;
 
     let http = HttpClient::new(&ImporterSettings::default()).unwrap();
     assert_eq!(
@@ -570,18 +536,22 @@ fn ticket_ok() -> ResponseTemplate {
     }))
 }
 
+/// Steam's body for a ticket it does not accept.
+fn ticket_error(code: u32, description: &str) -> Value {
+    json!({
+        "response": { "error": { "errorcode": code, "errordesc": description } }
+    })
+}
+
 #[tokio::test]
 async fn steam_verify_returns_the_steamid_without_a_name() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(TICKET_PATH))
+    let mock = get(Some(TICKET_PATH))
         .and(query_param("key", KEY))
         .and(query_param("appid", APP_ID.to_string()))
         .and(query_param("ticket", TICKET))
-        .respond_with(ticket_ok())
-        .expect(1)
-        .mount(&server)
-        .await;
+        .respond_with(ticket_ok());
+    mount(&server, mock, Some(1)).await;
 
     let networks = build(&settings(&server));
     assert!(networks.steam_configured);
@@ -599,14 +569,8 @@ async fn steam_verify_returns_the_steamid_without_a_name() {
 #[tokio::test]
 async fn steam_bad_ticket_is_refused_with_steams_description() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(TICKET_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "response": { "error": { "errorcode": 101, "errordesc": "Invalid ticket" } }
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let body = ticket_error(101, "Invalid ticket");
+    mount_json(&server, Some(TICKET_PATH), 200, body, Some(1)).await;
 
     let reason = refused(steam(&server).verify(TICKET).await.unwrap_err());
     assert_eq!(reason, "Invalid ticket (101)");
@@ -616,15 +580,8 @@ async fn steam_bad_ticket_is_refused_with_steams_description() {
 #[tokio::test]
 async fn steam_descriptions_quoting_the_ticket_or_key_are_redacted() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(TICKET_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "response": {
-                "error": { "errorcode": 102, "errordesc": format!("Ticket {TICKET} for key {KEY}") }
-            }
-        })))
-        .mount(&server)
-        .await;
+    let body = ticket_error(102, &format!("Ticket {TICKET} for key {KEY}"));
+    mount_json(&server, Some(TICKET_PATH), 200, body, None).await;
 
     let reason = refused(steam(&server).verify(TICKET).await.unwrap_err());
     assert_eq!(reason, "Ticket [redacted] for key [redacted] (102)");
@@ -633,16 +590,12 @@ async fn steam_descriptions_quoting_the_ticket_or_key_are_redacted() {
 #[tokio::test]
 async fn steam_wrong_key_is_unavailable_and_names_the_publisher_key_not_its_value() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(TICKET_PATH))
-        .respond_with(ResponseTemplate::new(403).set_body_raw(
-            "<html><head><title>Forbidden</title></head><body><h1>Forbidden</h1>Access is \
-             denied. Retrying will not help. Please verify your <pre>key=</pre> parameter.</body></html>",
-            "text/html",
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let response = ResponseTemplate::new(403).set_body_raw(
+        "<html><head><title>Forbidden</title></head><body><h1>Forbidden</h1>Access is \
+         denied. Retrying will not help. Please verify your <pre>key=</pre> parameter.</body></html>",
+        "text/html",
+    );
+    mount_response(&server, Some(TICKET_PATH), response, Some(1)).await;
 
     let reason = unavailable(steam(&server).verify(TICKET).await.unwrap_err());
     assert!(reason.contains("publisher key"), "{reason}");
@@ -653,11 +606,14 @@ async fn steam_wrong_key_is_unavailable_and_names_the_publisher_key_not_its_valu
 #[tokio::test]
 async fn steam_malformed_ticket_answer_is_unavailable() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(TICKET_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "response": {} })))
-        .mount(&server)
-        .await;
+    mount_json(
+        &server,
+        Some(TICKET_PATH),
+        200,
+        json!({ "response": {} }),
+        None,
+    )
+    .await;
 
     let reason = unavailable(steam(&server).verify(TICKET).await.unwrap_err());
     assert!(reason.contains("neither params nor an error"), "{reason}");
@@ -666,8 +622,7 @@ async fn steam_malformed_ticket_answer_is_unavailable() {
 #[tokio::test]
 async fn steam_friend_list_is_read() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(FRIENDS_PATH))
+    let mock = get(Some(FRIENDS_PATH))
         .and(query_param("key", KEY))
         .and(query_param("steamid", STEAM_ID))
         .and(query_param("relationship", "friend"))
@@ -679,10 +634,8 @@ async fn steam_friend_list_is_read() {
                     { "steamid": "76561197960265731", "relationship": "friend", "friend_since": 1500000000 },
                 ]
             }
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
+        })));
+    mount(&server, mock, Some(1)).await;
 
     let ids = steam(&server).friends(STEAM_ID, None).await.unwrap();
     assert_eq!(ids, ["76561197960265731", "76561197960265732"]);
@@ -691,15 +644,11 @@ async fn steam_friend_list_is_read() {
 #[tokio::test]
 async fn steam_private_profile_is_an_empty_list() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(FRIENDS_PATH))
-        .respond_with(ResponseTemplate::new(401).set_body_raw(
-            "<html><body><h1>Unauthorized</h1></body></html>",
-            "text/html",
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let response = ResponseTemplate::new(401).set_body_raw(
+        "<html><body><h1>Unauthorized</h1></body></html>",
+        "text/html",
+    );
+    mount_response(&server, Some(FRIENDS_PATH), response, Some(1)).await;
 
     let ids = steam(&server).friends(STEAM_ID, None).await.unwrap();
     assert!(ids.is_empty());
@@ -709,21 +658,14 @@ async fn steam_private_profile_is_an_empty_list() {
 #[tokio::test]
 async fn steam_500_then_ok_is_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(FRIENDS_PATH))
+    let failure = get(Some(FRIENDS_PATH))
         .respond_with(ResponseTemplate::new(500))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(FRIENDS_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "friendslist": { "friends": [{ "steamid": "76561197960265733", "relationship": "friend" }] }
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
+        .up_to_n_times(1);
+    mount(&server, failure, Some(1)).await;
+    let body = json!({
+        "friendslist": { "friends": [{ "steamid": "76561197960265733", "relationship": "friend" }] }
+    });
+    mount_json(&server, Some(FRIENDS_PATH), 200, body, Some(1)).await;
 
     let ids = steam(&server).friends(STEAM_ID, None).await.unwrap();
     assert_eq!(ids, ["76561197960265733"]);
@@ -733,12 +675,13 @@ async fn steam_500_then_ok_is_retried() {
 #[tokio::test]
 async fn steam_500_every_time_is_unavailable_after_retries_plus_one_attempts() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(TICKET_PATH))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(3)
-        .mount(&server)
-        .await;
+    mount_response(
+        &server,
+        Some(TICKET_PATH),
+        ResponseTemplate::new(500),
+        Some(3),
+    )
+    .await;
 
     let reason = unavailable(steam(&server).verify(TICKET).await.unwrap_err());
     assert!(reason.ends_with("(after 3 attempts)"), "{reason}");
@@ -748,21 +691,15 @@ async fn steam_500_every_time_is_unavailable_after_retries_plus_one_attempts() {
 #[tokio::test]
 async fn steam_malformed_friend_list_is_unavailable() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(FRIENDS_PATH))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(
+    let first =
+        get(Some(FRIENDS_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
                 json!({ "friendslist": { "friends": [{ "steamid": "not-an-id" }] } }),
-            ),
-        )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(FRIENDS_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_string("<html>oops</html>"))
-        .mount(&server)
-        .await;
+            ))
+            .up_to_n_times(1);
+    mount(&server, first, None).await;
+    let response = ResponseTemplate::new(200).set_body_string("<html>oops</html>");
+    mount_response(&server, Some(FRIENDS_PATH), response, None).await;
 
     let steam = steam(&server);
     let reason = unavailable(steam.friends(STEAM_ID, None).await.unwrap_err());
@@ -774,14 +711,8 @@ async fn steam_malformed_friend_list_is_unavailable() {
 #[tokio::test]
 async fn steam_wrong_key_on_the_friend_list_is_unavailable() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(FRIENDS_PATH))
-        .respond_with(
-            ResponseTemplate::new(403).set_body_raw("<html>Forbidden</html>", "text/html"),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
+    let response = ResponseTemplate::new(403).set_body_raw("<html>Forbidden</html>", "text/html");
+    mount_response(&server, Some(FRIENDS_PATH), response, Some(1)).await;
 
     let reason = unavailable(steam(&server).friends(STEAM_ID, None).await.unwrap_err());
     assert!(reason.contains("publisher key"), "{reason}");
