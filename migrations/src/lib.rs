@@ -13,6 +13,7 @@ mod m20261125_000001_create_graph;
 mod m20261125_000002_create_realtime;
 mod m20261125_000003_create_moderation;
 mod m20261125_000004_create_social;
+mod m20261125_000005_create_recommendations;
 
 /// All steps, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_create_realtime::Migration),
             Box::new(m20261125_000003_create_moderation::Migration),
             Box::new(m20261125_000004_create_social::Migration),
+            Box::new(m20261125_000005_create_recommendations::Migration),
         ]
     }
 }

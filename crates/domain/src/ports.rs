@@ -47,6 +47,32 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<(User, Option<String>)>>;
     /// Applies a profile change; `None` if there is no such user.
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<Option<User>>;
+    /// "People you may know" for `me`: friends of my friends who are not me, have no edge with
+    /// me in any state, did not block me, were not dismissed by me and are not banned at `now`
+    /// (nor is the mutual friend), each once with its number of mutual friends; ranked by that
+    /// number, then by the most recent of those friendships; at most `limit`.
+    async fn friend_recommendations(
+        &self,
+        me: UserId,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(UserId, u32)>>;
+    /// Friends `a` and `b` have in common (banned ones left out), most recent first, at most
+    /// `limit`; with the total.
+    async fn mutual_friends(
+        &self,
+        a: UserId,
+        b: UserId,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<User>, u32)>;
+    /// Leaves `other` out of `me`'s recommendations from now on.
+    async fn dismiss_recommendation(
+        &self,
+        me: UserId,
+        other: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     /// The user linked to this network account.
     async fn user_by_external(&self, network: Network, external_id: &str) -> Result<Option<User>>;
     /// The network account linked to this user.

@@ -18,6 +18,7 @@ mod database;
 pub mod entities;
 mod pg_bus;
 mod presence;
+mod recommendations;
 mod store;
 pub mod testing;
 mod transaction;

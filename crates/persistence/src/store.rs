@@ -218,6 +218,52 @@ impl Store for SqlStore {
         self.user_by_id(id).await
     }
 
+    async fn friend_recommendations(
+        &self,
+        me: UserId,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(UserId, u32)>> {
+        crate::recommendations::recommendations(&self.db.conn, me, limit, now).await
+    }
+
+    async fn mutual_friends(
+        &self,
+        a: UserId,
+        b: UserId,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<User>, u32)> {
+        let ids = crate::recommendations::mutual_friend_ids(&self.db.conn, a, b, now).await?;
+        let total = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let first: Vec<UserId> = ids.into_iter().take(limit as usize).collect();
+        let users = self.users_by_ids(&first).await?;
+        Ok((crate::recommendations::in_order(&first, users), total))
+    }
+
+    async fn dismiss_recommendation(
+        &self,
+        me: UserId,
+        other: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        use crate::entities::dismissed_recommendation as d;
+        d::Entity::insert(d::ActiveModel {
+            user_id: Set(me.as_uuid()),
+            dismissed_id: Set(other.as_uuid()),
+            dismissed_at: Set(to_micros(at)),
+        })
+        .on_conflict(
+            OnConflict::columns([d::Column::UserId, d::Column::DismissedId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db.conn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn user_by_external(&self, network: Network, external_id: &str) -> Result<Option<User>> {
         let Some(link) = external_account::Entity::find_by_id((
             network.as_str().to_owned(),

@@ -21,7 +21,7 @@ fn schema_graphql_is_the_exported_sdl() {
     );
 }
 
-/// SPEC section 11, the parts the foundation, realtime, moderation and importers cover: every type, field, argument (with its type
+/// SPEC section 11, the parts the foundation, realtime, moderation, importers and recommendations cover: every type, field, argument (with its type
 /// and default) and enum value here must exist, unchanged, in the exported schema.
 const SPEC_SUBSET: &str = r#"
 enum FriendState { FRIEND INVITE_SENT INVITE_RECEIVED BLOCKED }
@@ -43,6 +43,7 @@ type DirectMessage { id: ID! sender: User! recipient: User! body: String! create
 type DirectMessageEdge { cursor: String! node: DirectMessage! }
 type DirectMessageConnection { edges: [DirectMessageEdge!]! pageInfo: PageInfo! }
 type ModerationEntry { id: ID! actor: User target: User! action: String! reason: String createdAt: DateTime! }
+type FriendRecommendation { user: User! mutualFriendCount: Int! mutualFriends(first: Int = 3): [User!]! }
 type Query {
   me: User!
   user(id: ID, handle: String): User
@@ -50,6 +51,7 @@ type Query {
   notifications(first: Int = 100, after: String): NotificationConnection!
   directMessages(with: ID!, first: Int = 50, before: String): DirectMessageConnection!
   moderationLog(first: Int = 100, after: String): [ModerationEntry!]!
+  friendRecommendations(first: Int = 20): [FriendRecommendation!]!
 }
 type Mutation {
   signUp(handle: String!, password: String!, displayName: String): AuthPayload!

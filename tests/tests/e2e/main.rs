@@ -11,5 +11,6 @@ mod moderation;
 mod notifications;
 mod paging;
 mod realtime;
+mod recommendations;
 mod social;
 mod websockets;

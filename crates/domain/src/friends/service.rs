@@ -21,6 +21,9 @@ use crate::ports::{EdgeWrite, GraphTransaction, NewNotification, Store};
 use crate::time::Clock;
 use crate::{DomainError, NotificationId, Result, UserId};
 
+/// Most recommendations (and mutual friends) in one answer.
+pub const RECOMMENDATIONS_MAX: u32 = 100;
+
 /// How many times a batch is tried when concurrent transactions get in its way.
 const MAX_ATTEMPTS: u32 = 8;
 
@@ -132,6 +135,73 @@ impl FriendService {
             items,
             has_next_page,
         })
+    }
+
+    /// "People you may know": friends of `me`'s friends, each once, with their number of
+    /// mutual friends, best first (see [`Store::friend_recommendations`] for who is left
+    /// out). `first` is 1..=100.
+    pub async fn recommendations(&self, me: UserId, first: u32) -> Result<Vec<(User, u32)>> {
+        if !(1..=RECOMMENDATIONS_MAX).contains(&first) {
+            return Err(DomainError::invalid(
+                "first",
+                format!("must be between 1 and {RECOMMENDATIONS_MAX}"),
+            ));
+        }
+        let rows = self
+            .store
+            .friend_recommendations(me, first, self.clock.now())
+            .await?;
+        let ids: Vec<UserId> = rows.iter().map(|(id, _)| *id).collect();
+        let mut users: HashMap<UserId, User> = self
+            .store
+            .users_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, mutual)| users.remove(&id).map(|u| (u, mutual)))
+            .collect())
+    }
+
+    /// The friends `viewer` and `other` have in common, most recent first, at most `first`
+    /// (0..=100), and how many there are in all.
+    pub async fn mutual_friends(
+        &self,
+        viewer: UserId,
+        other: UserId,
+        first: u32,
+    ) -> Result<(Vec<User>, u32)> {
+        if first > RECOMMENDATIONS_MAX {
+            return Err(DomainError::invalid(
+                "first",
+                format!("must be between 0 and {RECOMMENDATIONS_MAX}"),
+            ));
+        }
+        if viewer == other {
+            return Ok((Vec::new(), 0));
+        }
+        self.store
+            .mutual_friends(viewer, other, first, self.clock.now())
+            .await
+    }
+
+    /// Stops recommending `other` to `me`.
+    pub async fn dismiss_recommendation(&self, me: UserId, other: UserId) -> Result<()> {
+        if me == other {
+            return Err(DomainError::invalid(
+                "userId",
+                "you cannot dismiss yourself",
+            ));
+        }
+        let now = self.clock.now();
+        match self.store.user_by_id(other).await? {
+            Some(user) if !user.is_banned_at(now) => {
+                self.store.dismiss_recommendation(me, other, now).await
+            }
+            _ => Err(DomainError::NotFound(format!("no user has id {other}"))),
+        }
     }
 
     /// How many edges of each state `owner` has, leaving out users banned now (as the

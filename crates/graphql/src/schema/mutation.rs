@@ -250,6 +250,17 @@ impl MutationRoot {
         Ok(views.into_iter().map(Into::into).collect())
     }
 
+    /// Stops recommending a user to you (see `friendRecommendations`).
+    async fn dismiss_recommendation(&self, ctx: &Context<'_>, user_id: ID) -> ApiResult<bool> {
+        let me = session(ctx)?;
+        let other = UserId::parse("userId", &user_id)?;
+        services(ctx)?
+            .friends
+            .dismiss_recommendation(me.user_id, other)
+            .await?;
+        Ok(true)
+    }
+
     /// Bans users (MODERATOR and ADMIN only; a moderator cannot ban an admin). At most 100 ids
     /// and handles; all or nothing. `until` null is permanent; a ban ends by itself at `until`.
     /// Banned users cannot sign in, every session they hold is ended at once (also after an

@@ -12,8 +12,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::schema::{list_complexity, page_size, services, session};
 use crate::types::{
     DirectMessageConnection, DirectMessageEdge, DirectMessageGql, FriendConnection,
-    FriendCountsGql, FriendEdge, FriendGql, FriendStateGql, ModerationEntryGql,
-    NotificationConnection, NotificationEdge, NotificationGql, PageInfo, UserGql,
+    FriendCountsGql, FriendEdge, FriendGql, FriendRecommendationGql, FriendStateGql,
+    ModerationEntryGql, NotificationConnection, NotificationEdge, NotificationGql, PageInfo,
+    UserGql,
 };
 
 /// The query root.
@@ -72,6 +73,30 @@ impl QueryRoot {
                 .get(&user.id)
                 == Some(&FriendState::Friend);
         Ok(Some(UserGql::new(user, visible)))
+    }
+
+    /// People you may know: friends of your friends, ranked by how many friends you share,
+    /// then by how recently they became friends with them; never yourself, anyone you have any
+    /// edge with, anyone who blocked you, banned users, or people you dismissed. `first` is
+    /// 1..100.
+    #[graphql(complexity = "list_complexity(first, 20, child_complexity)")]
+    async fn friend_recommendations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+    ) -> ApiResult<Vec<FriendRecommendationGql>> {
+        let me = session(ctx)?;
+        let found = services(ctx)?
+            .friends
+            .recommendations(me.user_id, page_size(first, 20))
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|(user, mutual)| FriendRecommendationGql {
+                user: UserGql::new(user, false),
+                mutual_friend_count: mutual,
+            })
+            .collect())
     }
 
     /// The moderation audit log, newest first (MODERATOR and ADMIN only). `first` is 1..1000;

@@ -5,6 +5,7 @@ mod friend;
 pub mod message;
 mod moderation;
 mod notification;
+mod recommendation;
 mod user;
 
 pub use enums::{FriendStateGql, NotificationCodeGql, RoleGql, SocialNetworkGql};
@@ -12,6 +13,7 @@ pub use friend::{FriendConnection, FriendCountsGql, FriendEdge, FriendGql};
 pub use message::{DirectMessageConnection, DirectMessageEdge, DirectMessageGql, PresenceEventGql};
 pub use moderation::ModerationEntryGql;
 pub use notification::{NotificationConnection, NotificationEdge, NotificationGql};
+pub use recommendation::FriendRecommendationGql;
 pub use user::{AuthPayload, UserGql};
 
 use async_graphql::SimpleObject;

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::error::ApiResult;
-use crate::schema::services;
+use crate::schema::{list_complexity, page_size, services, session};
 use crate::types::RoleGql;
 
 /// A user as the viewer may see them. `online` and `lastSeenAt` are shown only to the user
@@ -90,6 +90,35 @@ impl UserGql {
             return Ok(Some(online));
         }
         Ok(Some(services(ctx)?.presence.is_online(self.user.id).await?))
+    }
+
+    /// How many friends the viewer and this user have in common; null for the viewer.
+    async fn mutual_friend_count(&self, ctx: &Context<'_>) -> ApiResult<Option<i32>> {
+        let me = session(ctx)?;
+        if me.user_id == self.user.id {
+            return Ok(None);
+        }
+        let (_, total) = services(ctx)?
+            .friends
+            .mutual_friends(me.user_id, self.user.id, 0)
+            .await?;
+        Ok(Some(i32::try_from(total).unwrap_or(i32::MAX)))
+    }
+
+    /// Friends the viewer and this user have in common, most recent first (`first` 0..100).
+    #[graphql(complexity = "list_complexity(first, 3, child_complexity)")]
+    async fn mutual_friends(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 3)] first: Option<i32>,
+    ) -> ApiResult<Vec<UserGql>> {
+        let me = session(ctx)?;
+        let (users, _) = services(ctx)?
+            .friends
+            .mutual_friends(me.user_id, self.user.id, page_size(first, 3))
+            .await?;
+        // Mutual friends are the viewer's friends: their presence is visible.
+        Ok(users.into_iter().map(|u| UserGql::new(u, true)).collect())
     }
 
     /// When the user was last online; null unless the viewer is the user or a friend.

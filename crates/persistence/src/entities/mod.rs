@@ -1,6 +1,7 @@
 //! sea-orm entities: the rows as stored. Converted to domain types in [`crate::convert`].
 
 pub mod direct_message;
+pub mod dismissed_recommendation;
 pub mod external_account;
 pub mod friend_edge;
 pub mod moderation_log;
