@@ -26,6 +26,79 @@ pub enum Command {
         #[command(subcommand)]
         command: RealtimeCommand,
     },
+    /// Data sets: bulk-load a generated graph.
+    Dataset {
+        /// What to do.
+        #[command(subcommand)]
+        command: DatasetCommand,
+    },
+    /// Benchmarks over a generated friend graph.
+    Graph {
+        /// The graph benchmark to run.
+        #[command(subcommand)]
+        command: GraphCommand,
+    },
+}
+
+/// Data sets for benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Bulk-load N users and a skewed friend graph straight into a database (not through the
+    /// server), and write a manifest the graph benchmarks read.
+    Generate(GenerateArgs),
+}
+
+/// Benchmarks over a generated friend graph.
+#[derive(Debug, Subcommand)]
+pub enum GraphCommand {
+    /// Latency of `friendRecommendations(first: 20)` for ordinary users and for users at the
+    /// friend limit.
+    Recommendations(RecommendationsArgs),
+}
+
+/// Options of `dataset generate`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct GenerateArgs {
+    /// The database to load (the server's AMITY_DATABASE_URL); it is migrated first.
+    #[arg(long, env = "AMITY_DATABASE_URL", default_value = "sqlite://amity.db")]
+    #[serde(skip)]
+    pub database_url: String,
+    /// How many users.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(2..=10_000_000))]
+    pub users: u32,
+    /// The median number of friends (degrees are log-normal around it).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub median_friends: u32,
+    /// The most friends a user may have (the server's AMITY_MAX_FRIENDS); about 0.2 % of users
+    /// are filled up to it.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_friends: u32,
+    /// The random seed (the same seed gives the same graph).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where to write the manifest (handles to sign in as, the password, who is at the limit).
+    #[arg(long, default_value = "dataset.json")]
+    pub manifest: PathBuf,
+    /// Where to write the result (timings).
+    #[arg(long, default_value = "bench-result.json")]
+    pub output: PathBuf,
+}
+
+/// Options of `graph recommendations`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct RecommendationsArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The manifest `dataset generate` wrote.
+    #[arg(long, default_value = "dataset.json")]
+    pub manifest: PathBuf,
+    /// How many users of each group to sign in as.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub sample: u32,
+    /// Requests per group, one at a time (latency, not throughput).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub requests: u32,
 }
 
 /// The realtime benchmarks.

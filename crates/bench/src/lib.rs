@@ -24,10 +24,14 @@
 //! - [`stats`]: latency histograms, their summaries and error tallies;
 //! - [`report`]: the JSON result file;
 //! - [`progress`]: progress lines on stderr;
-//! - [`realtime`]: the realtime benchmarks, one module each.
+//! - [`realtime`]: the realtime benchmarks, one module each;
+//! - [`dataset`]: the data-set generator (a skewed friend graph bulk-loaded into a database);
+//! - [`graph`]: benchmarks over a generated graph (recommendations).
 
 pub mod cli;
 pub mod client;
+pub mod dataset;
+pub mod graph;
 pub mod progress;
 pub mod realtime;
 pub mod report;
@@ -37,7 +41,7 @@ pub mod ws;
 
 use std::path::PathBuf;
 
-use crate::cli::Command;
+use crate::cli::{Command, DatasetCommand, GraphCommand};
 use crate::report::Report;
 
 /// Runs the benchmark `command` names; returns its report and where to write it.
@@ -46,6 +50,18 @@ pub async fn run(command: Command) -> anyhow::Result<(Report, PathBuf)> {
         Command::Realtime { command } => {
             let output = command.common().output.clone();
             Ok((realtime::run(command).await?, output))
+        }
+        Command::Dataset {
+            command: DatasetCommand::Generate(args),
+        } => {
+            let output = args.output.clone();
+            Ok((dataset::generate(args).await?, output))
+        }
+        Command::Graph {
+            command: GraphCommand::Recommendations(args),
+        } => {
+            let output = args.common.output.clone();
+            Ok((graph::recommendations(args).await?, output))
         }
     }
 }

@@ -43,6 +43,15 @@ impl Progress {
         }
     }
 
+    /// Sets how many items are done (all succeeded), for work that reports in batches.
+    pub fn set_done(&mut self, done: u64) {
+        self.done = done;
+        let due = self.drawn_at.is_none_or(|at| at.elapsed() >= REDRAW_EVERY);
+        if due || self.done == self.total {
+            self.draw();
+        }
+    }
+
     /// Ends the line.
     pub fn finish(mut self) {
         self.draw();

@@ -26,6 +26,9 @@ pub enum PersistenceError {
     /// Any other database failure.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
+    /// The caller's data is inconsistent (bulk loads).
+    #[error("invalid data: {0}")]
+    Invalid(String),
 }
 
 /// Which database is behind a [`Database`].

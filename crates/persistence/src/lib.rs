@@ -13,6 +13,7 @@
 //!
 //! See README.md for which query each index serves.
 
+pub mod bulk;
 pub mod convert;
 mod database;
 pub mod entities;

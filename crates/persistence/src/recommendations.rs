@@ -44,7 +44,7 @@ WHERE a.user_id = ? AND a.state = 0
 ORDER BY a.updated_at DESC, a.friend_id";
 
 /// The statement with `?` placeholders numbered for PostgreSQL.
-fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     let sql = if backend == DbBackend::Postgres {
         let mut numbered = String::with_capacity(sql.len() + 16);
         let mut n = 0;
