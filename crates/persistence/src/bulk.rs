@@ -48,7 +48,8 @@ pub async fn load(
     if backend == sea_orm::DbBackend::Sqlite {
         // A large page cache for this connection: the indexes of millions of rows stay in
         // memory while they are built (SQLite's default is 2 MiB).
-        txn.execute_unprepared("PRAGMA cache_size = -1048576").await?;
+        txn.execute_unprepared("PRAGMA cache_size = -1048576")
+            .await?;
     }
     let mut written = 0u64;
     for chunk in users.chunks(USERS_PER_STATEMENT) {

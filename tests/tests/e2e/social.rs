@@ -14,50 +14,68 @@ const FRIENDS: &str = "{ friends(first: 100) { edges { node { state source user 
 
 /// A fake Facebook: `token` belongs to `(id, name)` whose app-using friends are `friends`.
 async fn facebook_user(fb: &MockServer, token: &str, id: &str, name: &str, friends: &[&str]) {
-    Mock::given(method("GET"))
-        .and(path("/me"))
-        .and(query_param("access_token", token))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": id, "name": name })))
-        .mount(fb)
-        .await;
+    let me = Some(("access_token", token));
+    answer(fb, "/me", me, 200, json!({ "id": id, "name": name })).await;
     let data: Vec<Value> = friends
         .iter()
         .map(|f| json!({ "id": f, "name": format!("Friend {f}") }))
         .collect();
-    Mock::given(method("GET"))
-        .and(path("/me/friends"))
-        .and(query_param("access_token", token))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": data,
-            "paging": { "cursors": { "before": "QVFIUmx", "after": "QVFIUmz" } }
-        })))
-        .mount(fb)
-        .await;
+    let page = json!({
+        "data": data,
+        "paging": { "cursors": { "before": "QVFIUmx", "after": "QVFIUmz" } }
+    });
+    answer(fb, "/me/friends", me, 200, page).await;
 }
 
 /// A fake Steam: `ticket` belongs to `steamid`, whose friends are `friends`.
 async fn steam_user(steam: &MockServer, ticket: &str, steamid: &str, friends: &[&str]) {
-    Mock::given(method("GET"))
-        .and(path("/ISteamUserAuth/AuthenticateUserTicket/v1/"))
-        .and(query_param("ticket", ticket))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "response": { "params": { "result": "OK", "steamid": steamid, "ownersteamid": steamid,
-                                      "vacbanned": false, "publisherbanned": false } }
-        })))
-        .mount(steam)
-        .await;
+    let params = json!({ "result": "OK", "steamid": steamid, "ownersteamid": steamid,
+                         "vacbanned": false, "publisherbanned": false });
+    let ticket_path = "/ISteamUserAuth/AuthenticateUserTicket/v1/";
+    let ticket = Some(("ticket", ticket));
+    answer(
+        steam,
+        ticket_path,
+        ticket,
+        200,
+        json!({ "response": { "params": params } }),
+    )
+    .await;
     let list: Vec<Value> = friends
         .iter()
         .map(|f| json!({ "steamid": f, "relationship": "friend", "friend_since": 1_600_000_000 }))
         .collect();
-    Mock::given(method("GET"))
-        .and(path("/ISteamUser/GetFriendList/v1/"))
-        .and(query_param("steamid", steamid))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({ "friendslist": { "friends": list } })),
-        )
-        .mount(steam)
+    let friends = json!({ "friendslist": { "friends": list } });
+    let id = Some(("steamid", steamid));
+    answer(steam, "/ISteamUser/GetFriendList/v1/", id, 200, friends).await;
+}
+
+/// Mounts a GET answer of `status` with a JSON `body` on `at`, optionally only for one query
+/// parameter value.
+async fn answer(
+    server: &MockServer,
+    at: &str,
+    param: Option<(&str, &str)>,
+    status: u16,
+    body: Value,
+) {
+    let mut mock = Mock::given(method("GET")).and(path(at));
+    if let Some((name, value)) = param {
+        mock = mock.and(query_param(name, value));
+    }
+    mock.respond_with(ResponseTemplate::new(status).set_body_json(body))
+        .mount(server)
         .await;
+}
+
+/// `linkFacebook(accessToken)` as `user`.
+async fn link_facebook(user: &User, token: &str) -> amity_e2e::Response {
+    user.client
+        .gql(
+            "mutation($t: String!) { linkFacebook(accessToken: $t) { handle } }",
+            json!({ "t": token }),
+        )
+        .await
 }
 
 async fn server_with(fb: &MockServer, steam: &MockServer) -> TestServer {
@@ -159,13 +177,7 @@ async fn imports_respect_blocks_and_reset_keeps_hand_made_friendships() {
     let eve = server.sign_up("eve_here").await;
     let gil = server.sign_up("gil_here").await;
     for (user, token) in [(&carl, "tok-carl"), (&eve, "tok-eve"), (&gil, "tok-gil")] {
-        let res = user
-            .client
-            .gql(
-                "mutation($t: String!) { linkFacebook(accessToken: $t) { handle } }",
-                json!({ "t": token }),
-            )
-            .await;
+        let res = link_facebook(user, token).await;
         assert_eq!(res.data()["linkFacebook"]["handle"], user.handle.as_str());
     }
     // Dana blocked Carl before linking; her Facebook friends are Carl, Eve and Gil.
@@ -180,13 +192,7 @@ async fn imports_respect_blocks_and_reset_keeps_hand_made_friendships() {
         &["fb-carl", "fb-eve", "fb-gil"],
     )
     .await;
-    let res = dana
-        .client
-        .gql(
-            "mutation($t: String!) { linkFacebook(accessToken: $t) { handle } }",
-            json!({ "t": "tok-dana" }),
-        )
-        .await;
+    let res = link_facebook(&dana, "tok-dana").await;
     res.data();
     let mut friends = friends_of(&dana.client).await;
     friends.sort_by(|a, b| a.0.cmp(&b.0));
@@ -229,13 +235,7 @@ async fn imports_respect_blocks_and_reset_keeps_hand_made_friendships() {
     assert_eq!(gil.view_of(&dana.id).await, None);
 
     // Linking an account someone else has is refused.
-    let res = dana
-        .client
-        .gql(
-            "mutation($t: String!) { linkFacebook(accessToken: $t) { handle } }",
-            json!({ "t": "tok-gil" }),
-        )
-        .await;
+    let res = link_facebook(&dana, "tok-gil").await;
     assert_eq!(res.code(), "FORBIDDEN", "{}", res.message());
     server.stop().await;
 }
@@ -277,14 +277,14 @@ async fn steam_friends_import_the_same_way() {
         .await;
     assert_eq!(res.data()["importSteamFriends"], json!([]));
     // A bad ticket is Steam's error body: IMPORT_FAILED, nobody created.
-    Mock::given(method("GET"))
-        .and(path("/ISteamUserAuth/AuthenticateUserTicket/v1/"))
-        .and(query_param("ticket", "forged"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "response": { "error": { "errorcode": 101, "errordesc": "Invalid ticket" } }
-        })))
-        .mount(&steam)
-        .await;
+    answer(
+        &steam,
+        "/ISteamUserAuth/AuthenticateUserTicket/v1/",
+        Some(("ticket", "forged")),
+        200,
+        json!({ "response": { "error": { "errorcode": 101, "errordesc": "Invalid ticket" } } }),
+    )
+    .await;
     let res = server
         .anonymous()
         .gql(AUTH_STEAM, json!({ "t": "forged" }))
@@ -301,14 +301,14 @@ async fn steam_friends_import_the_same_way() {
 #[tokio::test]
 async fn a_provider_failure_changes_nothing() {
     let (fb, steam) = (MockServer::start().await, MockServer::start().await);
-    Mock::given(method("GET"))
-        .and(path("/me"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "id": "fb-zed", "name": "Zed Failing" })),
-        )
-        .mount(&fb)
-        .await;
+    answer(
+        &fb,
+        "/me",
+        None,
+        200,
+        json!({ "id": "fb-zed", "name": "Zed Failing" }),
+    )
+    .await;
     Mock::given(method("GET"))
         .and(path("/me/friends"))
         .respond_with(ResponseTemplate::new(500).set_body_string("oops"))
@@ -442,13 +442,7 @@ async fn an_import_skips_friends_past_the_limit() {
     let kim = server.sign_up("kim_here").await;
     let max = server.sign_up("max_here").await;
     kim.befriend(&max).await; // Kim is at the limit of one friend
-    let res = kim
-        .client
-        .gql(
-            "mutation($t: String!) { linkFacebook(accessToken: $t) { handle } }",
-            json!({ "t": "tok-kim" }),
-        )
-        .await;
+    let res = link_facebook(&kim, "tok-kim").await;
     res.data();
     assert_eq!(kim.view_of(&lou.id).await, None);
     assert_eq!(kim.view_of(&max.id).await.as_deref(), Some("FRIEND"));
