@@ -27,7 +27,7 @@ use async_graphql::Data;
 use async_graphql::futures_util::{SinkExt, StreamExt, future};
 use async_graphql::http::{WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -94,8 +94,8 @@ fn token_from_init(payload: &serde_json::Value) -> Result<String, &'static str> 
 #[derive(Default)]
 struct InitOutcome {
     refused: AtomicBool,
-    expires_at: Mutex<Option<DateTime<Utc>>>,
-    /// Wakes when the user's access may have changed, and the token to re-check then.
+    /// Wakes when the user's access may have changed, and the token (re-checked then; its
+    /// expiry closes the connection).
     access: Mutex<Option<(AccessWatch, VerifiedToken)>>,
 }
 
@@ -143,7 +143,6 @@ pub async fn serve(
             let session = crate::auth::admit(&services, &verified)
                 .await
                 .map_err(|reason| refuse(format!("the token was refused: {reason}")))?;
-            let expires_at = verified.expires_at;
             let guard: PresenceGuard =
                 services
                     .presence
@@ -153,9 +152,6 @@ pub async fn serve(
                         tracing::error!(error = %e, "recording presence failed");
                         async_graphql::Error::new("the server could not accept the connection")
                     })?;
-            if let Ok(mut slot) = outcome.expires_at.lock() {
-                *slot = Some(expires_at);
-            }
             if let Ok(mut slot) = outcome.access.lock() {
                 *slot = Some((watch, verified));
             }
@@ -177,10 +173,13 @@ pub async fn serve(
         if access.is_none() {
             access = outcome.access.lock().ok().and_then(|mut slot| slot.take());
         }
-        let expiry = outcome.expires_at.lock().ok().and_then(|e| *e).map(|at| {
-            let left = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-            Instant::now() + left
-        });
+        let expiry = access
+            .as_ref()
+            .map(|(_, verified)| verified.expires_at)
+            .map(|at| {
+                let left = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                Instant::now() + left
+            });
         tokio::select! {
             message = messages.next() => match message {
                 Some(WsMessage::Text(text)) => {

@@ -57,6 +57,13 @@ fn uuids(ids: &[UserId]) -> Vec<Uuid> {
 }
 
 /// How many edges of each state `owner` has, on a pool or inside a transaction.
+/// The joined user is not banned at `at` (never banned, or the ban has run out).
+fn not_banned_at(at: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(user::Column::BannedAt.is_null())
+        .add(user::Column::BannedUntil.lte(to_micros(at)))
+}
+
 pub(crate) async fn counts_by_state(
     conn: &impl ConnectionTrait,
     owner: UserId,
@@ -69,11 +76,7 @@ pub(crate) async fn counts_by_state(
         .filter(friend_edge::Column::UserId.eq(owner.as_uuid()));
     if let Some(at) = visible_at {
         // Users banned at `at` are left out (as in the listing).
-        select = select.inner_join(user::Entity).filter(
-            Condition::any()
-                .add(user::Column::BannedAt.is_null())
-                .add(user::Column::BannedUntil.lte(to_micros(at))),
-        );
+        select = select.inner_join(user::Entity).filter(not_banned_at(at));
     }
     let rows: Vec<(i16, i64)> = select
         .group_by(friend_edge::Column::State)
@@ -390,11 +393,7 @@ impl Store for SqlStore {
             .limit(u64::from(query.limit))
             .find_also_related(user::Entity)
             // Banned users are hidden until their ban ends or is lifted.
-            .filter(
-                Condition::any()
-                    .add(user::Column::BannedAt.is_null())
-                    .add(user::Column::BannedUntil.lte(to_micros(query.visible_at))),
-            )
+            .filter(not_banned_at(query.visible_at))
             .all(&self.db.conn)
             .await
             .map_err(db_err)?;

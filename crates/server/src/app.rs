@@ -49,49 +49,68 @@ pub fn accounts(settings: &Settings, db: Database) -> anyhow::Result<AccountServ
 /// PostgreSQL hears of them through the bus instead).
 pub const MODERATION_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// The event bus of a command-line process: on PostgreSQL it reaches the running nodes (and
-/// must be flushed before the process exits); on SQLite there is no shared bus, and running
-/// servers find changes by polling the moderation log.
-pub struct CommandBus {
-    /// Where to publish.
+/// A process's event bus. PostgreSQL: LISTEN/NOTIFY through a worker on dedicated connections,
+/// reaching every node (and to be flushed before the process exits). SQLite: in process only;
+/// running servers find the command line's changes by polling the moderation log.
+pub struct NodeBus {
+    /// Where to publish and subscribe.
     pub bus: Arc<dyn EventBus>,
-    worker: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    worker: Option<PgBusWorker>,
+    task: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
-impl CommandBus {
-    /// The bus for `db`.
-    pub fn open(settings: &Settings, db: &Database) -> anyhow::Result<Self> {
-        match db.backend() {
+impl NodeBus {
+    /// The bus for `db`, as node `node`; call [`NodeBus::start`] once subscribers are in place.
+    pub fn open(settings: &Settings, db: &Database, node: NodeId) -> anyhow::Result<Self> {
+        let (bus, worker): (Arc<dyn EventBus>, _) = match db.backend() {
             Backend::Postgres => {
-                let (bus, worker) = PgEventBus::new(&settings.database_url, NodeId::new())?;
-                let (tx, rx) = oneshot::channel::<()>();
-                let task = tokio::spawn(worker.run(async {
-                    let _ = rx.await;
-                }));
-                Ok(Self {
-                    bus: Arc::new(bus),
-                    worker: Some((tx, task)),
-                })
+                let (bus, worker) = PgEventBus::new(&settings.database_url, node)?;
+                (Arc::new(bus), Some(worker))
             }
-            Backend::Sqlite => Ok(Self {
-                bus: Arc::new(InProcessBus::new()),
-                worker: None,
-            }),
+            Backend::Sqlite => (Arc::new(InProcessBus::new()), None),
+        };
+        Ok(Self {
+            bus,
+            worker,
+            task: None,
+        })
+    }
+
+    /// Starts sending and receiving across nodes (nothing to do in process).
+    pub fn start(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            let (tx, rx) = oneshot::channel::<()>();
+            let task = tokio::spawn(worker.run(async {
+                let _ = rx.await;
+            }));
+            self.task = Some((tx, task));
         }
+    }
+
+    /// Whether events cross processes (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.worker.is_some() || self.task.is_some()
     }
 
     /// Sends what was published and closes the bus.
     pub async fn flush(self) {
-        if let Some((tx, task)) = self.worker {
+        if let Some((tx, task)) = self.task {
             let _ = tx.send(());
             let _ = task.await;
+        }
+    }
+
+    /// Drops the bus at once, as a crash would.
+    pub fn abort(self) {
+        if let Some((_, task)) = self.task {
+            task.abort();
         }
     }
 }
 
 /// Moderation on an open database (the command line's ban, unban and set-role), publishing on
 /// `bus`.
-pub fn moderation(db: Database, bus: &CommandBus) -> ModerationService {
+pub fn moderation(db: Database, bus: &NodeBus) -> ModerationService {
     ModerationService::new(
         Arc::new(SqlStore::new(db)),
         bus.bus.clone(),
@@ -112,7 +131,7 @@ pub struct App {
     presence_task: JoinHandle<()>,
     hub_task: JoinHandle<()>,
     access_tasks: Vec<JoinHandle<()>>,
-    bus_task: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    bus: NodeBus,
 }
 
 impl std::fmt::Debug for App {
@@ -133,13 +152,8 @@ impl App {
         let clock = Arc::new(SystemClock);
 
         // PostgreSQL: events cross nodes through LISTEN/NOTIFY. SQLite: one process, one bus.
-        let (bus, bus_worker): (Arc<dyn EventBus>, Option<PgBusWorker>) = match db.backend() {
-            Backend::Postgres => {
-                let (bus, worker) = PgEventBus::new(&settings.database_url, node)?;
-                (Arc::new(bus), Some(worker))
-            }
-            Backend::Sqlite => (Arc::new(InProcessBus::new()), None),
-        };
+        let mut node_bus = NodeBus::open(settings, &db, node)?;
+        let bus = node_bus.bus.clone();
         let presence = PresenceService::new(
             Arc::new(sql),
             bus.clone(),
@@ -182,13 +196,7 @@ impl App {
                     .poll_log(MODERATION_POLL, stopped.clone()),
             ));
         }
-        let bus_task = bus_worker.map(|worker| {
-            let (tx, rx) = oneshot::channel::<()>();
-            let task = tokio::spawn(worker.run(async {
-                let _ = rx.await;
-            }));
-            (tx, task)
-        });
+        node_bus.start();
         let presence_task = {
             let mut stopped = stopped.clone();
             tokio::spawn(async move {
@@ -200,7 +208,7 @@ impl App {
                 }
             })
         };
-        tracing::info!(%node, bus = if bus_task.is_some() { "postgres" } else { "in-process" }, "node started");
+        tracing::info!(%node, bus = if node_bus.is_shared() { "postgres" } else { "in-process" }, "node started");
 
         let schema = amity_graphql::build_schema(services.clone());
         let router =
@@ -213,7 +221,7 @@ impl App {
             presence_task,
             hub_task,
             access_tasks,
-            bus_task,
+            bus: node_bus,
         })
     }
 
@@ -227,10 +235,7 @@ impl App {
     pub async fn stop(self) {
         let _ = self.stop_tx.send(true);
         let _ = self.presence_task.await;
-        if let Some((tx, task)) = self.bus_task {
-            let _ = tx.send(());
-            let _ = task.await;
-        }
+        self.bus.flush().await;
         self.hub_task.abort();
         self.access_tasks.iter().for_each(JoinHandle::abort);
         self.db.close().await;
@@ -242,9 +247,7 @@ impl App {
         self.presence_task.abort();
         self.hub_task.abort();
         self.access_tasks.iter().for_each(JoinHandle::abort);
-        if let Some((_, task)) = self.bus_task {
-            task.abort();
-        }
+        self.bus.abort();
         let _ = self.stop_tx.send(true);
     }
 }

@@ -298,13 +298,7 @@ async fn users(settings: Settings, action: UsersAction) -> anyhow::Result<()> {
             reason,
             until,
         } => {
-            let targets = Targets::parse(&[], &handles).map_err(|e| anyhow::anyhow!("{e}"))?;
-            if let Some(bad) = targets.malformed.first() {
-                bail!(
-                    "\"{}\" is not a valid handle; nothing was changed",
-                    bad.target
-                );
-            }
+            let targets = handle_targets(&handles)?;
             let until = until
                 .map(|text| {
                     DateTime::parse_from_rfc3339(&text)
@@ -326,13 +320,7 @@ async fn users(settings: Settings, action: UsersAction) -> anyhow::Result<()> {
             }
         }
         UsersAction::Unban { handles } => {
-            let targets = Targets::parse(&[], &handles).map_err(|e| anyhow::anyhow!("{e}"))?;
-            if let Some(bad) = targets.malformed.first() {
-                bail!(
-                    "\"{}\" is not a valid handle; nothing was changed",
-                    bad.target
-                );
-            }
+            let targets = handle_targets(&handles)?;
             UserTask::Unban { targets }
         }
         UsersAction::Show { handle } => {
@@ -342,7 +330,8 @@ async fn users(settings: Settings, action: UsersAction) -> anyhow::Result<()> {
     };
     let db = app::open_database(&settings).await?;
     let accounts = app::accounts(&settings, db.clone())?;
-    let bus = app::CommandBus::open(&settings, &db)?;
+    let mut bus = app::NodeBus::open(&settings, &db, amity_domain::NodeId::new())?;
+    bus.start();
     let moderation = app::moderation(db.clone(), &bus);
     let actor = Actor::CommandLine;
     let result = match task {
@@ -414,6 +403,18 @@ enum UserTask {
     Show {
         handle: Handle,
     },
+}
+
+/// The handles of a `users ban|unban` command, checked before the database is opened.
+fn handle_targets(handles: &[String]) -> anyhow::Result<Targets> {
+    let targets = Targets::parse(&[], handles).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(bad) = targets.malformed.first() {
+        bail!(
+            "\"{}\" is not a valid handle; nothing was changed",
+            bad.target
+        );
+    }
+    Ok(targets)
 }
 
 /// Prints what an operator wants to know about one user.

@@ -86,6 +86,17 @@ impl User {
     pub fn is_banned_at(&self, now: DateTime<Utc>) -> bool {
         self.ban.as_ref().is_some_and(|ban| ban.is_active_at(now))
     }
+
+    /// The user, if they may sign in at `now`; FORBIDDEN saying until when if banned.
+    pub fn may_sign_in(self, now: DateTime<Utc>) -> crate::Result<Self> {
+        match self.ban.as_ref().filter(|ban| ban.is_active_at(now)) {
+            Some(ban) => Err(crate::DomainError::Forbidden(format!(
+                "your account is banned {}",
+                ban.describe_end()
+            ))),
+            None => Ok(self),
+        }
+    }
 }
 
 /// A change to one's own profile. Each field: `None` keeps it, `Some(None)` clears it,

@@ -67,12 +67,7 @@ impl AccountService {
         // Verify even when the user is unknown, so timing does not tell which handles exist.
         let ok = self.hasher.verify(password, hash).await?;
         match found {
-            Some((user, Some(_))) if ok => match &user.ban {
-                Some(ban) if ban.is_active_at(self.clock.now()) => Err(DomainError::Forbidden(
-                    format!("your account is banned {}", ban.describe_end()),
-                )),
-                _ => Ok(user),
-            },
+            Some((user, Some(_))) if ok => user.may_sign_in(self.clock.now()),
             _ => Err(DomainError::InvalidCredentials),
         }
     }

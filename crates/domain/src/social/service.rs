@@ -145,20 +145,11 @@ impl ImportService {
 
     /// The user linked to a network account, refusing banned ones.
     async fn linked_user(&self, network: Network, id: &str) -> Result<Option<User>> {
-        let Some(user) = self.store.user_by_external(network, id).await? else {
-            return Ok(None);
-        };
-        if let Some(ban) = user
-            .ban
-            .as_ref()
-            .filter(|b| b.is_active_at(self.clock.now()))
-        {
-            return Err(DomainError::Forbidden(format!(
-                "your account is banned {}",
-                ban.describe_end()
-            )));
-        }
-        Ok(Some(user))
+        self.store
+            .user_by_external(network, id)
+            .await?
+            .map(|user| user.may_sign_in(self.clock.now()))
+            .transpose()
     }
 
     async fn try_create(

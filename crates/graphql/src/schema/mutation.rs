@@ -59,6 +59,52 @@ fn payload(svc: &Services, user: User) -> ApiResult<AuthPayload> {
     })
 }
 
+/// `authenticateFacebook` / `authenticateSteam`.
+async fn authenticate_with(
+    ctx: &Context<'_>,
+    network: Network,
+    credential: &str,
+) -> ApiResult<AuthPayload> {
+    let svc = services(ctx)?;
+    let done = svc.imports.authenticate(network, credential).await?;
+    payload(svc, done.user)
+}
+
+/// `linkFacebook` / `linkSteam` (`importFriends` null or absent: import).
+async fn link_with(
+    ctx: &Context<'_>,
+    network: Network,
+    credential: &str,
+    import_friends: Option<bool>,
+) -> ApiResult<UserGql> {
+    let me = session(ctx)?;
+    let done = services(ctx)?
+        .imports
+        .link(
+            me.user_id,
+            network,
+            credential,
+            import_friends.unwrap_or(true),
+        )
+        .await?;
+    Ok(UserGql::new(done.user, true))
+}
+
+/// `importFacebookFriends` / `importSteamFriends` (`reset` null or absent: no reset).
+async fn import_from(
+    ctx: &Context<'_>,
+    network: Network,
+    credential: Option<&str>,
+    reset: Option<bool>,
+) -> ApiResult<Vec<FriendGql>> {
+    let me = session(ctx)?;
+    let created = services(ctx)?
+        .imports
+        .import(me.user_id, network, credential, reset.unwrap_or(false))
+        .await?;
+    Ok(created.into_iter().map(Into::into).collect())
+}
+
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Creates an account and signs it in. Handles are 3-32 of `[A-Za-z0-9_.-]`, unique
@@ -99,12 +145,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         access_token: String,
     ) -> ApiResult<AuthPayload> {
-        let svc = services(ctx)?;
-        let done = svc
-            .imports
-            .authenticate(Network::Facebook, &access_token)
-            .await?;
-        payload(svc, done.user)
+        authenticate_with(ctx, Network::Facebook, &access_token).await
     }
 
     /// Signs in with a Steam session ticket (as `authenticateFacebook`).
@@ -113,9 +154,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         ticket: String,
     ) -> ApiResult<AuthPayload> {
-        let svc = services(ctx)?;
-        let done = svc.imports.authenticate(Network::Steam, &ticket).await?;
-        payload(svc, done.user)
+        authenticate_with(ctx, Network::Steam, &ticket).await
     }
 
     /// Links the Facebook account of an access token to the signed-in user and, unless
@@ -127,17 +166,7 @@ impl MutationRoot {
         access_token: String,
         #[graphql(default_with = "Some(true)")] import_friends: Option<bool>,
     ) -> ApiResult<UserGql> {
-        let me = session(ctx)?;
-        let done = services(ctx)?
-            .imports
-            .link(
-                me.user_id,
-                Network::Facebook,
-                &access_token,
-                import_friends.unwrap_or(true),
-            )
-            .await?;
-        Ok(UserGql::new(done.user, true))
+        link_with(ctx, Network::Facebook, &access_token, import_friends).await
     }
 
     /// Links the Steam account of a session ticket to the signed-in user (as `linkFacebook`).
@@ -147,17 +176,7 @@ impl MutationRoot {
         ticket: String,
         #[graphql(default_with = "Some(true)")] import_friends: Option<bool>,
     ) -> ApiResult<UserGql> {
-        let me = session(ctx)?;
-        let done = services(ctx)?
-            .imports
-            .link(
-                me.user_id,
-                Network::Steam,
-                &ticket,
-                import_friends.unwrap_or(true),
-            )
-            .await?;
-        Ok(UserGql::new(done.user, true))
+        link_with(ctx, Network::Steam, &ticket, import_friends).await
     }
 
     /// Imports Facebook friends again (the token must belong to the linked account). With
@@ -169,17 +188,7 @@ impl MutationRoot {
         access_token: String,
         #[graphql(default_with = "Some(false)")] reset: Option<bool>,
     ) -> ApiResult<Vec<FriendGql>> {
-        let me = session(ctx)?;
-        let created = services(ctx)?
-            .imports
-            .import(
-                me.user_id,
-                Network::Facebook,
-                Some(&access_token),
-                reset.unwrap_or(false),
-            )
-            .await?;
-        Ok(created.into_iter().map(Into::into).collect())
+        import_from(ctx, Network::Facebook, Some(&access_token), reset).await
     }
 
     /// Imports Steam friends of the linked Steam account again (as `importFacebookFriends`).
@@ -188,12 +197,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         #[graphql(default_with = "Some(false)")] reset: Option<bool>,
     ) -> ApiResult<Vec<FriendGql>> {
-        let me = session(ctx)?;
-        let created = services(ctx)?
-            .imports
-            .import(me.user_id, Network::Steam, None, reset.unwrap_or(false))
-            .await?;
-        Ok(created.into_iter().map(Into::into).collect())
+        import_from(ctx, Network::Steam, None, reset).await
     }
 
     /// Changes the signed-in user's display name, avatar address (http or https) or metadata

@@ -3,8 +3,9 @@
 use async_graphql::{Context, Object};
 
 use crate::error::ApiResult;
-use crate::schema::{list_complexity, page_size, services, session};
+use crate::schema::list_complexity;
 use crate::types::UserGql;
+use crate::types::user::mutual_friends_of;
 
 /// A friend of the viewer's friends.
 #[derive(Debug, Clone)]
@@ -34,11 +35,6 @@ impl FriendRecommendationGql {
         ctx: &Context<'_>,
         #[graphql(default = 3)] first: Option<i32>,
     ) -> ApiResult<Vec<UserGql>> {
-        let me = session(ctx)?;
-        let (users, _) = services(ctx)?
-            .friends
-            .mutual_friends(me.user_id, self.user.user_id(), page_size(first, 3))
-            .await?;
-        Ok(users.into_iter().map(|u| UserGql::new(u, true)).collect())
+        mutual_friends_of(ctx, self.user.user_id(), first).await
     }
 }

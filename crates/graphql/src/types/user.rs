@@ -112,13 +112,7 @@ impl UserGql {
         ctx: &Context<'_>,
         #[graphql(default = 3)] first: Option<i32>,
     ) -> ApiResult<Vec<UserGql>> {
-        let me = session(ctx)?;
-        let (users, _) = services(ctx)?
-            .friends
-            .mutual_friends(me.user_id, self.user.id, page_size(first, 3))
-            .await?;
-        // Mutual friends are the viewer's friends: their presence is visible.
-        Ok(users.into_iter().map(|u| UserGql::new(u, true)).collect())
+        mutual_friends_of(ctx, self.user.id, first).await
     }
 
     /// When the user was last online; null unless the viewer is the user or a friend.
@@ -141,4 +135,20 @@ pub struct AuthPayload {
     pub expires_at: DateTime<Utc>,
     /// The signed-in user.
     pub user: UserGql,
+}
+
+/// The friends the viewer and `other` have in common, most recent first (`first` 0..100,
+/// default 3): `User.mutualFriends` and `FriendRecommendation.mutualFriends`.
+pub(crate) async fn mutual_friends_of(
+    ctx: &Context<'_>,
+    other: amity_domain::UserId,
+    first: Option<i32>,
+) -> ApiResult<Vec<UserGql>> {
+    let me = session(ctx)?;
+    let (users, _) = services(ctx)?
+        .friends
+        .mutual_friends(me.user_id, other, page_size(first, 3))
+        .await?;
+    // Mutual friends are the viewer's friends: their presence is visible.
+    Ok(users.into_iter().map(|u| UserGql::new(u, true)).collect())
 }
