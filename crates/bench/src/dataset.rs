@@ -15,7 +15,7 @@ use amity_domain::input::Password;
 use amity_domain::ports::PasswordHasher;
 use amity_graphql::auth::passwords::{Argon2Hasher, HashCost};
 use amity_persistence::Database;
-use amity_persistence::bulk::{BulkFriendship, BulkUser, load};
+use amity_persistence::bulk::{BulkFriendship, BulkProgress, BulkUser, load};
 use anyhow::Context;
 use chrono::Utc;
 use rand::rngs::StdRng;
@@ -177,17 +177,35 @@ pub async fn generate(args: GenerateArgs) -> anyhow::Result<Report> {
     db.migrate_up(None)
         .await
         .context("migrating the database")?;
+    // The load opens its own connection and needs the database to itself.
+    db.close().await;
     let rows = users.len() as u64 + 2 * friendships.len() as u64;
-    let mut progress = Progress::new("loading rows", rows);
+    let progress = Progress::new("loading rows", rows);
     let load_began = Instant::now();
-    load(&db, &users, &hash, &friendships, &mut |done| {
-        progress.set_done(done)
-    })
+    let mut progress = Some(progress);
+    load(
+        &args.database_url,
+        &users,
+        &hash,
+        &friendships,
+        &mut |step| match step {
+            BulkProgress::Rows(done) => {
+                if let Some(p) = progress.as_mut() {
+                    p.set_done(done);
+                }
+            }
+            BulkProgress::Indexing => {
+                if let Some(p) = progress.take() {
+                    p.finish();
+                }
+                eprintln!("rebuilding the friend-listing index...");
+            }
+            BulkProgress::Analyzing => eprintln!("vacuuming and analyzing..."),
+        },
+    )
     .await
     .context("loading the data set")?;
-    progress.finish();
     let loaded_in = load_began.elapsed().as_secs_f64();
-    db.close().await;
 
     let handle = |i: u32| users[i as usize].handle.clone();
     let median = args.median_friends;

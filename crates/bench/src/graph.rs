@@ -14,7 +14,7 @@ use crate::progress::Progress;
 use crate::report::Report;
 use crate::stats::{ErrorTally, Latencies};
 
-const QUERY: &str = "{ friendRecommendations(first: 20) { user { id } mutualFriendCount } }";
+const QUERY: &str = "{ friendRecommendations(first: 20) { user { id handle } mutualFriendCount mutualFriends(first: 3) { id handle } } }";
 
 /// Runs the benchmark.
 pub async fn recommendations(args: RecommendationsArgs) -> anyhow::Result<Report> {

@@ -1,11 +1,13 @@
 //! Progress lines on stderr for the slow parts (sign-ups, opening thousands of websockets), so
 //! stdout keeps only the figures.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-/// How often a progress line is redrawn.
+/// How often a progress line is redrawn on a terminal.
 const REDRAW_EVERY: Duration = Duration::from_millis(250);
+/// How often a progress line is written when stderr is a file or a pipe (one line each).
+const LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// Counts done items out of a total and redraws one stderr line now and then.
 #[derive(Debug)]
@@ -16,6 +18,7 @@ pub struct Progress {
     failed: u64,
     started: Instant,
     drawn_at: Option<Instant>,
+    terminal: bool,
 }
 
 impl Progress {
@@ -28,6 +31,7 @@ impl Progress {
             failed: 0,
             started: Instant::now(),
             drawn_at: None,
+            terminal: std::io::stderr().is_terminal(),
         }
     }
 
@@ -37,16 +41,22 @@ impl Progress {
         if !ok {
             self.failed += 1;
         }
-        let due = self.drawn_at.is_none_or(|at| at.elapsed() >= REDRAW_EVERY);
-        if due || self.done == self.total {
-            self.draw();
-        }
+        self.maybe_draw();
     }
 
     /// Sets how many items are done (all succeeded), for work that reports in batches.
     pub fn set_done(&mut self, done: u64) {
         self.done = done;
-        let due = self.drawn_at.is_none_or(|at| at.elapsed() >= REDRAW_EVERY);
+        self.maybe_draw();
+    }
+
+    fn maybe_draw(&mut self) {
+        let every = if self.terminal {
+            REDRAW_EVERY
+        } else {
+            LOG_EVERY
+        };
+        let due = self.drawn_at.is_none_or(|at| at.elapsed() >= every);
         if due || self.done == self.total {
             self.draw();
         }
@@ -54,8 +64,12 @@ impl Progress {
 
     /// Ends the line.
     pub fn finish(mut self) {
-        self.draw();
-        eprintln!();
+        if self.terminal || self.done != self.total {
+            self.draw();
+        }
+        if self.terminal {
+            eprintln!();
+        }
     }
 
     fn draw(&mut self) {
@@ -65,14 +79,19 @@ impl Progress {
         } else {
             String::new()
         };
-        eprint!(
-            "\r{}: {}/{}{} ({:.1} s)",
+        let line = format!(
+            "{}: {}/{}{} ({:.1} s)",
             self.label,
             self.done,
             self.total,
             failed,
             self.started.elapsed().as_secs_f64()
         );
+        if self.terminal {
+            eprint!("\r{line}");
+        } else {
+            eprintln!("{line}");
+        }
         let _ = std::io::stderr().flush();
     }
 }

@@ -49,14 +49,16 @@ pub trait Store: Send + Sync {
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<Option<User>>;
     /// "People you may know" for `me`: friends of my friends who are not me, have no edge with
     /// me in any state, did not block me, were not dismissed by me and are not banned at `now`
-    /// (nor is the mutual friend), each once with its number of mutual friends; ranked by that
-    /// number, then by the most recent of those friendships; at most `limit`.
+    /// (nor is the mutual friend), each once with all its mutual friends; ranked by their
+    /// number, then by the most recent of those friendships; at most `limit`. A store may
+    /// find the candidates by a bounded walk that samples each friend's most recent friends
+    /// (it must say so), but the mutual friends it returns for them are exact.
     async fn friend_recommendations(
         &self,
         me: UserId,
         limit: u32,
         now: DateTime<Utc>,
-    ) -> Result<Vec<(UserId, u32)>>;
+    ) -> Result<Vec<crate::friends::RecommendationRow>>;
     /// Friends `a` and `b` have in common (banned ones left out), most recent first, at most
     /// `limit`; with the total.
     async fn mutual_friends(

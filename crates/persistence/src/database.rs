@@ -67,13 +67,7 @@ impl Database {
     /// Connects to `url`: `sqlite://PATH` (the file is created if missing) or
     /// `postgres://...`.
     pub async fn connect(url: &str) -> Result<Self, PersistenceError> {
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
-            return Err(PersistenceError::UnsupportedUrl(url.to_owned()));
-        };
+        let backend = Self::backend_of(url)?;
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .sqlx_logging(false)
@@ -104,6 +98,17 @@ impl Database {
             backend,
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
         })
+    }
+
+    /// Which database `url` names: `sqlite:...` or `postgres://` / `postgresql://`.
+    pub fn backend_of(url: &str) -> Result<Backend, PersistenceError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(PersistenceError::UnsupportedUrl(url.to_owned()))
+        }
     }
 
     /// Which database this is.

@@ -1,10 +1,25 @@
-//! "People you may know": one set-based query over the friend graph, and mutual friends.
+//! "People you may know": a bounded two-hop walk over the friend graph, then the exact mutual
+//! friends of the few users it picked.
 //!
-//! Both are plain SQL (the same text on SQLite and PostgreSQL but for the placeholders): a
-//! two-hop join on the friend-listing index `(user_id, state, ...)`, grouped by candidate, so
-//! the database does the walk in one statement whatever the degrees, never a query per friend.
+//! 1. The walk. Each of my friends contributes only its [`fan_out`] most recent friendships
+//!    (about 10,000 two-hop rows in all, whatever the degrees: 100 each for a user with up to
+//!    100 friends, 10 each at the 1,000 limit), counted per candidate in one statement: a
+//!    `LATERAL` subquery on PostgreSQL; on SQLite, a range of the friend-listing index from
+//!    the friend's K-th most recent friendship on. Candidates are sorted by that count and
+//!    recency, and the exclusions (my edges in any state, users who blocked me, dismissed and
+//!    banned users) are checked in that order until `limit` pass, so their cost does not grow
+//!    with the number of candidates either. For users whose friends have more than K friends
+//!    each, the walk's counts are a sample: a candidate known to my friends only through older
+//!    friendships can be missed.
+//! 2. The exact part. For the (at most 100) candidates picked, every mutual friend is read in
+//!    one statement, so the counts and lists shown are exact and the page is ordered by them.
+//!
+//! Never one query per friend.
+
+use std::collections::HashMap;
 
 use amity_domain::accounts::User;
+use amity_domain::friends::RecommendationRow;
 use amity_domain::time::to_micros;
 use amity_domain::{Result, UserId};
 use chrono::{DateTime, Utc};
@@ -13,25 +28,84 @@ use uuid::Uuid;
 
 use crate::convert::db_err;
 
-/// Friends of `me`'s friends, each once with its mutual-friend count, best first.
-const RECOMMENDATIONS: &str = "\
-SELECT f2.friend_id AS candidate, COUNT(*) AS mutual, MAX(f2.updated_at) AS recent
-FROM friend_edges f1
-JOIN users m ON m.id = f1.friend_id
-JOIN friend_edges f2 ON f2.user_id = f1.friend_id AND f2.state = 0
-JOIN users c ON c.id = f2.friend_id
-WHERE f1.user_id = ? AND f1.state = 0
-  AND (m.banned_at IS NULL OR m.banned_until <= ?)
-  AND f2.friend_id <> ?
-  AND (c.banned_at IS NULL OR c.banned_until <= ?)
-  AND NOT EXISTS (SELECT 1 FROM friend_edges e WHERE e.user_id = ? AND e.friend_id = f2.friend_id)
-  AND NOT EXISTS (SELECT 1 FROM friend_edges b
-                  WHERE b.user_id = f2.friend_id AND b.friend_id = ? AND b.state = 3)
-  AND NOT EXISTS (SELECT 1 FROM dismissed_recommendations d
-                  WHERE d.user_id = ? AND d.dismissed_id = f2.friend_id)
-GROUP BY f2.friend_id
-ORDER BY mutual DESC, recent DESC, candidate
-LIMIT ?";
+/// About how many two-hop edges one walk reads.
+const WALK_BUDGET: u64 = 10_000;
+/// Fewest and most recent friendships taken from each friend.
+const FAN_OUT_MIN: u64 = 10;
+const FAN_OUT_MAX: u64 = 100;
+
+/// How many of each friend's most recent friendships the walk takes when I have `degree`
+/// friends.
+pub(crate) fn fan_out(degree: u64) -> u64 {
+    (WALK_BUDGET / degree.max(1)).clamp(FAN_OUT_MIN, FAN_OUT_MAX)
+}
+
+const MY_DEGREE: &str =
+    "SELECT COUNT(*) AS degree FROM friend_edges WHERE user_id = ? AND state = 0";
+
+/// The exclusions, checked per candidate in rank order (`w` is the ranked walk) until
+/// `limit` pass. One `NOT EXISTS` over a `UNION ALL` on purpose: PostgreSQL turns separate
+/// `NOT EXISTS` into anti-joins that check every candidate (and may re-sort), while this stays a
+/// filter evaluated lazily in rank order. PostgreSQL then sees that the ranked walk is already
+/// in the order of [`RANKED`] and stops at the limit; SQLite would sort again after checking
+/// every candidate, so there the order is left to the walk, which SQLite reads in its own order
+/// (the page is ordered again by the exact counts afterwards).
+const RANKED: &str = "ORDER BY w.mutual DESC, w.recent DESC, w.candidate\n";
+const EXCLUSIONS: &str = "\
+WHERE NOT EXISTS (
+  SELECT 1 FROM friend_edges e WHERE e.user_id = ? AND e.friend_id = w.candidate
+  UNION ALL
+  SELECT 1 FROM friend_edges b WHERE b.user_id = w.candidate AND b.friend_id = ? AND b.state = 3
+  UNION ALL
+  SELECT 1 FROM dismissed_recommendations d WHERE d.user_id = ? AND d.dismissed_id = w.candidate
+  UNION ALL
+  SELECT 1 FROM users c WHERE c.id = w.candidate AND c.banned_at IS NOT NULL
+    AND (c.banned_until IS NULL OR c.banned_until > ?))
+";
+
+/// The walk on PostgreSQL: each friend's K most recent friends through `LATERAL`.
+const WALK_POSTGRES: &str = "\
+SELECT w.candidate FROM (
+  SELECT f2.friend_id AS candidate, COUNT(*) AS mutual, MAX(f2.updated_at) AS recent
+  FROM friend_edges f1
+  JOIN users m ON m.id = f1.friend_id
+  CROSS JOIN LATERAL (SELECT e.friend_id, e.updated_at FROM friend_edges e
+                      WHERE e.user_id = f1.friend_id AND e.state = 0
+                      ORDER BY e.updated_at DESC LIMIT ?) f2
+  WHERE f1.user_id = ? AND f1.state = 0 AND (m.banned_at IS NULL OR m.banned_until <= ?)
+    AND f2.friend_id <> ?
+  GROUP BY f2.friend_id
+  ORDER BY mutual DESC, recent DESC, candidate
+) w
+";
+
+/// The walk on SQLite (no `LATERAL`): each friend's friendships from its K-th most recent on,
+/// a range of the listing index.
+const WALK_SQLITE: &str = "\
+SELECT w.candidate FROM (
+  SELECT f2.friend_id AS candidate, COUNT(*) AS mutual, MAX(f2.updated_at) AS recent
+  FROM friend_edges f1
+  JOIN users m ON m.id = f1.friend_id
+  JOIN friend_edges f2 ON f2.user_id = f1.friend_id AND f2.state = 0
+    AND f2.updated_at >= COALESCE((SELECT t.updated_at FROM friend_edges t
+                                   WHERE t.user_id = f1.friend_id AND t.state = 0
+                                   ORDER BY t.updated_at DESC LIMIT 1 OFFSET ?),
+                                  -9223372036854775808)
+  WHERE f1.user_id = ? AND f1.state = 0 AND (m.banned_at IS NULL OR m.banned_until <= ?)
+    AND f2.friend_id <> ?
+  GROUP BY f2.friend_id
+  ORDER BY mutual DESC, recent DESC, candidate
+) w
+";
+
+/// Every mutual friend of `me` and each of some candidates (`IN` list appended), with when
+/// the candidate befriended them, my most recent friendships first.
+const MUTUAL_OF_CANDIDATES: &str = "\
+SELECT f.user_id AS candidate, f.friend_id AS mutual_id, f.updated_at AS made_at
+FROM friend_edges f
+JOIN friend_edges mine ON mine.user_id = ? AND mine.friend_id = f.friend_id AND mine.state = 0
+JOIN users m ON m.id = f.friend_id
+WHERE f.state = 0 AND (m.banned_at IS NULL OR m.banned_until <= ?) AND f.user_id IN ";
 
 /// Friends of both `a` and `b`, most recent (on `a`'s side) first.
 const MUTUAL: &str = "\
@@ -67,42 +141,105 @@ fn uuid(id: UserId) -> Value {
     Value::Uuid(Some(id.as_uuid()))
 }
 
-/// See [`amity_domain::ports::Store::friend_recommendations`].
+/// See [`amity_domain::ports::Store::friend_recommendations`] and the module's notes.
 pub(crate) async fn recommendations(
     conn: &impl ConnectionTrait,
     me: UserId,
     limit: u32,
     now: DateTime<Utc>,
-) -> Result<Vec<(UserId, u32)>> {
+) -> Result<Vec<RecommendationRow>> {
+    let backend = conn.get_database_backend();
     let now = Value::BigInt(Some(to_micros(now)));
+    let degree = conn
+        .query_one_raw(statement(backend, MY_DEGREE, vec![uuid(me)]))
+        .await
+        .map_err(db_err)?
+        .map(|row| row.try_get::<i64>("", "degree"))
+        .transpose()
+        .map_err(db_err)?
+        .unwrap_or(0);
+    if degree == 0 {
+        return Ok(Vec::new());
+    }
+    let k = fan_out(u64::try_from(degree).unwrap_or(0));
+    let sql = if backend == DbBackend::Postgres {
+        format!("{WALK_POSTGRES}{EXCLUSIONS}{RANKED}LIMIT ?")
+    } else {
+        format!("{WALK_SQLITE}{EXCLUSIONS}LIMIT ?")
+    };
+    // SQLite's walk takes the OFFSET of the K-th most recent friendship.
+    let k = if backend == DbBackend::Postgres {
+        k
+    } else {
+        k - 1
+    };
     let values = vec![
+        Value::BigInt(Some(i64::try_from(k).unwrap_or(i64::MAX))),
         uuid(me),
         now.clone(),
         uuid(me),
-        now,
         uuid(me),
         uuid(me),
         uuid(me),
+        now.clone(),
         Value::BigInt(Some(i64::from(limit))),
     ];
+    let candidates: Vec<UserId> = conn
+        .query_all_raw(statement(backend, &sql, values))
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|row| {
+            let id: Uuid = row.try_get("", "candidate").map_err(db_err)?;
+            Ok(UserId::from_uuid(id))
+        })
+        .collect::<Result<_>>()?;
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    let mut sql = String::from(MUTUAL_OF_CANDIDATES);
+    sql.push('(');
+    let mut values = vec![uuid(me), now];
+    for (i, candidate) in candidates.iter().enumerate() {
+        sql.push_str(if i == 0 { "?" } else { ",?" });
+        values.push(uuid(*candidate));
+    }
+    sql.push_str(")\nORDER BY mine.updated_at DESC, f.friend_id");
     let rows = conn
-        .query_all_raw(statement(
-            conn.get_database_backend(),
-            RECOMMENDATIONS,
-            values,
-        ))
+        .query_all_raw(statement(backend, &sql, values))
         .await
         .map_err(db_err)?;
-    rows.iter()
-        .map(|row| {
-            let candidate: Uuid = row.try_get("", "candidate").map_err(db_err)?;
-            let mutual: i64 = row.try_get("", "mutual").map_err(db_err)?;
-            Ok((
-                UserId::from_uuid(candidate),
-                u32::try_from(mutual).unwrap_or(u32::MAX),
-            ))
+    // Per candidate: its mutual friends in my order, and the newest of its friendships with
+    // them.
+    let mut found: HashMap<UserId, (Vec<UserId>, i64)> = HashMap::with_capacity(candidates.len());
+    for row in &rows {
+        let candidate: Uuid = row.try_get("", "candidate").map_err(db_err)?;
+        let mutual: Uuid = row.try_get("", "mutual_id").map_err(db_err)?;
+        let made_at: i64 = row.try_get("", "made_at").map_err(db_err)?;
+        let entry = found
+            .entry(UserId::from_uuid(candidate))
+            .or_insert_with(|| (Vec::new(), i64::MIN));
+        entry.0.push(UserId::from_uuid(mutual));
+        entry.1 = entry.1.max(made_at);
+    }
+    let mut ranked: Vec<(UserId, Vec<UserId>, i64)> = candidates
+        .into_iter()
+        .filter_map(|c| found.remove(&c).map(|(ids, recent)| (c, ids, recent)))
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.1.len()
+            .cmp(&a.1.len())
+            .then(b.2.cmp(&a.2))
+            .then(a.0.cmp(&b.0))
+    });
+    Ok(ranked
+        .into_iter()
+        .map(|(candidate, mutual_friend_ids, _)| RecommendationRow {
+            candidate,
+            mutual_friend_ids,
         })
-        .collect()
+        .collect())
 }
 
 /// See [`amity_domain::ports::Store::mutual_friends`]; `load` turns ids into users.
@@ -135,6 +272,15 @@ pub(crate) fn in_order(ids: &[UserId], users: Vec<User>) -> Vec<User> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_walk_reads_about_the_budget_within_the_bounds() {
+        assert_eq!(fan_out(0), 100);
+        assert_eq!(fan_out(100), 100);
+        assert_eq!(fan_out(250), 40);
+        assert_eq!(fan_out(1000), 10);
+        assert_eq!(fan_out(5000), 10);
+    }
 
     #[test]
     fn placeholders_are_numbered_for_postgres_only() {

@@ -226,7 +226,7 @@ impl Store for SqlStore {
         me: UserId,
         limit: u32,
         now: DateTime<Utc>,
-    ) -> Result<Vec<(UserId, u32)>> {
+    ) -> Result<Vec<amity_domain::friends::RecommendationRow>> {
         crate::recommendations::recommendations(&self.db.conn, me, limit, now).await
     }
 

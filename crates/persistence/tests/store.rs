@@ -434,3 +434,101 @@ async fn banned_users_leave_friend_lists_until_the_ban_runs_out() {
     let status = store.access_status(b.id).await.unwrap().unwrap();
     assert_eq!(status.sessions_valid_after, Some(now));
 }
+
+/// A graph bulk-loaded into a fresh database: `users` users, `friendships` (a, b, time).
+async fn bulk_loaded(
+    users: u32,
+    friendships: &[(u32, u32, i64)],
+) -> (TestDatabase, Database, Arc<dyn Store>, Vec<UserId>) {
+    use amity_persistence::bulk::{BulkFriendship, BulkUser, load};
+    let test_db = TestDatabase::create().await.unwrap();
+    let db = Database::connect(test_db.url()).await.unwrap();
+    db.migrate_up(None).await.unwrap();
+    db.close().await;
+    let now = SystemClock.now().timestamp_micros();
+    let users: Vec<BulkUser> = (0..users)
+        .map(|i| BulkUser {
+            id: uuid::Uuid::now_v7(),
+            handle: format!("bulk_{i}"),
+            created_at: now,
+        })
+        .collect();
+    let friendships: Vec<BulkFriendship> = friendships
+        .iter()
+        .map(|&(a, b, at)| BulkFriendship { a, b, at: now + at })
+        .collect();
+    let mut steps = Vec::new();
+    load(test_db.url(), &users, "x", &friendships, &mut |step| {
+        steps.push(step)
+    })
+    .await
+    .unwrap();
+    assert!(steps.contains(&amity_persistence::bulk::BulkProgress::Indexing));
+    let db = Database::connect(test_db.url()).await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqlStore::new(db.clone()));
+    let ids = users.iter().map(|u| UserId::from_uuid(u.id)).collect();
+    (test_db, db, store, ids)
+}
+
+#[tokio::test]
+async fn a_bulk_load_writes_both_directions_and_a_bad_one_writes_nothing() {
+    let (guard, db, store, ids) = bulk_loaded(4, &[(0, 1, 1), (0, 2, 2), (3, 2, 3)]).await;
+    let svc = friends(&store, FriendLimits::default());
+    assert_eq!(svc.counts(ids[0]).await.unwrap().friends, 2);
+    assert_eq!(svc.counts(ids[2]).await.unwrap().friends, 2);
+    let page = svc
+        .list(ids[2], &[FriendState::Friend], None, 10)
+        .await
+        .unwrap();
+    // The listing index is back: newest friendship first.
+    let listed: Vec<UserId> = page.items.iter().map(|v| v.user.id).collect();
+    assert_eq!(listed, [ids[3], ids[0]]);
+    // The loaded graph takes ordinary changes (foreign keys and indexes in place).
+    svc.remove_friends(ids[0], &Targets::parse(&[ids[1].to_string()], &[]).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(svc.counts(ids[1]).await.unwrap().friends, 0);
+    db.close().await;
+
+    use amity_persistence::bulk::{BulkFriendship, BulkUser, load};
+    let users = [BulkUser {
+        id: uuid::Uuid::now_v7(),
+        handle: "lonely".into(),
+        created_at: 0,
+    }];
+    let beyond = [BulkFriendship { a: 0, b: 1, at: 0 }];
+    let err = load(guard.url(), &users, "x", &beyond, &mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("beyond"), "{err}");
+    let db = Database::connect(guard.url()).await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqlStore::new(db));
+    let lonely = Handle::parse("handle", "lonely").unwrap();
+    assert!(store.user_by_handle(&lonely).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn recommendations_sample_each_friends_recent_friendships_but_count_exactly() {
+    // Me (0) and my friend m (1), friends long ago; m has 150 more friends (2..=151, 2 the
+    // oldest). My newer friend m2 (152) is friends with 2, recently.
+    let mut graph = vec![(0, 1, 0)];
+    graph.extend((2..=151).map(|i| (1, i, 1000 + i64::from(i))));
+    graph.push((0, 152, 5000));
+    graph.push((152, 2, 6000));
+    let (_guard, _db, store, ids) = bulk_loaded(153, &graph).await;
+    let svc = friends(&store, FriendLimits::default());
+    let found = svc.recommendations(ids[0], 100).await.unwrap();
+    assert_eq!(found.len(), 100);
+    // User 2 is reached through m2 only (m's walk takes its 100 most recent friendships),
+    // but its count is exact: both m2 and m, my most recent friendship first.
+    assert_eq!(found[0].user.id, ids[2]);
+    assert_eq!(found[0].mutual_friend_ids, [ids[152], ids[1]]);
+    assert_eq!(found[0].mutual_friends.len(), 2);
+    // Then m's most recent friends, newest first, one mutual friend each.
+    let rest: Vec<UserId> = found[1..].iter().map(|r| r.user.id).collect();
+    let newest: Vec<UserId> = (53..=151).rev().map(|i| ids[i]).collect();
+    assert_eq!(rest, newest);
+    assert!(found[1..].iter().all(|r| r.mutual_friend_ids == [ids[1]]));
+    // m's older friends (3..=51) are outside the sample.
+    assert!(found.iter().all(|r| !ids[3..=52].contains(&r.user.id)));
+}

@@ -159,3 +159,61 @@ async fn banned_users_and_bad_arguments() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn mutual_friends_beyond_the_preloaded_few_are_loaded_in_order() {
+    let server = TestServer::start().await;
+    let me = server.sign_up("mut_me").await;
+    let them = server.sign_up("mut_them").await;
+    let mut shared = Vec::new();
+    for i in 0..5 {
+        let friend = server.sign_up(&format!("mut_f{i}")).await;
+        me.befriend(&friend).await;
+        friend.befriend(&them).await;
+        shared.push(format!("mut_f{i}"));
+    }
+    // My most recent friendships first.
+    shared.reverse();
+    let page = |first: i64| {
+        let me = me.clone();
+        async move {
+            me.client
+                .gql(
+                    "query($n: Int) { friendRecommendations { user { handle }
+                       mutualFriendCount mutualFriends(first: $n) { handle online } } }",
+                    json!({ "n": first }),
+                )
+                .await
+        }
+    };
+    for first in [0, 2, 3, 4, 5, 100] {
+        let res = page(first).await;
+        let found = &res.data()["friendRecommendations"][0];
+        assert_eq!(found["user"]["handle"], "mut_them");
+        assert_eq!(found["mutualFriendCount"], 5);
+        let listed: Vec<&str> = found["mutualFriends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["handle"].as_str().unwrap())
+            .collect();
+        let expected: Vec<&str> = shared
+            .iter()
+            .take(first as usize)
+            .map(String::as_str)
+            .collect();
+        assert_eq!(listed, expected, "first: {first}");
+        // Mutual friends are my friends: their presence shows.
+        assert!(
+            found["mutualFriends"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["online"].is_boolean())
+        );
+    }
+    for first in [-1, 101] {
+        assert_eq!(page(first).await.code(), "BAD_USER_INPUT", "first: {first}");
+    }
+    server.stop().await;
+}

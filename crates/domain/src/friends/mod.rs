@@ -10,12 +10,38 @@ use crate::UserId;
 use crate::accounts::User;
 use crate::input::Metadata;
 
-pub use service::FriendService;
+pub use service::{FriendService, RECOMMENDATIONS_MAX};
 pub use state::{FriendAction, FriendState, Pair};
 pub use targets::{MAX_TARGETS, Targets};
 
 /// Largest page of friends.
 pub const FRIENDS_PAGE_MAX: u32 = 1000;
+
+/// How many of each recommendation's mutual friends are loaded with it (what
+/// `mutualFriends` shows by default); more are loaded on demand.
+pub const RECOMMENDATION_PRELOAD: usize = 3;
+
+/// One "people you may know" result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendation {
+    /// The recommended user.
+    pub user: User,
+    /// Every friend they share with the viewer (banned ones left out), the viewer's most
+    /// recent friendships first; its length is the mutual-friend count.
+    pub mutual_friend_ids: Vec<UserId>,
+    /// The first [`RECOMMENDATION_PRELOAD`] of `mutual_friend_ids`, loaded.
+    pub mutual_friends: Vec<User>,
+}
+
+/// A recommendation as the store finds it: the candidate and every mutual friend, the viewer's
+/// most recent friendships first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecommendationRow {
+    /// The recommended user.
+    pub candidate: UserId,
+    /// The friends the viewer and the candidate share.
+    pub mutual_friend_ids: Vec<UserId>,
+}
 
 /// One edge as its owner sees it.
 #[derive(Debug, Clone, PartialEq)]

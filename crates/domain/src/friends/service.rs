@@ -13,7 +13,7 @@ use crate::friends::state::{self, FriendAction, FriendState, Transition};
 use crate::friends::targets::resolve_targets;
 use crate::friends::{
     FRIENDS_PAGE_MAX, FriendCounts, FriendLimits, FriendListQuery, FriendPosition, FriendView,
-    Targets,
+    RECOMMENDATION_PRELOAD, Recommendation, Targets,
 };
 use crate::input::Metadata;
 use crate::notifications::NotificationCode;
@@ -137,10 +137,10 @@ impl FriendService {
         })
     }
 
-    /// "People you may know": friends of `me`'s friends, each once, with their number of
-    /// mutual friends, best first (see [`Store::friend_recommendations`] for who is left
-    /// out). `first` is 1..=100.
-    pub async fn recommendations(&self, me: UserId, first: u32) -> Result<Vec<(User, u32)>> {
+    /// "People you may know": friends of `me`'s friends, each once, with their mutual
+    /// friends, best first (see [`Store::friend_recommendations`] for who is left out).
+    /// `first` is 1..=100.
+    pub async fn recommendations(&self, me: UserId, first: u32) -> Result<Vec<Recommendation>> {
         if !(1..=RECOMMENDATIONS_MAX).contains(&first) {
             return Err(DomainError::invalid(
                 "first",
@@ -151,8 +151,14 @@ impl FriendService {
             .store
             .friend_recommendations(me, first, self.clock.now())
             .await?;
-        let ids: Vec<UserId> = rows.iter().map(|(id, _)| *id).collect();
-        let mut users: HashMap<UserId, User> = self
+        // The candidates and the first few mutual friends of each, in one load.
+        let mut ids: Vec<UserId> = rows.iter().map(|r| r.candidate).collect();
+        for row in &rows {
+            ids.extend(row.mutual_friend_ids.iter().take(RECOMMENDATION_PRELOAD));
+        }
+        ids.sort();
+        ids.dedup();
+        let users: HashMap<UserId, User> = self
             .store
             .users_by_ids(&ids)
             .await?
@@ -161,8 +167,35 @@ impl FriendService {
             .collect();
         Ok(rows
             .into_iter()
-            .filter_map(|(id, mutual)| users.remove(&id).map(|u| (u, mutual)))
+            .filter_map(|row| {
+                let user = users.get(&row.candidate)?.clone();
+                let mutual_friends = row
+                    .mutual_friend_ids
+                    .iter()
+                    .take(RECOMMENDATION_PRELOAD)
+                    .filter_map(|id| users.get(id).cloned())
+                    .collect();
+                Some(Recommendation {
+                    user,
+                    mutual_friend_ids: row.mutual_friend_ids,
+                    mutual_friends,
+                })
+            })
             .collect())
+    }
+
+    /// Loads `ids` (at most [`RECOMMENDATIONS_MAX`]), in that order, leaving out any that are
+    /// gone; for showing more of a recommendation's mutual friends than were preloaded.
+    pub async fn users_in_order(&self, ids: &[UserId]) -> Result<Vec<User>> {
+        let ids = &ids[..ids.len().min(RECOMMENDATIONS_MAX as usize)];
+        let mut users: HashMap<UserId, User> = self
+            .store
+            .users_by_ids(ids)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        Ok(ids.iter().filter_map(|id| users.remove(id)).collect())
     }
 
     /// The friends `viewer` and `other` have in common, most recent first, at most `first`

@@ -92,10 +92,7 @@ impl QueryRoot {
             .await?;
         Ok(found
             .into_iter()
-            .map(|(user, mutual)| FriendRecommendationGql {
-                user: UserGql::new(user, false),
-                mutual_friend_count: mutual,
-            })
+            .map(FriendRecommendationGql::new)
             .collect())
     }
 
