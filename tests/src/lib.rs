@@ -94,6 +94,20 @@ impl TestServer {
                 .try_init();
         }
         let db = TestDatabase::create().await.expect("test database");
+        Self::start_on(db, adjust).await
+    }
+
+    /// A server on a database that `prepare` fills first (it gets the database URL and has the
+    /// database to itself; e.g. the data-set generator).
+    pub async fn start_prepared<F: std::future::Future<Output = ()>>(
+        prepare: impl FnOnce(String) -> F,
+    ) -> Self {
+        let db = TestDatabase::create().await.expect("test database");
+        prepare(db.url().to_owned()).await;
+        Self::start_on(db, |_| {}).await
+    }
+
+    async fn start_on(db: TestDatabase, adjust: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = test_settings(db.url());
         adjust(&mut settings);
         let server = RunningServer::start(&settings)

@@ -74,6 +74,7 @@ pub async fn recommendations(args: RecommendationsArgs) -> anyhow::Result<Report
             println!("  ({empty} answers were empty)");
         }
         figures.insert(group.to_owned(), json!(latencies.summary()));
+        figures.insert(format!("{group}_empty_answers"), json!(empty));
     }
     println!("  errors: {errors}");
     Report::new(

@@ -107,3 +107,56 @@ async fn ban_close_sees_every_banned_websocket_closed() {
     assert!(report.parameters.get("moderator_password").is_none());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_generated_data_set_serves_the_recommendations_benchmark() {
+    use amity_bench::cli::{DatasetCommand, GenerateArgs, GraphCommand, RecommendationsArgs};
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("dataset.json");
+    let generate = GenerateArgs {
+        database_url: String::new(),
+        users: 600,
+        median_friends: 10,
+        max_friends: 60,
+        seed: 7,
+        manifest: manifest.clone(),
+        output: dir.path().join("generate.json"),
+    };
+    let server = TestServer::start_prepared(|url| {
+        let generate = GenerateArgs {
+            database_url: url,
+            ..generate
+        };
+        async move {
+            let (report, _) = amity_bench::run(Command::Dataset {
+                command: DatasetCommand::Generate(generate),
+            })
+            .await
+            .expect("the data set loads");
+            assert_eq!(report.figures["users"], 600);
+            assert_eq!(report.figures["max_friends"], 60);
+        }
+    })
+    .await;
+    let (report, _) = amity_bench::run(Command::Graph {
+        command: GraphCommand::Recommendations(RecommendationsArgs {
+            common: common(&server, &dir),
+            manifest,
+            sample: 3,
+            requests: 12,
+        }),
+    })
+    .await
+    .expect("the benchmark runs");
+    assert_eq!(report.errors, 0, "errors: {}", report.error_kinds);
+    for group in ["ordinary", "at_limit"] {
+        assert_eq!(report.figures[group]["count"], 12, "{group}");
+        // Everyone in a connected random graph has friends of friends to be shown.
+        assert_eq!(
+            report.figures[format!("{group}_empty_answers")],
+            0,
+            "{group}"
+        );
+    }
+    server.stop().await;
+}
