@@ -20,7 +20,7 @@ use sea_orm::sqlx::postgres::PgConnection;
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous,
 };
-use sea_orm::sqlx::{self, AssertSqlSafe, Connection, Executor, Row};
+use sea_orm::sqlx::{self, AssertSqlSafe, Connection, Executor};
 use uuid::Uuid;
 
 use crate::{Backend, Database, PersistenceError};
@@ -29,7 +29,9 @@ use crate::{Backend, Database, PersistenceError};
 /// 32,766).
 const USERS_PER_STATEMENT: usize = 2000;
 const EDGES_PER_STATEMENT: usize = 8000;
-/// Bytes of COPY data sent to PostgreSQL at a time.
+/// Rows of COPY data sent to PostgreSQL at a time (about 1 MiB of edges), and the buffer
+/// reserved for them.
+const COPY_ROWS_PER_CHUNK: usize = 12_000;
 const COPY_CHUNK: usize = 1 << 20;
 
 /// A user to load.
@@ -161,16 +163,13 @@ async fn load_sqlite(
         })?;
     let result = async {
         let mut tx = Connection::begin(&mut conn).await.map_err(sql_err)?;
-        let indexes: Vec<(String, String)> = sqlx::query(
+        let indexes: Vec<(String, String)> = sqlx::query_as(
             "SELECT name, sql FROM sqlite_master \
              WHERE type = 'index' AND tbl_name = 'friend_edges' AND sql IS NOT NULL",
         )
         .fetch_all(&mut *tx)
         .await
-        .map_err(sql_err)?
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
+        .map_err(sql_err)?;
         for (name, _) in &indexes {
             tx.execute(AssertSqlSafe(format!("DROP INDEX \"{name}\"")))
                 .await
@@ -247,30 +246,24 @@ async fn load_postgres(
     ] {
         tx.execute(setting).await.map_err(sql_err)?;
     }
-    let indexes: Vec<(String, String)> = sqlx::query(
+    let indexes: Vec<(String, String)> = sqlx::query_as(
         "SELECT c.relname::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
          JOIN pg_class c ON c.oid = i.indexrelid \
          WHERE i.indrelid = 'friend_edges'::regclass AND NOT i.indisprimary AND NOT i.indisunique",
     )
     .fetch_all(&mut *tx)
     .await
-    .map_err(sql_err)?
-    .iter()
-    .map(|row| (row.get(0), row.get(1)))
-    .collect();
+    .map_err(sql_err)?;
     // The foreign keys, then the primary key ('f' < 'p'): dropped in that order, added back
     // in the other. Adding the primary key back checks that no loaded edge repeats one that
     // was there before.
-    let constraints: Vec<(String, String)> = sqlx::query(
+    let constraints: Vec<(String, String)> = sqlx::query_as(
         "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
          WHERE conrelid = 'friend_edges'::regclass AND contype IN ('f', 'p') ORDER BY contype",
     )
     .fetch_all(&mut *tx)
     .await
-    .map_err(sql_err)?
-    .iter()
-    .map(|row| (row.get(0), row.get(1)))
-    .collect();
+    .map_err(sql_err)?;
     for (name, _) in &indexes {
         tx.execute(AssertSqlSafe(format!("DROP INDEX \"{name}\"")))
             .await
@@ -284,49 +277,37 @@ async fn load_postgres(
         .map_err(sql_err)?;
     }
 
-    let mut written = 0u64;
-    let mut copy = tx
-        .copy_in_raw(
-            "COPY users (id, handle, handle_key, role, password_hash, created_at) FROM STDIN",
-        )
-        .await
-        .map_err(sql_err)?;
-    let mut buf = String::with_capacity(COPY_CHUNK + 1024);
+    use std::fmt::Write;
     let hash = copy_text(password_hash);
-    for (i, user) in users.iter().enumerate() {
-        use std::fmt::Write;
-        let _ = writeln!(
-            buf,
-            "{}\t{}\t{}\tuser\t{hash}\t{}",
-            user.id,
-            copy_text(&user.handle),
-            copy_text(&user.handle.to_lowercase()),
-            user.created_at
-        );
-        if buf.len() >= COPY_CHUNK || i + 1 == users.len() {
-            copy.send(buf.as_bytes()).await.map_err(sql_err)?;
-            buf.clear();
-            written = i as u64 + 1;
-            progress(BulkProgress::Rows(written));
-        }
-    }
-    copy.finish().await.map_err(sql_err)?;
-    let mut copy = tx
-        .copy_in_raw("COPY friend_edges (user_id, friend_id, state, updated_at) FROM STDIN")
-        .await
-        .map_err(sql_err)?;
-    let before = written;
-    for (i, (a, b, at)) in edges.iter().enumerate() {
-        use std::fmt::Write;
-        let _ = writeln!(buf, "{a}\t{b}\t0\t{at}");
-        if buf.len() >= COPY_CHUNK || i + 1 == edges.len() {
-            copy.send(buf.as_bytes()).await.map_err(sql_err)?;
-            buf.clear();
-            written = before + i as u64 + 1;
-            progress(BulkProgress::Rows(written));
-        }
-    }
-    copy.finish().await.map_err(sql_err)?;
+    let written = copy_rows(
+        &mut tx,
+        "COPY users (id, handle, handle_key, role, password_hash, created_at) FROM STDIN",
+        users,
+        0,
+        progress,
+        |buf, user| {
+            let _ = writeln!(
+                buf,
+                "{}\t{}\t{}\tuser\t{hash}\t{}",
+                user.id,
+                copy_text(&user.handle),
+                copy_text(&user.handle.to_lowercase()),
+                user.created_at
+            );
+        },
+    )
+    .await?;
+    copy_rows(
+        &mut tx,
+        "COPY friend_edges (user_id, friend_id, state, updated_at) FROM STDIN",
+        edges,
+        written,
+        progress,
+        |buf, (a, b, at)| {
+            let _ = writeln!(buf, "{a}\t{b}\t0\t{at}");
+        },
+    )
+    .await?;
 
     progress(BulkProgress::Indexing);
     for (_, definition) in &indexes {
@@ -350,6 +331,33 @@ async fn load_postgres(
         .map_err(sql_err)?;
     conn.close().await.map_err(sql_err)?;
     Ok(())
+}
+
+/// Streams `rows` through `statement` (a `COPY ... FROM STDIN` in text format), each written
+/// as one line by `line`, a chunk at a time; progress counts on from `before`. Returns the
+/// count after the last row.
+async fn copy_rows<T>(
+    conn: &mut PgConnection,
+    statement: &'static str,
+    rows: &[T],
+    before: u64,
+    progress: &mut (dyn FnMut(BulkProgress) + Send),
+    mut line: impl FnMut(&mut String, &T),
+) -> Result<u64, PersistenceError> {
+    let mut copy = conn.copy_in_raw(statement).await.map_err(sql_err)?;
+    let mut buf = String::with_capacity(COPY_CHUNK + 1024);
+    let mut written = before;
+    for chunk in rows.chunks(COPY_ROWS_PER_CHUNK) {
+        for row in chunk {
+            line(&mut buf, row);
+        }
+        copy.send(buf.as_bytes()).await.map_err(sql_err)?;
+        buf.clear();
+        written += chunk.len() as u64;
+        progress(BulkProgress::Rows(written));
+    }
+    copy.finish().await.map_err(sql_err)?;
+    Ok(written)
 }
 
 /// `head` followed by `rows` copies of `row`, comma-separated.

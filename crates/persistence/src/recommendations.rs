@@ -63,15 +63,15 @@ WHERE NOT EXISTS (
     AND (c.banned_until IS NULL OR c.banned_until > ?))
 ";
 
-/// The walk on PostgreSQL: each friend's K most recent friends through `LATERAL`.
-const WALK_POSTGRES: &str = "\
+/// The walk, around its second hop: my friends (not banned), then a sample of each one's
+/// friendships, counted per candidate and ranked.
+const WALK_HEAD: &str = "\
 SELECT w.candidate FROM (
   SELECT f2.friend_id AS candidate, COUNT(*) AS mutual, MAX(f2.updated_at) AS recent
   FROM friend_edges f1
   JOIN users m ON m.id = f1.friend_id
-  CROSS JOIN LATERAL (SELECT e.friend_id, e.updated_at FROM friend_edges e
-                      WHERE e.user_id = f1.friend_id AND e.state = 0
-                      ORDER BY e.updated_at DESC LIMIT ?) f2
+";
+const WALK_TAIL: &str = "\
   WHERE f1.user_id = ? AND f1.state = 0 AND (m.banned_at IS NULL OR m.banned_until <= ?)
     AND f2.friend_id <> ?
   GROUP BY f2.friend_id
@@ -79,23 +79,21 @@ SELECT w.candidate FROM (
 ) w
 ";
 
-/// The walk on SQLite (no `LATERAL`): each friend's friendships from its K-th most recent on,
-/// a range of the listing index.
-const WALK_SQLITE: &str = "\
-SELECT w.candidate FROM (
-  SELECT f2.friend_id AS candidate, COUNT(*) AS mutual, MAX(f2.updated_at) AS recent
-  FROM friend_edges f1
-  JOIN users m ON m.id = f1.friend_id
+/// The second hop on PostgreSQL: each friend's K most recent friends through `LATERAL`.
+const HOP_POSTGRES: &str = "\
+  CROSS JOIN LATERAL (SELECT e.friend_id, e.updated_at FROM friend_edges e
+                      WHERE e.user_id = f1.friend_id AND e.state = 0
+                      ORDER BY e.updated_at DESC LIMIT ?) f2
+";
+
+/// The second hop on SQLite (no `LATERAL`): each friend's friendships from its K-th most
+/// recent on (the `?` is K - 1, an OFFSET), a range of the listing index.
+const HOP_SQLITE: &str = "\
   JOIN friend_edges f2 ON f2.user_id = f1.friend_id AND f2.state = 0
     AND f2.updated_at >= COALESCE((SELECT t.updated_at FROM friend_edges t
                                    WHERE t.user_id = f1.friend_id AND t.state = 0
                                    ORDER BY t.updated_at DESC LIMIT 1 OFFSET ?),
                                   -9223372036854775808)
-  WHERE f1.user_id = ? AND f1.state = 0 AND (m.banned_at IS NULL OR m.banned_until <= ?)
-    AND f2.friend_id <> ?
-  GROUP BY f2.friend_id
-  ORDER BY mutual DESC, recent DESC, candidate
-) w
 ";
 
 /// Every mutual friend of `me` and each of some candidates (`IN` list appended), with when
@@ -162,17 +160,12 @@ pub(crate) async fn recommendations(
         return Ok(Vec::new());
     }
     let k = fan_out(u64::try_from(degree).unwrap_or(0));
-    let sql = if backend == DbBackend::Postgres {
-        format!("{WALK_POSTGRES}{EXCLUSIONS}{RANKED}LIMIT ?")
+    let (hop, ranked, k) = if backend == DbBackend::Postgres {
+        (HOP_POSTGRES, RANKED, k)
     } else {
-        format!("{WALK_SQLITE}{EXCLUSIONS}LIMIT ?")
+        (HOP_SQLITE, "", k - 1)
     };
-    // SQLite's walk takes the OFFSET of the K-th most recent friendship.
-    let k = if backend == DbBackend::Postgres {
-        k
-    } else {
-        k - 1
-    };
+    let sql = format!("{WALK_HEAD}{hop}{WALK_TAIL}{EXCLUSIONS}{ranked}LIMIT ?");
     let values = vec![
         Value::BigInt(Some(i64::try_from(k).unwrap_or(i64::MAX))),
         uuid(me),

@@ -158,13 +158,7 @@ impl FriendService {
         }
         ids.sort();
         ids.dedup();
-        let users: HashMap<UserId, User> = self
-            .store
-            .users_by_ids(&ids)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u))
-            .collect();
+        let users = self.users_by_id(&ids).await?;
         Ok(rows
             .into_iter()
             .filter_map(|row| {
@@ -184,18 +178,32 @@ impl FriendService {
             .collect())
     }
 
-    /// Loads `ids` (at most [`RECOMMENDATIONS_MAX`]), in that order, leaving out any that are
-    /// gone; for showing more of a recommendation's mutual friends than were preloaded.
-    pub async fn users_in_order(&self, ids: &[UserId]) -> Result<Vec<User>> {
-        let ids = &ids[..ids.len().min(RECOMMENDATIONS_MAX as usize)];
-        let mut users: HashMap<UserId, User> = self
+    /// The first `first` (0..=100) of a recommendation's mutual friends: the preloaded ones
+    /// when they are enough, else those users loaded in order (gone ones left out).
+    pub async fn recommendation_mutual_friends(
+        &self,
+        found: &Recommendation,
+        first: u32,
+    ) -> Result<Vec<User>> {
+        check_mutual_first(first)?;
+        let wanted = (first as usize).min(found.mutual_friend_ids.len());
+        if wanted <= found.mutual_friends.len() {
+            return Ok(found.mutual_friends[..wanted].to_vec());
+        }
+        let ids = &found.mutual_friend_ids[..wanted];
+        let mut users = self.users_by_id(ids).await?;
+        Ok(ids.iter().filter_map(|id| users.remove(id)).collect())
+    }
+
+    /// `ids` loaded, by id.
+    async fn users_by_id(&self, ids: &[UserId]) -> Result<HashMap<UserId, User>> {
+        Ok(self
             .store
             .users_by_ids(ids)
             .await?
             .into_iter()
             .map(|u| (u.id, u))
-            .collect();
-        Ok(ids.iter().filter_map(|id| users.remove(id)).collect())
+            .collect())
     }
 
     /// The friends `viewer` and `other` have in common, most recent first, at most `first`
@@ -206,12 +214,7 @@ impl FriendService {
         other: UserId,
         first: u32,
     ) -> Result<(Vec<User>, u32)> {
-        if first > RECOMMENDATIONS_MAX {
-            return Err(DomainError::invalid(
-                "first",
-                format!("must be between 0 and {RECOMMENDATIONS_MAX}"),
-            ));
-        }
+        check_mutual_first(first)?;
         if viewer == other {
             return Ok((Vec::new(), 0));
         }
@@ -506,4 +509,15 @@ fn notification_for(sender: &User, recipient: UserId, code: NotificationCode) ->
         content: json!({ "userId": sender.id.to_string(), "handle": who }),
         sender: Some(sender.id),
     }
+}
+
+/// A mutual-friends page size is 0..=[`RECOMMENDATIONS_MAX`].
+fn check_mutual_first(first: u32) -> Result<()> {
+    if first > RECOMMENDATIONS_MAX {
+        return Err(DomainError::invalid(
+            "first",
+            format!("must be between 0 and {RECOMMENDATIONS_MAX}"),
+        ));
+    }
+    Ok(())
 }

@@ -51,11 +51,12 @@ pub(crate) fn session(ctx: &Context<'_>) -> ApiResult<Session> {
 }
 
 /// A page size argument as the domain takes it; out-of-range values are left to the domain's
-/// check, which names the allowed range.
+/// check, which names the allowed range (a negative one becomes `u32::MAX`, out of every
+/// range, rather than 0, which some fields allow).
 pub(crate) fn page_size(first: Option<i32>, default: u32) -> u32 {
     match first {
         None => default,
-        Some(n) => u32::try_from(n).unwrap_or(0),
+        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
     }
 }
 
