@@ -38,6 +38,105 @@ pub enum Command {
         #[command(subcommand)]
         command: GraphCommand,
     },
+    /// Throughput: many connections sending requests back to back for a given time.
+    Load {
+        /// The load benchmark to run.
+        #[command(subcommand)]
+        command: LoadCommand,
+    },
+}
+
+/// The throughput benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum LoadCommand {
+    /// `friends(first: 100)` with presence fields, as users of a generated data set.
+    Friends(ReadLoadArgs),
+    /// `friendRecommendations(first: 10)`, as users of a generated data set.
+    Recommendations(ReadLoadArgs),
+    /// Fresh pairs of users become friends: one asks, the other accepts.
+    SendAccept(SendAcceptArgs),
+    /// Friend requests to many users per call from concurrent callers whose targets overlap.
+    Invites(InvitesArgs),
+}
+
+impl LoadCommand {
+    /// Where the result goes.
+    pub fn output(&self) -> &std::path::Path {
+        match self {
+            Self::Friends(a) | Self::Recommendations(a) => &a.load.common.output,
+            Self::SendAccept(a) => &a.load.common.output,
+            Self::Invites(a) => &a.load.common.output,
+        }
+    }
+}
+
+/// Options every load benchmark has.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct LoadArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Connections (concurrent clients), each sending its next request as soon as the last
+    /// one is answered.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connections: u32,
+    /// How long to measure, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub duration: u32,
+    /// The server's process id: its resident memory is read once the run has been idle for
+    /// `--idle-secs` (the server must run on this machine).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// How long to leave the server idle before reading its memory, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub idle_secs: u64,
+}
+
+/// Options of `load friends` and `load recommendations`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ReadLoadArgs {
+    /// Shared load options.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// The manifest `dataset generate` wrote (its ordinary users are signed in as).
+    #[arg(long, default_value = "dataset.json")]
+    pub manifest: PathBuf,
+    /// How many data-set users to sign in as (default: one per connection).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub users: Option<u32>,
+    /// Seconds of the same load before measuring, not counted.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u32,
+}
+
+/// Options of `load send-accept`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct SendAcceptArgs {
+    /// Shared load options.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Fresh users signed up for each connection; it makes friends of every pair of them in
+    /// turn, so n users last n(n-1)/2 friendships (the run fails if a connection runs out).
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    pub users_per_connection: u32,
+}
+
+/// Options of `load invites`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct InvitesArgs {
+    /// Shared load options (`--connections` is the number of concurrent callers).
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Ids per `addFriends` call.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub batch: u32,
+    /// Distinct users each caller asks before the next caller takes over (the server's
+    /// AMITY_MAX_PENDING_INVITES, 500 by default, bounds it).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub per_caller: u32,
+    /// Fresh users: the callers, taken in turn, and everyone's targets.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(2..=1_000_000))]
+    pub users: u32,
 }
 
 /// Data sets for benchmarks.
@@ -63,10 +162,16 @@ pub struct GenerateArgs {
     #[arg(long, env = "AMITY_DATABASE_URL", default_value = "sqlite://amity.db")]
     #[serde(skip)]
     pub database_url: String,
-    /// How many users.
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(2..=10_000_000))]
-    pub users: u32,
-    /// The median number of friends (degrees are log-normal around it).
+    /// The shape of the graph: `skewed` (log-normal degrees, a long tail up to the limit) or
+    /// `nakama` (the shape Nakama was measured on: every user has the median number of friends,
+    /// 2,000 users by default).
+    #[arg(long, value_enum, default_value_t = Shape::Skewed)]
+    pub shape: Shape,
+    /// How many users (default: 100,000 for `skewed`, 2,000 for `nakama`).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=10_000_000))]
+    pub users: Option<u32>,
+    /// The median number of friends (with `skewed`, degrees are log-normal around it; with
+    /// `nakama`, every user draws exactly this many).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub median_friends: u32,
     /// The most friends a user may have (the server's AMITY_MAX_FRIENDS); about 0.2 % of users
@@ -82,6 +187,35 @@ pub struct GenerateArgs {
     /// Where to write the result (timings).
     #[arg(long, default_value = "bench-result.json")]
     pub output: PathBuf,
+}
+
+/// The shapes of generated graphs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    /// Log-normal degrees around the median (spread 0.8), some users at the friend limit.
+    Skewed,
+    /// Every user draws the median number of friends (about 100 mutual friends each on 2,000
+    /// users: the graph of the Nakama measurement).
+    Nakama,
+}
+
+impl Shape {
+    /// The number of users when `--users` is not given.
+    pub fn default_users(self) -> u32 {
+        match self {
+            Self::Skewed => 100_000,
+            Self::Nakama => 2_000,
+        }
+    }
+
+    /// The spread (sigma) of the log-normal degree distribution.
+    pub fn spread(self) -> f64 {
+        match self {
+            Self::Skewed => 0.8,
+            Self::Nakama => 0.0,
+        }
+    }
 }
 
 /// Options of `graph recommendations`.

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Value, json};
 
 /// Every benchmark user's password (the server requires at least 8 characters).
@@ -98,6 +99,27 @@ impl GraphqlClient {
             request = request.bearer_auth(token);
         }
         let response = request.send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        parse_response(status.as_u16(), &body)
+    }
+
+    /// Sends a request body made beforehand (`{"query": ...}` as JSON) and reads `data` as
+    /// `T`: the load benchmarks' path, which neither builds nor keeps a JSON tree per request
+    /// (`IgnoredAny` skips what is not counted), but still fails on any GraphQL error.
+    pub async fn execute_prepared<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        body: &str,
+    ) -> Result<T, RequestError> {
+        let response = self
+            .http
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .bearer_auth(token)
+            .body(body.to_owned())
+            .send()
+            .await?;
         let status = response.status();
         let body = response.bytes().await?;
         parse_response(status.as_u16(), &body)
@@ -221,16 +243,32 @@ impl GraphqlClient {
     }
 }
 
-/// Turns an HTTP answer into `data`, or the error it carries.
-fn parse_response(status: u16, body: &[u8]) -> Result<Value, RequestError> {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    if let Some(errors) = parsed
-        .as_ref()
-        .and_then(|v| v.get("errors"))
-        .and_then(Value::as_array)
-        .filter(|errors| !errors.is_empty())
-    {
-        return Err(graphql_error(errors));
+/// A GraphQL response with `data` read as `T`.
+#[derive(serde::Deserialize)]
+struct Envelope<T> {
+    data: Option<T>,
+    #[serde(default)]
+    errors: Option<Vec<Value>>,
+}
+
+/// Turns an HTTP answer into `data` read as `T`, or the error it carries. Any `errors` array
+/// makes it a failure, whatever the status and `data`.
+fn parse_response<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, RequestError> {
+    let parsed = serde_json::from_slice::<Envelope<T>>(body);
+    let errors = match &parsed {
+        Ok(envelope) => envelope.errors.as_deref(),
+        // `data` may not have the expected shape because of the errors: read them alone.
+        Err(_) => None,
+    };
+    let errors = match (errors, &parsed) {
+        (Some(errors), _) => Some(errors.to_vec()),
+        (None, Err(_)) => serde_json::from_slice::<Envelope<IgnoredAny>>(body)
+            .ok()
+            .and_then(|e| e.errors),
+        (None, Ok(_)) => None,
+    };
+    if let Some(errors) = errors.filter(|errors| !errors.is_empty()) {
+        return Err(graphql_error(&errors));
     }
     if !(200..300).contains(&status) {
         let body = String::from_utf8_lossy(body);
@@ -240,13 +278,13 @@ fn parse_response(status: u16, body: &[u8]) -> Result<Value, RequestError> {
         });
     }
     match parsed {
-        Some(Value::Object(mut response)) => match response.remove("data") {
-            Some(data) if !data.is_null() => Ok(data),
-            _ => Err(RequestError::Malformed("no data and no errors".to_owned())),
-        },
-        _ => Err(RequestError::Malformed(
-            "the body is not a JSON object".to_owned(),
-        )),
+        Ok(Envelope {
+            data: Some(data), ..
+        }) => Ok(data),
+        Ok(_) => Err(RequestError::Malformed("no data and no errors".to_owned())),
+        Err(e) => Err(RequestError::Malformed(format!(
+            "the body is not the expected GraphQL response: {e}"
+        ))),
     }
 }
 
@@ -272,9 +310,9 @@ mod tests {
 
     #[test]
     fn data_without_errors_is_a_success() -> anyhow::Result<()> {
-        let data = parse_response(200, br#"{"data":{"x":true}}"#)?;
+        let data = parse_response::<Value>(200, br#"{"data":{"x":true}}"#)?;
         assert_eq!(data, json!({"x": true}));
-        let data = parse_response(200, br#"{"data":{"x":1},"errors":[]}"#)?;
+        let data = parse_response::<Value>(200, br#"{"data":{"x":1},"errors":[]}"#)?;
         assert_eq!(data, json!({"x": 1}));
         Ok(())
     }
@@ -282,7 +320,7 @@ mod tests {
     #[test]
     fn an_errors_array_is_a_failure_even_with_http_200_and_data() {
         let body = br#"{"data":null,"errors":[{"message":"no such user","extensions":{"code":"BAD_USER_INPUT"}},{"message":"two"}]}"#;
-        let error = parse_response(200, body).err();
+        let error = parse_response::<Value>(200, body).err();
         assert!(
             matches!(&error, Some(RequestError::Graphql { code, message })
                 if code == "BAD_USER_INPUT" && message == "no such user; two"),
@@ -290,16 +328,42 @@ mod tests {
         );
         let body = br#"{"data":{"x":1},"errors":[{"message":"partial"}]}"#;
         assert_eq!(
-            parse_response(200, body).err().map(|e| e.kind()),
+            parse_response::<Value>(200, body).err().map(|e| e.kind()),
             Some("NO_CODE".to_owned())
         );
     }
 
     #[test]
     fn other_answers_are_failures() {
-        let kind = |status, body: &[u8]| parse_response(status, body).err().map(|e| e.kind());
+        let kind = |status, body: &[u8]| {
+            parse_response::<Value>(status, body)
+                .err()
+                .map(|e| e.kind())
+        };
         assert_eq!(kind(502, b"bad gateway"), Some("HTTP 502".to_owned()));
         assert_eq!(kind(200, b"not json"), Some("malformed".to_owned()));
         assert_eq!(kind(200, br#"{"data":null}"#), Some("malformed".to_owned()));
+    }
+
+    #[test]
+    fn typed_data_is_read_and_errors_win_over_its_shape() -> anyhow::Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Friends {
+            edges: Vec<IgnoredAny>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Data {
+            friends: Friends,
+        }
+        let data: Data = parse_response(200, br#"{"data":{"friends":{"edges":[{"a":1},{}]}}}"#)?;
+        assert_eq!(data.friends.edges.len(), 2);
+        let body = br#"{"data":{"friends":null},"errors":[{"message":"x","extensions":{"code":"FORBIDDEN"}}]}"#;
+        let kind = parse_response::<Data>(200, body).err().map(|e| e.kind());
+        assert_eq!(kind, Some("FORBIDDEN".to_owned()));
+        let kind = parse_response::<Data>(200, br#"{"data":{"friends":3}}"#)
+            .err()
+            .map(|e| e.kind());
+        assert_eq!(kind, Some("malformed".to_owned()));
+        Ok(())
     }
 }

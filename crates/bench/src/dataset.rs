@@ -1,8 +1,11 @@
 //! `dataset generate`: N users and a skewed friend graph, bulk-loaded straight into a database.
 //!
-//! Degrees are log-normal around `--median-friends` (sigma 0.8: half the users have fewer than
-//! the median, a long tail has many more), capped at `--max-friends`; the users whose drawn
-//! degree reaches the cap (about 0.2 %) are filled up to it exactly. Friendships are made by
+//! Degrees are log-normal around `--median-friends` (`--shape skewed`, sigma 0.8: half the users
+//! have fewer than the median, a long tail has many more), capped at `--max-friends`; the users
+//! whose drawn degree reaches the cap (about 0.2 %) are filled up to it exactly. With
+//! `--shape nakama` (sigma 0) every user draws the median: on 2,000 users with 100 each that is
+//! about 98,700 friendships once self-pairs and duplicates are dropped, the graph Nakama was
+//! measured on. Friendships are made by
 //! pairing degree "stubs" at random (the configuration model), dropping self-pairs and
 //! duplicates. Every user can sign in with the manifest's password (a cheap argon2id hash: this
 //! is benchmark data).
@@ -32,8 +35,6 @@ use crate::stats::ErrorTally;
 
 /// The password of every generated user.
 pub const DATASET_PASSWORD: &str = "dataset-password";
-/// Spread of the log-normal degree distribution.
-const SIGMA: f64 = 0.8;
 /// How many handles of each group the manifest lists.
 const MANIFEST_SAMPLE: usize = 500;
 
@@ -74,15 +75,15 @@ struct Graph {
     at_limit: Vec<u32>,
 }
 
-/// Draws the graph.
-fn draw(users: u32, median: u32, max: u32, rng: &mut StdRng) -> Graph {
+/// Draws the graph: log-normal degrees with spread `sigma` around `median`, capped at `max`.
+fn draw(users: u32, median: u32, sigma: f64, max: u32, rng: &mut StdRng) -> Graph {
     let n = users as usize;
     let targets: Vec<u32> = (0..n)
         .map(|_| {
             // Box-Muller: a standard normal from two uniforms.
             let (u1, u2): (f64, f64) = (rng.random::<f64>().max(f64::MIN_POSITIVE), rng.random());
             let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-            let d = (f64::from(median) * (SIGMA * z).exp()).round();
+            let d = (f64::from(median) * (sigma * z).exp()).round();
             (d.clamp(1.0, f64::from(max))) as u32
         })
         .collect();
@@ -134,17 +135,24 @@ pub async fn generate(args: GenerateArgs) -> anyhow::Result<Report> {
     let started_at = Utc::now();
     let began = Instant::now();
     let mut rng = StdRng::seed_from_u64(args.seed);
+    let user_count = args.users.unwrap_or_else(|| args.shape.default_users());
     eprintln!(
-        "drawing {} users with a median of {} friends (limit {})...",
-        args.users, args.median_friends, args.max_friends
+        "drawing {user_count} users with a median of {} friends (limit {})...",
+        args.median_friends, args.max_friends
     );
-    let graph = draw(args.users, args.median_friends, args.max_friends, &mut rng);
+    let graph = draw(
+        user_count,
+        args.median_friends,
+        args.shape.spread(),
+        args.max_friends,
+        &mut rng,
+    );
     let drawn_in = began.elapsed().as_secs_f64();
 
     let prefix = run_prefix();
     let now = Utc::now().timestamp_micros();
     const YEAR_MICROS: i64 = 365 * 24 * 3600 * 1_000_000;
-    let users: Vec<BulkUser> = (0..args.users)
+    let users: Vec<BulkUser> = (0..user_count)
         .map(|i| BulkUser {
             id: uuid::Uuid::now_v7(),
             handle: format!("{prefix}_{i}"),
@@ -209,7 +217,7 @@ pub async fn generate(args: GenerateArgs) -> anyhow::Result<Report> {
 
     let handle = |i: u32| users[i as usize].handle.clone();
     let median = args.median_friends;
-    let ordinary: Vec<String> = (0..args.users)
+    let ordinary: Vec<String> = (0..user_count)
         .filter(|&i| {
             let d = graph.degrees[i as usize];
             d >= median / 2 && d <= median * 2
@@ -225,7 +233,7 @@ pub async fn generate(args: GenerateArgs) -> anyhow::Result<Report> {
         .map(|&i| handle(i))
         .collect();
     let manifest = Manifest {
-        users: args.users,
+        users: user_count,
         friendships: friendships.len() as u64,
         password: DATASET_PASSWORD.to_owned(),
         ordinary,
@@ -241,7 +249,7 @@ pub async fn generate(args: GenerateArgs) -> anyhow::Result<Report> {
     let max_degree = sorted.last().copied().unwrap_or(0);
     println!(
         "dataset: {} users, {} friendships ({} edge rows), median {} friends, {} users at the limit of {} (max {})",
-        args.users,
+        user_count,
         friendships.len(),
         2 * friendships.len(),
         median_degree,
@@ -258,7 +266,7 @@ pub async fn generate(args: GenerateArgs) -> anyhow::Result<Report> {
         args.manifest.display()
     );
     let figures = json!({
-        "users": args.users,
+        "users": user_count,
         "friendships": friendships.len(),
         "median_friends": median_degree,
         "max_friends": max_degree,
@@ -280,9 +288,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_nakama_shape_gives_everyone_about_the_median() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let graph = draw(2000, 100, 0.0, 1000, &mut rng);
+        // 100,000 stubs paired at random: a few self-pairs and duplicates are dropped.
+        assert!(
+            (97_500..100_000).contains(&graph.friendships.len()),
+            "{} friendships",
+            graph.friendships.len()
+        );
+        assert!(graph.degrees.iter().all(|&d| (85..=100).contains(&d)));
+        assert!(graph.at_limit.is_empty());
+    }
+
+    #[test]
     fn the_graph_is_skewed_capped_and_simple() {
         let mut rng = StdRng::seed_from_u64(7);
-        let graph = draw(5000, 20, 200, &mut rng);
+        let graph = draw(5000, 20, 0.8, 200, &mut rng);
         let mut degrees = graph.degrees.clone();
         degrees.sort_unstable();
         let median = degrees[degrees.len() / 2];
@@ -300,7 +322,7 @@ mod tests {
             assert_ne!(a, b);
             assert!(pairs.insert((a.min(b), a.max(b))), "duplicate {a}-{b}");
         }
-        let again = draw(5000, 20, 200, &mut StdRng::seed_from_u64(7));
+        let again = draw(5000, 20, 0.8, 200, &mut StdRng::seed_from_u64(7));
         assert_eq!(
             again.friendships, graph.friendships,
             "the seed decides the graph"

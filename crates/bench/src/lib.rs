@@ -3,16 +3,17 @@
 //! protocol), prints the figures, and writes them with the parameters to a JSON file
 //! (`--output`, default `bench-result.json`).
 //!
-//! What it measures (one subcommand each, grouped by area so that later workloads such as the
-//! friends page, send-and-accept, batch invites or recommendations become further groups or
-//! subcommands):
+//! What it measures (one subcommand each, grouped by area):
 //! - `realtime notify-latency`: the time from sending a direct message over HTTP to the
 //!   recipient's `notifications` subscription delivering its `DIRECT_MESSAGE` notification, at
 //!   a fixed rate;
 //! - `realtime presence-fanout`: how long a user's going online (and offline) takes to reach the
 //!   `presence` subscriptions of all of their friends;
 //! - `realtime idle-connections`: the server's resident memory per open, subscribed, idle
-//!   websocket.
+//!   websocket;
+//! - `load friends|recommendations|send-accept|invites`: throughput and latency with many
+//!   connections for a given time;
+//! - `dataset generate`, `graph recommendations`: a generated graph and latency on it.
 //!
 //! Layout:
 //! - [`cli`]: the command line (clap derive);
@@ -26,15 +27,19 @@
 //! - [`progress`]: progress lines on stderr;
 //! - [`realtime`]: the realtime benchmarks, one module each;
 //! - [`dataset`]: the data-set generator (a skewed friend graph bulk-loaded into a database);
-//! - [`graph`]: benchmarks over a generated graph (recommendations).
+//! - [`graph`]: benchmarks over a generated graph (recommendations);
+//! - [`load`]: the throughput benchmarks;
+//! - [`server_process`]: the server's memory, read from `/proc`.
 
 pub mod cli;
 pub mod client;
 pub mod dataset;
 pub mod graph;
+pub mod load;
 pub mod progress;
 pub mod realtime;
 pub mod report;
+pub mod server_process;
 pub mod setup;
 pub mod stats;
 pub mod ws;
@@ -62,6 +67,10 @@ pub async fn run(command: Command) -> anyhow::Result<(Report, PathBuf)> {
         } => {
             let output = args.common.output.clone();
             Ok((graph::recommendations(args).await?, output))
+        }
+        Command::Load { command } => {
+            let output = command.output().to_owned();
+            Ok((load::run(command).await?, output))
         }
     }
 }

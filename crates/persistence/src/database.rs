@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amity_migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::postgres::PgSslMode;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement,
@@ -59,6 +60,18 @@ pub struct Database {
     pub(crate) write_lock: Option<Arc<Mutex<()>>>,
 }
 
+/// Whether a PostgreSQL host is this machine: a loopback address, `localhost` or a Unix
+/// socket directory.
+fn is_local_host(host: &str) -> bool {
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Arbitrary but fixed key of the PostgreSQL advisory lock that serializes migrations of nodes
 /// starting together.
 const MIGRATION_LOCK_KEY: i64 = 0x616d_6974_795f_6d67;
@@ -87,7 +100,20 @@ impl Database {
                     });
             }
             Backend::Postgres => {
-                options.max_connections(16).min_connections(1);
+                let tls_asked = url.contains("sslmode=");
+                options
+                    .max_connections(16)
+                    .min_connections(1)
+                    .map_sqlx_postgres_opts(move |o| {
+                        // TLS to a server on this machine protects nothing and cost about a
+                        // tenth of the server's CPU under load; `sslmode=` in the URL still
+                        // decides when given.
+                        if !tls_asked && is_local_host(o.get_host()) {
+                            o.ssl_mode(PgSslMode::Disable)
+                        } else {
+                            o
+                        }
+                    });
             }
         }
         let conn = sea_orm::Database::connect(options)
@@ -175,5 +201,26 @@ impl Database {
             .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_host;
+
+    #[test]
+    fn local_hosts_are_told_apart() {
+        for host in [
+            "127.0.0.1",
+            "localhost",
+            "::1",
+            "[::1]",
+            "/var/run/postgresql",
+        ] {
+            assert!(is_local_host(host), "{host}");
+        }
+        for host in ["db.example.com", "10.0.0.5", "192.168.1.2"] {
+            assert!(!is_local_host(host), "{host}");
+        }
     }
 }

@@ -19,6 +19,7 @@ mod database;
 pub mod entities;
 mod pg_bus;
 mod presence;
+pub mod reads;
 mod recommendations;
 mod store;
 pub mod testing;

@@ -14,38 +14,41 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
-    RelationTrait, Set,
+    RelationTrait, Set, Value,
 };
 use uuid::Uuid;
 
 use crate::SqlStore;
 use crate::convert::db_err;
 use crate::entities::{node, presence, user};
+use crate::reads;
+use crate::recommendations::statement;
 use crate::transaction::SqlGraphTransaction;
 
 /// Most ids in one `IN (...)` list (SQLite allows 32,766 parameters per statement).
 const CHUNK: usize = 1000;
 
-/// Which of `users` hold a presence row on a node with a heartbeat after `live_after`.
+/// Which of `users` hold a presence row on a node with a heartbeat after `live_after` (one
+/// statement per thousand users, as [`reads::live_users_sql`] reads it).
 async fn live_users(
     conn: &impl ConnectionTrait,
     users: &[Uuid],
     live_after: i64,
 ) -> Result<HashSet<Uuid>> {
+    let backend = conn.get_database_backend();
     let mut live = HashSet::new();
     for chunk in users.chunks(CHUNK) {
-        let ids: Vec<Uuid> = presence::Entity::find()
-            .select_only()
-            .column(presence::Column::UserId)
-            .distinct()
-            .join(sea_orm::JoinType::InnerJoin, presence::Relation::Node.def())
-            .filter(presence::Column::UserId.is_in(chunk.iter().copied()))
-            .filter(node::Column::HeartbeatAt.gt(live_after))
-            .into_tuple()
-            .all(conn)
+        let mut values = Vec::with_capacity(chunk.len() + 1);
+        values.push(Value::BigInt(Some(live_after)));
+        values.extend(chunk.iter().map(|&id| Value::Uuid(Some(id))));
+        let sql = reads::live_users_sql(chunk.len());
+        let rows = conn
+            .query_all_raw(statement(backend, &sql, values))
             .await
             .map_err(db_err)?;
-        live.extend(ids);
+        for row in rows {
+            live.insert(row.try_get_by_index::<Uuid>(0).map_err(db_err)?);
+        }
     }
     Ok(live)
 }

@@ -32,6 +32,7 @@ use crate::convert::{
 use crate::entities::{
     direct_message, external_account, friend_edge, moderation_log, notification, user,
 };
+use crate::reads::{self, Param};
 use crate::transaction::SqlGraphTransaction;
 
 /// The domain's store on a SQLite or PostgreSQL [`Database`].
@@ -89,24 +90,6 @@ pub(crate) async fn counts_by_state(
         counts.add(state_from_rank(rank)?, u32::try_from(n).unwrap_or(u32::MAX));
     }
     Ok(counts)
-}
-
-/// The keyset condition "strictly after `after` in listing order" (state ascending, then
-/// updated_at descending, then friend_id descending).
-fn after_position(after: &amity_domain::friends::FriendPosition) -> Condition {
-    use friend_edge::Column as C;
-    let rank = after.state.rank();
-    let at = to_micros(after.updated_at);
-    let id = after.other.as_uuid();
-    Condition::any().add(C::State.gt(rank)).add(
-        Condition::all().add(C::State.eq(rank)).add(
-            Condition::any().add(C::UpdatedAt.lt(at)).add(
-                Condition::all()
-                    .add(C::UpdatedAt.eq(at))
-                    .add(C::FriendId.lt(id)),
-            ),
-        ),
-    )
 }
 
 /// Inserts a user row; [`DomainError::HandleTaken`] on a handle clash.
@@ -378,28 +361,26 @@ impl Store for SqlStore {
         owner: UserId,
         query: &FriendListQuery,
     ) -> Result<Vec<FriendView>> {
-        use friend_edge::Column as C;
-        let mut select = friend_edge::Entity::find().filter(C::UserId.eq(owner.as_uuid()));
-        if !query.states.is_empty() {
-            select = select.filter(C::State.is_in(query.states.iter().map(|s| s.rank())));
-        }
-        if let Some(after) = &query.after {
-            select = select.filter(after_position(after));
-        }
-        let rows = select
-            .order_by_asc(C::State)
-            .order_by_desc(C::UpdatedAt)
-            .order_by_desc(C::FriendId)
-            .limit(u64::from(query.limit))
-            .find_also_related(user::Entity)
+        let sql = reads::friend_page_sql(query.states.len(), query.after.is_some());
+        let mut params = vec![
+            Param::Uuid(owner.as_uuid()),
             // Banned users are hidden until their ban ends or is lifted.
-            .filter(not_banned_at(query.visible_at))
-            .all(&self.db.conn)
-            .await
-            .map_err(db_err)?;
-        rows.into_iter()
-            .filter_map(|(edge, other)| other.map(|o| view_from_rows(edge, o)))
-            .collect()
+            Param::BigInt(to_micros(query.visible_at)),
+        ];
+        params.extend(query.states.iter().map(|s| Param::SmallInt(s.rank())));
+        if let Some(after) = &query.after {
+            let (rank, at) = (after.state.rank(), to_micros(after.updated_at));
+            params.extend([
+                Param::SmallInt(rank),
+                Param::SmallInt(rank),
+                Param::BigInt(at),
+                Param::BigInt(at),
+                Param::Uuid(after.other.as_uuid()),
+            ]);
+        }
+        params.push(Param::BigInt(i64::from(query.limit)));
+        let rows: Vec<reads::FriendPageRow> = reads::fetch_all(&self.db, &sql, &params).await?;
+        rows.into_iter().map(reads::view_from_page_row).collect()
     }
 
     async fn friend_counts(

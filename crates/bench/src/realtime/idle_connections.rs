@@ -5,7 +5,6 @@
 //! The server must run on this machine, with an open-files limit above the connection count
 //! (`ulimit -n`); this tool raises its own limit as far as the hard limit allows.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -15,6 +14,7 @@ use serde_json::json;
 use super::{close_all, connect_many, endpoints};
 use crate::cli::IdleConnectionsArgs;
 use crate::report::Report;
+use crate::server_process::Server;
 use crate::setup::{run_prefix, sign_up_many};
 use crate::stats::ErrorTally;
 use crate::ws::Operation;
@@ -129,84 +129,4 @@ pub async fn run(args: IdleConnectionsArgs) -> anyhow::Result<Report> {
         figures,
         errors,
     )
-}
-
-/// The server process, seen through `/proc`.
-struct Server {
-    proc_dir: PathBuf,
-}
-
-impl Server {
-    fn new(pid: u32) -> Self {
-        Self {
-            proc_dir: PathBuf::from(format!("/proc/{pid}")),
-        }
-    }
-
-    /// Its resident memory.
-    fn resident_bytes(&self) -> anyhow::Result<u64> {
-        let path = self.proc_dir.join("status");
-        let status = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "reading {} (is --server-pid a process on this machine?)",
-                path.display()
-            )
-        })?;
-        vm_rss_bytes(&status).with_context(|| format!("no VmRSS line in {}", path.display()))
-    }
-
-    /// Its soft open-files limit, when it has one.
-    fn open_files_limit(&self) -> anyhow::Result<Option<u64>> {
-        let path = self.proc_dir.join("limits");
-        let limits = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "reading {} (is --server-pid a process on this machine?)",
-                path.display()
-            )
-        })?;
-        Ok(soft_open_files(&limits))
-    }
-}
-
-/// `VmRSS:  1234 kB` in a `/proc/PID/status` text, in bytes.
-fn vm_rss_bytes(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// The soft limit of `Max open files` in a `/proc/PID/limits` text (`None` when unlimited).
-fn soft_open_files(limits: &str) -> Option<u64> {
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.trim_start_matches("Max open files")
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proc_texts_are_read() {
-        let status = "Name:\tamity\nVmPeak:\t  900 kB\nVmRSS:\t  20480 kB\nThreads:\t3\n";
-        assert_eq!(vm_rss_bytes(status), Some(20 * 1024 * 1024));
-        assert_eq!(vm_rss_bytes("Name:\tx\n"), None);
-        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
-                      Max open files            1024                 524288               files     \n";
-        assert_eq!(soft_open_files(limits), Some(1024));
-        let unlimited =
-            "Max open files            unlimited            unlimited            files     \n";
-        assert_eq!(soft_open_files(unlimited), None);
-    }
-
-    #[test]
-    fn this_process_can_be_read() -> anyhow::Result<()> {
-        let me = Server::new(std::process::id());
-        assert!(me.resident_bytes()? > 0);
-        assert!(me.open_files_limit()?.is_some_and(|n| n > 0));
-        Ok(())
-    }
 }

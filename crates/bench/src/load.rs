@@ -1,0 +1,569 @@
+//! `load ...`: throughput benchmarks. A number of connections each send requests back to back
+//! for a given time against a running server; every answer is checked for GraphQL errors (an
+//! error is a failed request, not a fast one); latencies go into one HDR histogram.
+//!
+//! - `load friends`: `friends(first: 100)` with presence, as users of a generated data set;
+//! - `load recommendations`: `friendRecommendations(first: 10)`, as users of a data set;
+//! - `load send-accept`: fresh pairs of users become friends (one asks, the other accepts);
+//! - `load invites`: callers send friend requests to 50 users per call, targets overlapping
+//!   between callers (the lock-convoy and deadlock test).
+//!
+//! With `--server-pid`, the server's resident memory is read after the run has been idle a
+//! moment (and its peak), as Nakama's "RSS idle after load" figure was.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::json;
+
+use crate::cli::{InvitesArgs, LoadArgs, LoadCommand, ReadLoadArgs, SendAcceptArgs};
+use crate::client::{Account, GraphqlClient, RequestError};
+use crate::dataset::Manifest;
+use crate::progress::Progress;
+use crate::report::Report;
+use crate::server_process::Server;
+use crate::setup::{run_prefix, sign_up_many};
+use crate::stats::{ErrorTally, Latencies};
+
+/// The friends page Nakama's "list friends" was measured with: 100 friends with presence.
+pub const FRIENDS_QUERY: &str = "{ friends(first: 100) { edges { cursor node { state updatedAt metadata user { id handle displayName online lastSeenAt } } } pageInfo { hasNextPage endCursor } } }";
+/// Ten people you may know, as Nakama's "friends of friends, 10 results".
+pub const RECOMMENDATIONS_QUERY: &str =
+    "{ friendRecommendations(first: 10) { user { id handle } mutualFriendCount } }";
+const ADD_FRIENDS: &str = "mutation AddFriends($ids: [ID!]) { addFriends(ids: $ids) { state } }";
+
+/// Runs one load benchmark.
+pub async fn run(command: LoadCommand) -> anyhow::Result<Report> {
+    match command {
+        LoadCommand::Friends(args) => read_load(args, ReadWorkload::Friends).await,
+        LoadCommand::Recommendations(args) => read_load(args, ReadWorkload::Recommendations).await,
+        LoadCommand::SendAccept(args) => send_accept(args).await,
+        LoadCommand::Invites(args) => invites(args).await,
+    }
+}
+
+/// What one connection did.
+#[derive(Debug, Default)]
+struct Tally {
+    latencies: Latencies,
+    errors: ErrorTally,
+    /// Units of work done (requests, friendships or invites, as the benchmark counts).
+    units: u64,
+    /// Answers that succeeded but were empty (a friends page or recommendation list).
+    empty: u64,
+}
+
+impl Tally {
+    fn merge(&mut self, other: &Self) {
+        self.latencies.merge(&other.latencies);
+        self.errors.merge(&other.errors);
+        self.units += other.units;
+        self.empty += other.empty;
+    }
+
+    /// Times one request, recording it as a latency or an error; returns its data on success.
+    async fn time<T>(
+        &mut self,
+        request: impl Future<Output = Result<T, RequestError>>,
+    ) -> Option<T> {
+        let sent = Instant::now();
+        match request.await {
+            Ok(data) => {
+                self.latencies.record(sent.elapsed());
+                Some(data)
+            }
+            Err(e) => {
+                self.errors.add(e.kind());
+                None
+            }
+        }
+    }
+}
+
+/// When a run stops, and a shared count of finished requests for the progress line.
+#[derive(Clone)]
+struct Clock {
+    deadline: Instant,
+    requests: Arc<AtomicU64>,
+}
+
+impl Clock {
+    fn running(&self) -> bool {
+        Instant::now() < self.deadline
+    }
+
+    fn tick(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs `worker(i, clock)` for each of `connections` connections, in parallel tasks, for
+/// `duration`; returns the merged tallies and the seconds from start to the last worker's end.
+async fn drive<F, Fut>(connections: u32, duration: Duration, label: &str, worker: F) -> (Tally, f64)
+where
+    F: Fn(usize, Clock) -> Fut,
+    Fut: Future<Output = Tally> + Send + 'static,
+{
+    let clock = Clock {
+        deadline: Instant::now() + duration,
+        requests: Arc::new(AtomicU64::new(0)),
+    };
+    let began = Instant::now();
+    let ticker = {
+        let (clock, label) = (clock.clone(), label.to_owned());
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(5));
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                eprintln!(
+                    "  {label}: {} requests after {:.0} s",
+                    clock.requests.load(Ordering::Relaxed),
+                    began.elapsed().as_secs_f64()
+                );
+            }
+        })
+    };
+    let tasks: Vec<_> = (0..connections as usize)
+        .map(|i| tokio::spawn(worker(i, clock.clone())))
+        .collect();
+    let mut total = Tally::default();
+    for task in tasks {
+        match task.await {
+            Ok(tally) => total.merge(&tally),
+            Err(e) => total.errors.add(format!("worker failed: {e}")),
+        }
+    }
+    ticker.abort();
+    (total, began.elapsed().as_secs_f64())
+}
+
+/// The read workloads.
+#[derive(Debug, Clone, Copy)]
+enum ReadWorkload {
+    Friends,
+    Recommendations,
+}
+
+#[derive(Deserialize)]
+struct FriendsData {
+    friends: FriendsPage,
+}
+
+#[derive(Deserialize)]
+struct FriendsPage {
+    edges: Vec<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecommendationsData {
+    friend_recommendations: Vec<IgnoredAny>,
+}
+
+impl ReadWorkload {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Friends => "load/friends",
+            Self::Recommendations => "load/recommendations",
+        }
+    }
+
+    /// Sends the workload's query once; `Ok(true)` when the answer was empty.
+    async fn request(
+        self,
+        client: &GraphqlClient,
+        token: &str,
+        body: &str,
+    ) -> Result<bool, RequestError> {
+        match self {
+            Self::Friends => client
+                .execute_prepared::<FriendsData>(token, body)
+                .await
+                .map(|d| d.friends.edges.is_empty()),
+            Self::Recommendations => client
+                .execute_prepared::<RecommendationsData>(token, body)
+                .await
+                .map(|d| d.friend_recommendations.is_empty()),
+        }
+    }
+
+    fn query(self) -> &'static str {
+        match self {
+            Self::Friends => FRIENDS_QUERY,
+            Self::Recommendations => RECOMMENDATIONS_QUERY,
+        }
+    }
+}
+
+/// `load friends` and `load recommendations`: data-set users, one per connection (in turn when
+/// there are fewer users than connections), the same query over and over.
+async fn read_load(args: ReadLoadArgs, workload: ReadWorkload) -> anyhow::Result<Report> {
+    let manifest = Manifest::read(&args.manifest)?;
+    let client = client_for(&args.load.common.url)?;
+    let started_at = Utc::now();
+    let began = Instant::now();
+    let handles: Vec<&String> = manifest
+        .ordinary
+        .iter()
+        .take(args.users.unwrap_or(args.load.connections) as usize)
+        .collect();
+    anyhow::ensure!(
+        !handles.is_empty(),
+        "the manifest {} lists no ordinary users",
+        args.manifest.display()
+    );
+    let mut progress = Progress::new("signing in data-set users", handles.len() as u64);
+    let tokens: Vec<String> = futures::stream::iter(handles)
+        .map(|handle| client.sign_in(handle, &manifest.password))
+        .buffered(args.load.common.setup_concurrency as usize)
+        .inspect(|r| progress.tick(r.is_ok()))
+        .try_collect()
+        .await?;
+    progress.finish();
+    let tokens = Arc::new(tokens);
+    let body: Arc<str> = json!({ "query": workload.query() }).to_string().into();
+    let worker = |i: usize, clock: Clock| {
+        let (client, tokens, body) = (client.clone(), tokens.clone(), body.clone());
+        async move {
+            let token = &tokens[i % tokens.len()];
+            let mut tally = Tally::default();
+            while clock.running() {
+                if let Some(empty) = tally.time(workload.request(&client, token, &body)).await {
+                    tally.units += 1;
+                    tally.empty += u64::from(empty);
+                }
+                clock.tick();
+            }
+            tally
+        }
+    };
+    if args.warmup > 0 {
+        eprintln!("warming up for {} s...", args.warmup);
+        drive(
+            args.load.connections,
+            Duration::from_secs(u64::from(args.warmup)),
+            "warm-up",
+            worker,
+        )
+        .await;
+    }
+    println!(
+        "{} against {}: {} connections for {} s",
+        workload.name(),
+        args.load.common.url,
+        args.load.connections,
+        args.load.duration
+    );
+    let (tally, secs) = drive(
+        args.load.connections,
+        Duration::from_secs(u64::from(args.load.duration)),
+        "measuring",
+        worker,
+    )
+    .await;
+    finish(
+        workload.name(),
+        &args,
+        &args.load,
+        "requests",
+        tally,
+        secs,
+        started_at,
+        began,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AddFriendsData {
+    add_friends: Vec<EdgeState>,
+}
+
+#[derive(Deserialize)]
+struct EdgeState {
+    state: String,
+}
+
+/// The request body of `addFriends(ids)`.
+fn add_friends_body(ids: &[&str]) -> String {
+    json!({ "query": ADD_FRIENDS, "variables": { "ids": ids } }).to_string()
+}
+
+/// `addFriends` as `account`, expecting every edge to come out in one of `expected`; returns
+/// how many came out as `FRIEND`.
+async fn add_friends(
+    client: &GraphqlClient,
+    account: &Account,
+    ids: &[&str],
+    expected: &[&str],
+) -> Result<u64, RequestError> {
+    let data: AddFriendsData = client
+        .execute_prepared(&account.token, &add_friends_body(ids))
+        .await?;
+    if data.add_friends.len() != ids.len() {
+        return Err(RequestError::Malformed(format!(
+            "addFriends returned {} edges for {} ids",
+            data.add_friends.len(),
+            ids.len()
+        )));
+    }
+    let mut friends = 0;
+    for edge in &data.add_friends {
+        if !expected.contains(&edge.state.as_str()) {
+            return Err(RequestError::Malformed(format!(
+                "an edge came out as {} instead of {}",
+                edge.state,
+                expected.join(" or ")
+            )));
+        }
+        friends += u64::from(edge.state == "FRIEND");
+    }
+    Ok(friends)
+}
+
+/// `load send-accept`: each connection owns a group of fresh users and makes pairs of them
+/// friends, one pair after another: the first asks (`INVITE_SENT`), the second accepts
+/// (`FRIEND`). Throughput is friendships per second; latencies are per request.
+async fn send_accept(args: SendAcceptArgs) -> anyhow::Result<Report> {
+    let client = client_for(&args.load.common.url)?;
+    let started_at = Utc::now();
+    let began = Instant::now();
+    let group = args.users_per_connection as usize;
+    let accounts = sign_up_many(
+        &client,
+        &run_prefix(),
+        "pair",
+        args.load.connections * args.users_per_connection,
+        args.load.common.setup_concurrency,
+    )
+    .await?;
+    let accounts = Arc::new(accounts);
+    println!(
+        "load/send-accept against {}: {} connections for {} s, {} fresh users each ({} pairs)",
+        args.load.common.url,
+        args.load.connections,
+        args.load.duration,
+        group,
+        group * (group - 1) / 2
+    );
+    let worker = |i: usize, clock: Clock| {
+        let (client, accounts) = (client.clone(), accounts.clone());
+        async move {
+            let mine = &accounts[i * group..(i + 1) * group];
+            let mut tally = Tally::default();
+            let pairs = (0..group).flat_map(|a| (a + 1..group).map(move |b| (a, b)));
+            for (a, b) in pairs {
+                if !clock.running() {
+                    return tally;
+                }
+                let (a, b) = (&mine[a], &mine[b]);
+                let asked = tally
+                    .time(add_friends(&client, a, &[&b.id], &["INVITE_SENT"]))
+                    .await;
+                clock.tick();
+                if asked.is_none() {
+                    continue;
+                }
+                let accepted = tally
+                    .time(add_friends(&client, b, &[&a.id], &["FRIEND"]))
+                    .await;
+                clock.tick();
+                tally.units += u64::from(accepted.is_some());
+            }
+            tally.errors.add("a connection ran out of fresh pairs");
+            tally
+        }
+    };
+    let (tally, secs) = drive(
+        args.load.connections,
+        Duration::from_secs(u64::from(args.load.duration)),
+        "measuring",
+        worker,
+    )
+    .await;
+    finish(
+        "load/send-accept",
+        &args,
+        &args.load,
+        "friendships",
+        tally,
+        secs,
+        started_at,
+        began,
+    )
+    .await
+}
+
+/// `load invites`: callers send friend requests to `--batch` users per call. Each connection
+/// takes callers from a pool of fresh users in turn; each caller asks up to `--per-caller`
+/// distinct users of the pool, drawn at random, so calls of different callers share targets and
+/// callers are also each other's targets (an ask meets the other side's ask and becomes a
+/// friendship). Throughput is invites (ids sent) per second.
+async fn invites(args: InvitesArgs) -> anyhow::Result<Report> {
+    anyhow::ensure!(
+        args.per_caller < args.users,
+        "--per-caller ({}) must be below --users ({})",
+        args.per_caller,
+        args.users
+    );
+    let client = client_for(&args.load.common.url)?;
+    let started_at = Utc::now();
+    let began = Instant::now();
+    let accounts = sign_up_many(
+        &client,
+        &run_prefix(),
+        "invite",
+        args.users,
+        args.load.common.setup_concurrency,
+    )
+    .await?;
+    let accounts = Arc::new(accounts);
+    println!(
+        "load/invites against {}: {} callers at once for {} s, {} ids per call, {} per caller, {} users",
+        args.load.common.url,
+        args.load.connections,
+        args.load.duration,
+        args.batch,
+        args.per_caller,
+        args.users
+    );
+    let (batch, per_caller, connections) = (
+        args.batch as usize,
+        args.per_caller as usize,
+        args.load.connections as usize,
+    );
+    let friends_made = Arc::new(AtomicU64::new(0));
+    let worker = |i: usize, clock: Clock| {
+        let (client, accounts, friends_made) =
+            (client.clone(), accounts.clone(), friends_made.clone());
+        async move {
+            let mut rng = StdRng::seed_from_u64(i as u64);
+            let mut tally = Tally::default();
+            for caller in (i..accounts.len()).step_by(connections) {
+                let mut asked: HashSet<usize> = HashSet::with_capacity(per_caller + 1);
+                asked.insert(caller);
+                while asked.len() <= per_caller {
+                    if !clock.running() {
+                        return tally;
+                    }
+                    let want = batch.min(per_caller + 1 - asked.len());
+                    let mut targets = Vec::with_capacity(want);
+                    while targets.len() < want {
+                        let t = rng.random_range(0..accounts.len());
+                        if asked.insert(t) {
+                            targets.push(accounts[t].id.as_str());
+                        }
+                    }
+                    let result = add_friends(
+                        &client,
+                        &accounts[caller],
+                        &targets,
+                        &["INVITE_SENT", "FRIEND"],
+                    );
+                    if let Some(friends) = tally.time(result).await {
+                        tally.units += targets.len() as u64;
+                        friends_made.fetch_add(friends, Ordering::Relaxed);
+                    }
+                    clock.tick();
+                }
+            }
+            tally.errors.add("a connection ran out of callers");
+            tally
+        }
+    };
+    let (tally, secs) = drive(
+        args.load.connections,
+        Duration::from_secs(u64::from(args.load.duration)),
+        "measuring",
+        worker,
+    )
+    .await;
+    println!(
+        "  {} of the invites met the other side's request and became friendships",
+        friends_made.load(Ordering::Relaxed)
+    );
+    finish(
+        "load/invites",
+        &args,
+        &args.load,
+        "invites",
+        tally,
+        secs,
+        started_at,
+        began,
+    )
+    .await
+}
+
+fn client_for(url: &str) -> anyhow::Result<GraphqlClient> {
+    let url = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("--url {url}: {e}"))?;
+    GraphqlClient::new(&url)
+}
+
+/// Prints and reports a load run: throughput of `unit`, latencies, errors, and the server's
+/// memory once idle.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    name: &str,
+    parameters: &impl serde::Serialize,
+    load: &LoadArgs,
+    unit: &str,
+    tally: Tally,
+    secs: f64,
+    started_at: chrono::DateTime<Utc>,
+    began: Instant,
+) -> anyhow::Result<Report> {
+    let summary = tally.latencies.summary();
+    let throughput = tally.units as f64 / secs;
+    println!(
+        "  {throughput:.0} {unit}/s ({} in {secs:.1} s)",
+        tally.units
+    );
+    println!("  latency {summary}");
+    if tally.empty > 0 {
+        println!("  ({} answers were empty)", tally.empty);
+    }
+    println!("  errors: {}", tally.errors);
+    let mut figures = json!({
+        "unit": unit,
+        "throughput_per_sec": throughput,
+        "units": tally.units,
+        "requests": summary.count,
+        "seconds": secs,
+        "latency": summary,
+        "empty_answers": tally.empty,
+    });
+    if let Some(pid) = load.server_pid {
+        let server = Server::new(pid);
+        tokio::time::sleep(Duration::from_secs(load.idle_secs)).await;
+        let idle = server.resident_bytes()?;
+        let peak = server.peak_resident_bytes()?;
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        println!(
+            "  server RSS idle after load: {:.1} MiB (peak {:.1} MiB)",
+            mib(idle),
+            mib(peak)
+        );
+        figures["server_rss_idle_bytes"] = json!(idle);
+        figures["server_rss_peak_bytes"] = json!(peak);
+    }
+    Report::new(
+        name,
+        parameters,
+        started_at,
+        began.elapsed().as_secs_f64(),
+        figures,
+        tally.errors,
+    )
+}
