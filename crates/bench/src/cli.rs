@@ -44,6 +44,61 @@ pub enum Command {
         #[command(subcommand)]
         command: LoadCommand,
     },
+    /// The database alone: a read workload's SQL through a plain sqlx pool, no server.
+    Baseline {
+        /// The read workload whose SQL to run.
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
+}
+
+/// The raw-SQL baselines of the read workloads.
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// The statements of `friends(first: 100)` with presence.
+    Friends(BaselineArgs),
+    /// The statements of `friendRecommendations(first: 10)`.
+    Recommendations(BaselineArgs),
+}
+
+impl BaselineCommand {
+    /// Where the result goes.
+    pub fn output(&self) -> &std::path::Path {
+        match self {
+            Self::Friends(a) | Self::Recommendations(a) => &a.output,
+        }
+    }
+}
+
+/// Options of the baselines.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct BaselineArgs {
+    /// The data set's database (the server's AMITY_DATABASE_URL).
+    #[arg(long, env = "AMITY_DATABASE_URL", default_value = "sqlite://amity.db")]
+    #[serde(skip)]
+    pub database_url: String,
+    /// The manifest `dataset generate` wrote.
+    #[arg(long, default_value = "dataset.json")]
+    pub manifest: PathBuf,
+    /// Concurrent tasks (as the load benchmark's connections); the pool has the server's size.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connections: u32,
+    /// How many data-set users to read as (default: one per task).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub users: Option<u32>,
+    /// How long to measure, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub duration: u32,
+    /// Seconds of the same load before measuring, not counted.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u32,
+    /// PostgreSQL only (`baseline friends`): also write one pgbench script per user into this
+    /// directory and print the pgbench command that runs them.
+    #[arg(long)]
+    pub pgbench_dir: Option<PathBuf>,
+    /// Where to write the JSON result.
+    #[arg(long, default_value = "bench-result.json")]
+    pub output: PathBuf,
 }
 
 /// The throughput benchmarks.

@@ -13,6 +13,7 @@
 //!   websocket;
 //! - `load friends|recommendations|send-accept|invites`: throughput and latency with many
 //!   connections for a given time;
+//! - `baseline friends|recommendations`: the same SQL without the server;
 //! - `dataset generate`, `graph recommendations`: a generated graph and latency on it.
 //!
 //! Layout:
@@ -29,8 +30,10 @@
 //! - [`dataset`]: the data-set generator (a skewed friend graph bulk-loaded into a database);
 //! - [`graph`]: benchmarks over a generated graph (recommendations);
 //! - [`load`]: the throughput benchmarks;
+//! - [`baseline`]: the same reads' SQL through a plain sqlx pool (what the database alone does);
 //! - [`server_process`]: the server's memory, read from `/proc`.
 
+pub mod baseline;
 pub mod cli;
 pub mod client;
 pub mod dataset;
@@ -67,6 +70,10 @@ pub async fn run(command: Command) -> anyhow::Result<(Report, PathBuf)> {
         } => {
             let output = args.common.output.clone();
             Ok((graph::recommendations(args).await?, output))
+        }
+        Command::Baseline { command } => {
+            let output = command.output().to_owned();
+            Ok((baseline::run(command).await?, output))
         }
         Command::Load { command } => {
             let output = command.output().to_owned();

@@ -72,6 +72,11 @@ fn is_local_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Connections in the pool on SQLite (readers; writers of this process queue on one lock).
+const SQLITE_POOL: u32 = 8;
+/// Connections in the pool on PostgreSQL.
+const POSTGRES_POOL: u32 = 16;
+
 /// Arbitrary but fixed key of the PostgreSQL advisory lock that serializes migrations of nodes
 /// starting together.
 const MIGRATION_LOCK_KEY: i64 = 0x616d_6974_795f_6d67;
@@ -89,7 +94,7 @@ impl Database {
         match backend {
             Backend::Sqlite => {
                 options
-                    .max_connections(8)
+                    .max_connections(SQLITE_POOL)
                     .min_connections(1)
                     .map_sqlx_sqlite_opts(|o| {
                         o.create_if_missing(true)
@@ -97,12 +102,16 @@ impl Database {
                             .synchronous(SqliteSynchronous::Normal)
                             .busy_timeout(Duration::from_secs(10))
                             .foreign_keys(true)
+                            // sqlx hands rows from each connection's thread over a channel of
+                            // this many; a friends page (101 rows) then never waits on the
+                            // channel half-way (the default is 50).
+                            .row_buffer_size(256)
                     });
             }
             Backend::Postgres => {
                 let tls_asked = url.contains("sslmode=");
                 options
-                    .max_connections(16)
+                    .max_connections(POSTGRES_POOL)
                     .min_connections(1)
                     .map_sqlx_postgres_opts(move |o| {
                         // TLS to a server on this machine protects nothing and cost about a
@@ -140,6 +149,14 @@ impl Database {
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The most connections the pool opens.
+    pub fn pool_size(&self) -> u32 {
+        match self.backend {
+            Backend::Sqlite => SQLITE_POOL,
+            Backend::Postgres => POSTGRES_POOL,
+        }
     }
 
     /// Whether the database answers (for readiness probes).

@@ -6,6 +6,9 @@
 //! error message for every NULL it meets), which cost more than the query itself. The SQL is
 //! public so that the benchmark tool's raw baseline runs exactly what the server runs.
 //!
+//! The statements of the recommendation walk are here too (re-exported from its module), for
+//! the same reason.
+//!
 //! Placeholders are written `?` (SQLite); [`numbered`] turns them into `$1, $2, ...` for
 //! PostgreSQL.
 
@@ -18,6 +21,10 @@ use sea_orm::sqlx::postgres::PgRow;
 use sea_orm::sqlx::sqlite::SqliteRow;
 use sea_orm::sqlx::{self, AssertSqlSafe, FromRow};
 use uuid::Uuid;
+
+pub use crate::recommendations::{
+    MY_DEGREE, fan_out, mutual_of_candidates_sql, walk_depth, walk_sql,
+};
 
 use crate::convert::{metadata_from_text, state_from_rank};
 use crate::database::{Backend, Database};
@@ -43,6 +50,33 @@ pub type FriendPageRow = (
     Option<i64>,
     Option<String>,
 );
+
+/// The columns of a user as [`users_by_ids_sql`] selects them: id, handle, display name,
+/// avatar URL, metadata, role, created at, last seen at, banned at, banned until, ban reason.
+pub type UserRow = (
+    Uuid,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+/// The users whose ids are the `n` parameters, in no particular order.
+pub fn users_by_ids_sql(n: usize) -> String {
+    let mut sql = String::from(
+        "SELECT id, handle, display_name, avatar_url, metadata, role, created_at, \
+         last_seen_at, banned_at, banned_until, ban_reason FROM users WHERE id IN (",
+    );
+    push_placeholders(&mut sql, n);
+    sql.push(')');
+    sql
+}
 
 /// A page of `owner`'s edges with the other users, best first. Parameters in order: the owner,
 /// the time bans are judged at (a ban that ended by then hides nobody), then `states` state
@@ -107,11 +141,16 @@ pub fn numbered(sql: &str) -> String {
 }
 
 /// A parameter of one of these statements.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Param {
+#[derive(Debug, Clone)]
+pub enum Param {
+    /// An id.
     Uuid(Uuid),
+    /// A time in microseconds, a count or a limit.
     BigInt(i64),
+    /// A friend state's rank.
     SmallInt(i16),
+    /// A text, such as a handle.
+    Text(String),
 }
 
 /// `query` with every parameter bound, in order.
@@ -119,18 +158,20 @@ macro_rules! bind_all {
     ($query:expr, $params:expr) => {{
         let mut query = $query;
         for param in $params {
-            query = match *param {
-                Param::Uuid(v) => query.bind(v),
-                Param::BigInt(v) => query.bind(v),
-                Param::SmallInt(v) => query.bind(v),
+            query = match param {
+                Param::Uuid(v) => query.bind(*v),
+                Param::BigInt(v) => query.bind(*v),
+                Param::SmallInt(v) => query.bind(*v),
+                Param::Text(v) => query.bind(v.clone()),
             };
         }
         query
     }};
 }
 
-/// Runs `sql` (with `?` placeholders) on `db`'s pool and decodes every row as `T`.
-pub(crate) async fn fetch_all<T>(db: &Database, sql: &str, params: &[Param]) -> Result<Vec<T>>
+/// Runs `sql` (with `?` placeholders) on `db`'s pool and decodes every row as `T` (a tuple of
+/// the selected columns' types).
+pub async fn fetch_all<T>(db: &Database, sql: &str, params: &[Param]) -> Result<Vec<T>>
 where
     T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
 {
@@ -154,25 +195,9 @@ where
 /// A friends-page row as the domain's view of the edge and the other user.
 pub(crate) fn view_from_page_row(row: FriendPageRow) -> Result<FriendView> {
     let (friend_id, state, updated_at, edge_metadata, source) = (row.0, row.1, row.2, row.3, row.4);
-    let role = row
-        .9
-        .parse::<Role>()
-        .map_err(|e| DomainError::Storage(format!("user {friend_id}: {e}")))?;
-    let user = User {
-        id: UserId::from_uuid(friend_id),
-        handle: Handle::from_stored(row.5),
-        display_name: row.6,
-        avatar_url: row.7,
-        metadata: metadata_from_text(row.8.as_deref()),
-        role,
-        created_at: from_micros(row.10),
-        last_seen_at: row.11.map(from_micros),
-        ban: row.12.map(|since| Ban {
-            since: from_micros(since),
-            until: row.13.map(from_micros),
-            reason: row.14,
-        }),
-    };
+    let user = user_from_row((
+        friend_id, row.5, row.6, row.7, row.8, row.9, row.10, row.11, row.12, row.13, row.14,
+    ))?;
     Ok(FriendView {
         user,
         state: state_from_rank(state)?,
@@ -182,6 +207,29 @@ pub(crate) fn view_from_page_row(row: FriendPageRow) -> Result<FriendView> {
     })
 }
 
+/// A user row as the domain's user.
+pub(crate) fn user_from_row(row: UserRow) -> Result<User> {
+    let (id, handle, display_name, avatar_url, metadata, role) =
+        (row.0, row.1, row.2, row.3, row.4, row.5);
+    let role = role
+        .parse::<Role>()
+        .map_err(|e| DomainError::Storage(format!("user {id}: {e}")))?;
+    Ok(User {
+        id: UserId::from_uuid(id),
+        handle: Handle::from_stored(handle),
+        display_name,
+        avatar_url,
+        metadata: metadata_from_text(metadata.as_deref()),
+        role,
+        created_at: from_micros(row.6),
+        last_seen_at: row.7.map(from_micros),
+        ban: row.8.map(|since| Ban {
+            since: from_micros(since),
+            until: row.9.map(from_micros),
+            reason: row.10,
+        }),
+    })
+}
 #[cfg(test)]
 mod tests {
     use super::*;

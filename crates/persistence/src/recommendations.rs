@@ -36,11 +36,12 @@ const FAN_OUT_MAX: u64 = 100;
 
 /// How many of each friend's most recent friendships the walk takes when I have `degree`
 /// friends.
-pub(crate) fn fan_out(degree: u64) -> u64 {
+pub fn fan_out(degree: u64) -> u64 {
     (WALK_BUDGET / degree.max(1)).clamp(FAN_OUT_MIN, FAN_OUT_MAX)
 }
 
-const MY_DEGREE: &str =
+/// My number of friends (parameter: me).
+pub const MY_DEGREE: &str =
     "SELECT COUNT(*) AS degree FROM friend_edges WHERE user_id = ? AND state = 0";
 
 /// The exclusions, checked per candidate in rank order (`w` is the ranked walk) until
@@ -115,20 +116,39 @@ WHERE a.user_id = ? AND a.state = 0
   AND (m.banned_at IS NULL OR m.banned_until <= ?)
 ORDER BY a.updated_at DESC, a.friend_id";
 
+/// The walk's statement (PostgreSQL's or SQLite's second hop). Parameters in order: the
+/// [`walk_depth`], me, now (for bans), me four times (the exclusions), now, the limit.
+pub fn walk_sql(postgres: bool) -> String {
+    let (hop, ranked) = if postgres {
+        (HOP_POSTGRES, RANKED)
+    } else {
+        (HOP_SQLITE, "")
+    };
+    format!("{WALK_HEAD}{hop}{WALK_TAIL}{EXCLUSIONS}{ranked}LIMIT ?")
+}
+
+/// The walk's first parameter for a fan-out of `k`: `k` itself (a `LIMIT`) on PostgreSQL, and
+/// `k - 1` (an `OFFSET`) on SQLite.
+pub fn walk_depth(k: u64, postgres: bool) -> i64 {
+    let k = if postgres { k } else { k.saturating_sub(1) };
+    i64::try_from(k).unwrap_or(i64::MAX)
+}
+
+/// Every mutual friend of me and each of `n` candidates. Parameters: me, now, the candidates.
+pub fn mutual_of_candidates_sql(n: usize) -> String {
+    let mut sql = String::from(MUTUAL_OF_CANDIDATES);
+    sql.push('(');
+    for i in 0..n {
+        sql.push_str(if i == 0 { "?" } else { ",?" });
+    }
+    sql.push_str(")\nORDER BY mine.updated_at DESC, f.friend_id");
+    sql
+}
+
 /// The statement with `?` placeholders numbered for PostgreSQL.
 pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     let sql = if backend == DbBackend::Postgres {
-        let mut numbered = String::with_capacity(sql.len() + 16);
-        let mut n = 0;
-        for c in sql.chars() {
-            if c == '?' {
-                n += 1;
-                numbered.push_str(&format!("${n}"));
-            } else {
-                numbered.push(c);
-            }
-        }
-        numbered
+        crate::reads::numbered(sql)
     } else {
         sql.to_owned()
     };
@@ -159,15 +179,13 @@ pub(crate) async fn recommendations(
     if degree == 0 {
         return Ok(Vec::new());
     }
-    let k = fan_out(u64::try_from(degree).unwrap_or(0));
-    let (hop, ranked, k) = if backend == DbBackend::Postgres {
-        (HOP_POSTGRES, RANKED, k)
-    } else {
-        (HOP_SQLITE, "", k - 1)
-    };
-    let sql = format!("{WALK_HEAD}{hop}{WALK_TAIL}{EXCLUSIONS}{ranked}LIMIT ?");
+    let postgres = backend == DbBackend::Postgres;
+    let sql = walk_sql(postgres);
     let values = vec![
-        Value::BigInt(Some(i64::try_from(k).unwrap_or(i64::MAX))),
+        Value::BigInt(Some(walk_depth(
+            fan_out(u64::try_from(degree).unwrap_or(0)),
+            postgres,
+        ))),
         uuid(me),
         now.clone(),
         uuid(me),
@@ -191,14 +209,9 @@ pub(crate) async fn recommendations(
         return Ok(Vec::new());
     }
 
-    let mut sql = String::from(MUTUAL_OF_CANDIDATES);
-    sql.push('(');
+    let sql = mutual_of_candidates_sql(candidates.len());
     let mut values = vec![uuid(me), now];
-    for (i, candidate) in candidates.iter().enumerate() {
-        sql.push_str(if i == 0 { "?" } else { ",?" });
-        values.push(uuid(*candidate));
-    }
-    sql.push_str(")\nORDER BY mine.updated_at DESC, f.friend_id");
+    values.extend(candidates.iter().map(|c| uuid(*c)));
     let rows = conn
         .query_all_raw(statement(backend, &sql, values))
         .await

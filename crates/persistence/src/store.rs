@@ -150,14 +150,17 @@ impl Store for SqlStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        user::Entity::find()
-            .filter(user::Column::Id.is_in(uuids(ids)))
-            .all(&self.db.conn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(user_from_row)
-            .collect()
+        let mut users = Vec::with_capacity(ids.len());
+        // Chunks well below SQLite's 32,766 parameters per statement.
+        for chunk in ids.chunks(1000) {
+            let params: Vec<Param> = chunk.iter().map(|id| Param::Uuid(id.as_uuid())).collect();
+            let sql = reads::users_by_ids_sql(chunk.len());
+            let rows: Vec<reads::UserRow> = reads::fetch_all(&self.db, &sql, &params).await?;
+            for row in rows {
+                users.push(reads::user_from_row(row)?);
+            }
+        }
+        Ok(users)
     }
 
     async fn credentials_by_handle(

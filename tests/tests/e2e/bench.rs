@@ -4,8 +4,9 @@
 
 use amity_bench::cli::Command;
 use amity_bench::cli::{
-    BanCloseArgs, CommonArgs, IdleConnectionsArgs, NotifyLatencyArgs, PresenceFanoutArgs,
-    RealtimeCommand,
+    BanCloseArgs, BaselineArgs, BaselineCommand, CommonArgs, DatasetCommand, GenerateArgs,
+    IdleConnectionsArgs, InvitesArgs, LoadArgs, LoadCommand, NotifyLatencyArgs, PresenceFanoutArgs,
+    ReadLoadArgs, RealtimeCommand, SendAcceptArgs, Shape,
 };
 use amity_e2e::TestServer;
 
@@ -110,12 +111,13 @@ async fn ban_close_sees_every_banned_websocket_closed() {
 
 #[tokio::test]
 async fn a_generated_data_set_serves_the_recommendations_benchmark() {
-    use amity_bench::cli::{DatasetCommand, GenerateArgs, GraphCommand, RecommendationsArgs};
+    use amity_bench::cli::{GraphCommand, RecommendationsArgs};
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("dataset.json");
     let generate = GenerateArgs {
         database_url: String::new(),
-        users: 600,
+        shape: Shape::Skewed,
+        users: Some(600),
         median_friends: 10,
         max_friends: 60,
         seed: 7,
@@ -158,5 +160,135 @@ async fn a_generated_data_set_serves_the_recommendations_benchmark() {
             "{group}"
         );
     }
+    server.stop().await;
+}
+
+/// Runs a load or baseline command and checks that it counted no errors.
+async fn run_clean(command: Command) -> amity_bench::report::Report {
+    let (report, _) = amity_bench::run(command).await.expect("the benchmark runs");
+    assert_eq!(
+        report.errors, 0,
+        "{}: errors: {}",
+        report.benchmark, report.error_kinds
+    );
+    report
+}
+
+fn load_args(server: &TestServer, dir: &tempfile::TempDir, connections: u32) -> LoadArgs {
+    LoadArgs {
+        common: common(server, dir),
+        connections,
+        duration: 1,
+        server_pid: Some(std::process::id()),
+        idle_secs: 0,
+    }
+}
+
+#[tokio::test]
+async fn the_read_loads_and_their_baselines_run_on_a_nakama_shaped_data_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("dataset.json");
+    let generate = GenerateArgs {
+        database_url: String::new(),
+        shape: Shape::Nakama,
+        users: Some(300),
+        median_friends: 12,
+        max_friends: 1000,
+        seed: 3,
+        manifest: manifest.clone(),
+        output: dir.path().join("generate.json"),
+    };
+    let server = TestServer::start_prepared(|url| {
+        let generate = GenerateArgs {
+            database_url: url,
+            ..generate
+        };
+        async move {
+            let (report, _) = amity_bench::run(Command::Dataset {
+                command: DatasetCommand::Generate(generate),
+            })
+            .await
+            .expect("the data set loads");
+            assert_eq!(report.figures["users"], 300);
+            assert_eq!(report.figures["max_friends"], 12, "nobody above the median");
+        }
+    })
+    .await;
+    for command in [LoadCommand::Friends, LoadCommand::Recommendations] {
+        let report = run_clean(Command::Load {
+            command: command(ReadLoadArgs {
+                load: load_args(&server, &dir, 4),
+                manifest: manifest.clone(),
+                users: None,
+                warmup: 0,
+            }),
+        })
+        .await;
+        assert!(report.figures["requests"].as_u64().unwrap() > 0);
+        assert_eq!(report.figures["empty_answers"], 0, "{}", report.benchmark);
+        assert!(report.figures["server_rss_idle_bytes"].as_u64().unwrap() > 0);
+    }
+    for command in [BaselineCommand::Friends, BaselineCommand::Recommendations] {
+        let report = run_clean(Command::Baseline {
+            command: command(BaselineArgs {
+                database_url: server.database_url().to_owned(),
+                manifest: manifest.clone(),
+                connections: 4,
+                users: None,
+                duration: 1,
+                warmup: 0,
+                pgbench_dir: server.is_postgres().then(|| dir.path().join("pgbench")),
+                output: dir.path().join("baseline.json"),
+            }),
+        })
+        .await;
+        assert!(report.figures["requests"].as_u64().unwrap() > 0);
+        assert_eq!(report.figures["empty_answers"], 0, "{}", report.benchmark);
+    }
+    if server.is_postgres() {
+        let script = std::fs::read_to_string(dir.path().join("pgbench/friends-0.sql")).unwrap();
+        assert!(
+            script.contains("FROM friend_edges e JOIN users u"),
+            "{script}"
+        );
+        assert!(
+            !script.contains('?'),
+            "every placeholder has its value: {script}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn send_accept_and_batch_invites_make_every_edge_they_claim() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_clean(Command::Load {
+        command: LoadCommand::SendAccept(SendAcceptArgs {
+            load: load_args(&server, &dir, 2),
+            users_per_connection: 40,
+        }),
+    })
+    .await;
+    let friendships = report.figures["units"].as_u64().unwrap();
+    assert!(friendships > 0);
+    // Two requests per friendship: every ask is followed by its accept.
+    assert_eq!(
+        report.figures["requests"].as_u64().unwrap(),
+        2 * friendships
+    );
+
+    let report = run_clean(Command::Load {
+        command: LoadCommand::Invites(InvitesArgs {
+            load: load_args(&server, &dir, 4),
+            batch: 10,
+            per_caller: 30,
+            users: 300,
+        }),
+    })
+    .await;
+    let invites = report.figures["units"].as_u64().unwrap();
+    assert!(invites > 0);
+    assert_eq!(invites, 10 * report.figures["requests"].as_u64().unwrap());
     server.stop().await;
 }

@@ -160,3 +160,115 @@ async fn cursors_are_stable_while_the_graph_changes_and_tamper_evident() {
     assert_eq!(ok.data()["friends"]["edges"].as_array().unwrap().len(), 13);
     server.stop().await;
 }
+
+/// Every field of a friends page, asked for plainly (the server's one-pass path).
+const EVERY_FIELD_PLAIN: &str = "{ friends(first: 20) { edges { __typename cursor node {
+    __typename state updatedAt metadata source
+    user { __typename id handle displayName avatarUrl metadata role createdAt online lastSeenAt }
+} } } }";
+
+/// The same fields through fragments, a directive and aliases (async-graphql's own path).
+const EVERY_FIELD_INDIRECT: &str = "{ friends(first: 20) { edges { ...Edge } } }
+fragment Edge on FriendEdge { __typename cursor @include(if: true) node { ...Node } }
+fragment Node on Friend {
+    __typename state updatedAt metadata source
+    user { ... on User { __typename id handle displayName avatarUrl metadata role createdAt
+                         online lastSeenAt } }
+}";
+
+#[tokio::test]
+async fn a_friends_page_reads_the_same_plainly_and_through_fragments() {
+    let server = TestServer::start().await;
+    let owner = server.sign_up("owner").await;
+    let [online, offline, asked, asking, blocked] = [
+        server.sign_up("online").await,
+        server.sign_up("offline").await,
+        server.sign_up("asked").await,
+        server.sign_up("asking").await,
+        server.sign_up("blocked").await,
+    ];
+    owner.befriend(&online).await;
+    owner.befriend(&offline).await;
+    owner.add(&[&asked.id]).await.data();
+    asking.add(&[&owner.id]).await.data();
+    owner.block(&[&blocked.id]).await.data();
+    // Profile fields, edge metadata and presence, so that no field is null everywhere.
+    online
+        .client
+        .gql(
+            "mutation { updateProfile(displayName: \"On Line\", avatarUrl: \"https://a.example/x.png\", metadata: {level: 3}) { id } }",
+            json!({}),
+        )
+        .await
+        .data();
+    owner
+        .client
+        .gql(
+            "mutation($id: ID!) { setFriendMetadata(id: $id, metadata: {tag: \"raid\"}) { state } }",
+            json!({ "id": offline.id }),
+        )
+        .await
+        .data();
+    let _socket = online.ws().await;
+    // The offline friend was online once, so has a last-seen time.
+    drop(offline.ws().await);
+
+    let mut plain = serde_json::Value::Null;
+    for _ in 0..50 {
+        plain = owner.client.gql(EVERY_FIELD_PLAIN, json!({})).await.data();
+        let users: Vec<&serde_json::Value> = plain["friends"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["node"]["user"])
+            .collect();
+        if users.iter().any(|u| u["online"] == true)
+            && users.iter().any(|u| !u["lastSeenAt"].is_null())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let indirect = owner
+        .client
+        .gql(EVERY_FIELD_INDIRECT, json!({}))
+        .await
+        .data();
+    assert_eq!(plain, indirect);
+    let edges = plain["friends"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 5);
+    let states: Vec<&str> = edges
+        .iter()
+        .map(|e| e["node"]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "FRIEND",
+            "FRIEND",
+            "INVITE_SENT",
+            "INVITE_RECEIVED",
+            "BLOCKED"
+        ]
+    );
+    let by_handle = |h: &str| {
+        edges
+            .iter()
+            .map(|e| &e["node"])
+            .find(|n| n["user"]["handle"] == h)
+            .unwrap()
+    };
+    assert_eq!(by_handle("online")["user"]["online"], true);
+    assert_eq!(by_handle("online")["user"]["displayName"], "On Line");
+    assert_eq!(by_handle("online")["user"]["metadata"], json!({"level": 3}));
+    assert_eq!(by_handle("offline")["metadata"], json!({"tag": "raid"}));
+    assert_eq!(by_handle("offline")["user"]["online"], false);
+    assert!(by_handle("offline")["user"]["lastSeenAt"].is_string());
+    // Presence is shown to friends only.
+    assert!(by_handle("asked")["user"]["online"].is_null());
+    assert_eq!(edges[0]["__typename"], "FriendEdge");
+    assert_eq!(edges[0]["node"]["__typename"], "Friend");
+    assert_eq!(edges[0]["node"]["user"]["__typename"], "User");
+    assert_eq!(edges[0]["node"]["user"]["role"], "USER");
+    server.stop().await;
+}

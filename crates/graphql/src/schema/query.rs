@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::schema::{list_complexity, page_size, services, session};
 use crate::types::{
     DirectMessageConnection, DirectMessageEdge, DirectMessageGql, FriendConnection,
-    FriendCountsGql, FriendEdge, FriendGql, FriendRecommendationGql, FriendStateGql,
+    FriendCountsGql, FriendEdge, FriendEdges, FriendGql, FriendRecommendationGql, FriendStateGql,
     ModerationEntryGql, NotificationConnection, NotificationEdge, NotificationGql, PageInfo,
     UserGql,
 };
@@ -201,7 +201,7 @@ impl QueryRoot {
                 has_next_page: page.has_next_page,
                 end_cursor: edges.last().map(|e| e.cursor.clone()),
             },
-            edges,
+            edges: FriendEdges(edges),
         })
     }
 

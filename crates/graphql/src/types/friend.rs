@@ -4,7 +4,7 @@ use amity_domain::friends::{FriendCounts, FriendState, FriendView};
 use async_graphql::{Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::types::{FriendStateGql, PageInfo, SocialNetworkGql, UserGql};
+use crate::types::{FriendEdges, FriendStateGql, PageInfo, SocialNetworkGql, UserGql};
 
 /// Another user as the viewer sees them.
 #[derive(Debug, Clone, SimpleObject)]
@@ -58,7 +58,7 @@ pub struct FriendEdge {
 pub struct FriendConnection {
     /// The edges, by state (FRIEND, INVITE_SENT, INVITE_RECEIVED, BLOCKED), then most recent
     /// change first.
-    pub edges: Vec<FriendEdge>,
+    pub edges: FriendEdges,
     /// Paging.
     pub page_info: PageInfo,
 }

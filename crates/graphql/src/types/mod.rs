@@ -2,6 +2,7 @@
 
 mod enums;
 mod friend;
+mod friend_page;
 pub mod message;
 mod moderation;
 mod notification;
@@ -10,6 +11,7 @@ mod user;
 
 pub use enums::{FriendStateGql, NotificationCodeGql, RoleGql, SocialNetworkGql};
 pub use friend::{FriendConnection, FriendCountsGql, FriendEdge, FriendGql};
+pub use friend_page::FriendEdges;
 pub use message::{DirectMessageConnection, DirectMessageEdge, DirectMessageGql, PresenceEventGql};
 pub use moderation::ModerationEntryGql;
 pub use notification::{NotificationConnection, NotificationEdge, NotificationGql};

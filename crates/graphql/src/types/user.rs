@@ -42,6 +42,21 @@ impl UserGql {
     pub fn user_id(&self) -> amity_domain::UserId {
         self.user.id
     }
+
+    /// The user.
+    pub(crate) fn user(&self) -> &User {
+        &self.user
+    }
+
+    /// Whether the viewer may see the user's presence.
+    pub(crate) fn presence_visible(&self) -> bool {
+        self.presence_visible
+    }
+
+    /// Whether the user is online, when it was loaded with the user.
+    pub(crate) fn known_online(&self) -> Option<bool> {
+        self.online
+    }
 }
 
 #[Object(name = "User")]

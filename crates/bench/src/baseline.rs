@@ -1,0 +1,342 @@
+//! `baseline ...`: what the database alone can do. The statements the server runs for a read
+//! workload (the same SQL text, from [`amity_persistence::reads`]), through a plain sqlx pool
+//! with the server's settings, from as many concurrent tasks as the load benchmark has
+//! connections: no HTTP, no GraphQL, no domain. The server's throughput over this one is the
+//! share of the database's capacity the rest of the stack leaves.
+//!
+//! - `baseline friends`: a page of 101 edges with the users (`friend_page_sql`), then which of
+//!   the page's friends are online (`live_users_sql`), as `friends(first: 100)` does;
+//! - `baseline recommendations`: my degree, the walk, the exact mutual friends of the chosen
+//!   candidates, and the users shown (candidates and three mutual friends each), as
+//!   `friendRecommendations(first: 10)` does.
+//!
+//! With `--pgbench-dir`, `baseline friends` on PostgreSQL also writes one `pgbench` script per
+//! sampled user holding that user's two statements with literal values (the presence list is
+//! the user's real first page), and prints the `pgbench` command that runs them.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use amity_persistence::reads::{self, FriendPageRow, Param, UserRow};
+use amity_persistence::{Backend, Database};
+use anyhow::Context;
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::cli::{BaselineArgs, BaselineCommand};
+use crate::dataset::Manifest;
+use crate::report::Report;
+use crate::stats::{ErrorTally, Latencies};
+
+/// A friends page: 100 rows and one more to tell whether there is a next page.
+const PAGE_ROWS: i64 = 101;
+/// Recommendations asked for, as in the load benchmark.
+const RECOMMENDATIONS: i64 = 10;
+/// Mutual friends loaded with each recommendation (the server preloads three).
+const PRELOAD: usize = 3;
+/// How far back a node's heartbeat may be for its users to count as online (the server's
+/// default liveness).
+const LIVENESS: chrono::Duration = chrono::Duration::seconds(15);
+
+/// Runs one baseline.
+pub async fn run(command: BaselineCommand) -> anyhow::Result<Report> {
+    match command {
+        BaselineCommand::Friends(args) => baseline(args, Workload::Friends).await,
+        BaselineCommand::Recommendations(args) => baseline(args, Workload::Recommendations).await,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Workload {
+    Friends,
+    Recommendations,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Friends => "baseline/friends",
+            Self::Recommendations => "baseline/recommendations",
+        }
+    }
+
+    /// One request's statements for `me`; returns whether the answer was empty.
+    async fn request(self, db: &Database, me: Uuid) -> amity_domain::Result<bool> {
+        match self {
+            Self::Friends => friends_page(db, me).await.map(|(rows, _)| rows == 0),
+            Self::Recommendations => recommendations(db, me).await.map(|n| n == 0),
+        }
+    }
+}
+
+/// The friends page's two statements; returns the rows read and the friends asked about.
+async fn friends_page(db: &Database, me: Uuid) -> amity_domain::Result<(usize, Vec<Uuid>)> {
+    let now = Utc::now();
+    let sql = reads::friend_page_sql(0, false);
+    let params = [
+        Param::Uuid(me),
+        Param::BigInt(now.timestamp_micros()),
+        Param::BigInt(PAGE_ROWS),
+    ];
+    let rows: Vec<FriendPageRow> = reads::fetch_all(db, &sql, &params).await?;
+    let friends: Vec<Uuid> = rows
+        .iter()
+        .take(100)
+        .filter(|row| row.1 == 0)
+        .map(|row| row.0)
+        .collect();
+    if !friends.is_empty() {
+        let mut params = vec![Param::BigInt((now - LIVENESS).timestamp_micros())];
+        params.extend(friends.iter().map(|&id| Param::Uuid(id)));
+        let _: Vec<(Uuid,)> =
+            reads::fetch_all(db, &reads::live_users_sql(friends.len()), &params).await?;
+    }
+    Ok((rows.len(), friends))
+}
+
+/// The recommendation's statements; returns how many recommendations were found.
+async fn recommendations(db: &Database, me: Uuid) -> amity_domain::Result<usize> {
+    let now = Param::BigInt(Utc::now().timestamp_micros());
+    let (degree,): (i64,) = reads::fetch_all(db, reads::MY_DEGREE, &[Param::Uuid(me)])
+        .await?
+        .first()
+        .copied()
+        .unwrap_or((0,));
+    if degree == 0 {
+        return Ok(0);
+    }
+    let postgres = db.backend() == Backend::Postgres;
+    let depth = reads::walk_depth(reads::fan_out(u64::try_from(degree).unwrap_or(0)), postgres);
+    let params = [
+        Param::BigInt(depth),
+        Param::Uuid(me),
+        now.clone(),
+        Param::Uuid(me),
+        Param::Uuid(me),
+        Param::Uuid(me),
+        Param::Uuid(me),
+        now.clone(),
+        Param::BigInt(RECOMMENDATIONS),
+    ];
+    let candidates: Vec<(Uuid,)> =
+        reads::fetch_all(db, &reads::walk_sql(postgres), &params).await?;
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let mut params = vec![Param::Uuid(me), now];
+    params.extend(candidates.iter().map(|&(id,)| Param::Uuid(id)));
+    let sql = reads::mutual_of_candidates_sql(candidates.len());
+    let mutual: Vec<(Uuid, Uuid, i64)> = reads::fetch_all(db, &sql, &params).await?;
+    let mut shown: Vec<Uuid> = candidates.iter().map(|&(id,)| id).collect();
+    let mut per_candidate: HashMap<Uuid, usize> = HashMap::new();
+    for &(candidate, friend, _) in &mutual {
+        let n = per_candidate.entry(candidate).or_default();
+        if *n < PRELOAD {
+            *n += 1;
+            shown.push(friend);
+        }
+    }
+    shown.sort();
+    shown.dedup();
+    let params: Vec<Param> = shown.iter().map(|&id| Param::Uuid(id)).collect();
+    let users: Vec<UserRow> =
+        reads::fetch_all(db, &reads::users_by_ids_sql(shown.len()), &params).await?;
+    Ok(users.len().min(candidates.len()))
+}
+
+async fn baseline(args: BaselineArgs, workload: Workload) -> anyhow::Result<Report> {
+    let manifest = Manifest::read(&args.manifest)?;
+    let started_at = Utc::now();
+    let began = Instant::now();
+    let db = Database::connect(&args.database_url)
+        .await
+        .context("opening the database (--database-url)")?;
+    let handles: Vec<&String> = manifest
+        .ordinary
+        .iter()
+        .take(args.users.unwrap_or(args.connections) as usize)
+        .collect();
+    let mut users = Vec::with_capacity(handles.len());
+    for handle in &handles {
+        let sql = "SELECT id FROM users WHERE handle = ?";
+        let sql = if db.backend() == Backend::Postgres {
+            reads::numbered(sql)
+        } else {
+            sql.to_owned()
+        };
+        let found: Vec<(Uuid,)> = reads::fetch_all(&db, &sql, &[Param::Text(handle.to_string())])
+            .await
+            .with_context(|| format!("looking up {handle}"))?;
+        let (id,) = found
+            .first()
+            .copied()
+            .with_context(|| format!("the data set has no user {handle} (wrong --manifest?)"))?;
+        users.push(id);
+    }
+    anyhow::ensure!(!users.is_empty(), "the manifest lists no ordinary users");
+    if let Some(dir) = &args.pgbench_dir {
+        anyhow::ensure!(
+            db.backend() == Backend::Postgres,
+            "--pgbench-dir needs a PostgreSQL --database-url"
+        );
+        write_pgbench_scripts(&db, &users, dir, &args).await?;
+    }
+    let (db, users) = (Arc::new(db), Arc::new(users));
+    let mut total = Latencies::new();
+    let mut errors = ErrorTally::default();
+    let mut requests = 0u64;
+    let mut empty = 0u64;
+    let mut measured = 0.0;
+    for (phase, secs) in [("warm-up", args.warmup), ("measuring", args.duration)] {
+        if secs == 0 {
+            continue;
+        }
+        if phase == "measuring" {
+            println!(
+                "{} on {}: {} tasks, pool of {}, {} s",
+                workload.name(),
+                backend_name(db.backend()),
+                args.connections,
+                db.pool_size(),
+                secs
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(u64::from(secs));
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..args.connections as usize)
+            .map(|i| {
+                let (db, users) = (db.clone(), users.clone());
+                tokio::spawn(async move {
+                    let me = users[i % users.len()];
+                    let (mut latencies, mut errors) = (Latencies::new(), ErrorTally::default());
+                    let (mut done, mut empty) = (0u64, 0u64);
+                    while Instant::now() < deadline {
+                        let sent = Instant::now();
+                        match workload.request(&db, me).await {
+                            Ok(was_empty) => {
+                                latencies.record(sent.elapsed());
+                                done += 1;
+                                empty += u64::from(was_empty);
+                            }
+                            Err(e) => errors.add(e.to_string()),
+                        }
+                    }
+                    (latencies, errors, done, empty)
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (latencies, task_errors, done, task_empty) = task.await?;
+            if phase == "measuring" {
+                total.merge(&latencies);
+                errors.merge(&task_errors);
+                requests += done;
+                empty += task_empty;
+            }
+        }
+        if phase == "measuring" {
+            measured = started.elapsed().as_secs_f64();
+        }
+    }
+    let throughput = requests as f64 / measured.max(f64::MIN_POSITIVE);
+    let summary = total.summary();
+    println!("  {throughput:.0} requests/s ({requests} in {measured:.1} s)");
+    println!("  latency {summary}");
+    if empty > 0 {
+        println!("  ({empty} answers were empty)");
+    }
+    println!("  errors: {errors}");
+    Report::new(
+        workload.name(),
+        &args,
+        started_at,
+        began.elapsed().as_secs_f64(),
+        json!({
+            "unit": "requests",
+            "throughput_per_sec": throughput,
+            "requests": requests,
+            "seconds": measured,
+            "latency": summary,
+            "empty_answers": empty,
+            "pool_size": db.pool_size(),
+        }),
+        errors,
+    )
+}
+
+fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    }
+}
+
+/// One pgbench script per user: the friends page's two statements with that user's values.
+async fn write_pgbench_scripts(
+    db: &Database,
+    users: &[Uuid],
+    dir: &Path,
+    args: &BaselineArgs,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut files = Vec::new();
+    for (i, &me) in users.iter().enumerate() {
+        let (_, friends) = friends_page(db, me).await?;
+        let now = Utc::now().timestamp_micros();
+        let page = literal(
+            &reads::friend_page_sql(0, false),
+            &[format!("'{me}'"), now.to_string(), PAGE_ROWS.to_string()],
+        );
+        let mut values = vec![(now - LIVENESS.num_microseconds().unwrap_or(0)).to_string()];
+        values.extend(friends.iter().map(|id| format!("'{id}'")));
+        let live = literal(&reads::live_users_sql(friends.len()), &values);
+        let path = dir.join(format!("friends-{i}.sql"));
+        std::fs::write(&path, format!("{page};\n{live};\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+        files.push(path);
+    }
+    let scripts: Vec<String> = files
+        .iter()
+        .map(|f| format!("-f {}", f.display()))
+        .collect();
+    println!(
+        "pgbench scripts written; run them with:\n  pgbench -n -M prepared -c {} -j 2 -T {} {} '{}'",
+        args.connections,
+        args.duration,
+        scripts.join(" "),
+        args.database_url
+    );
+    Ok(())
+}
+
+/// `sql` with its `?` placeholders replaced, in order, by `values` (already SQL literals).
+fn literal(sql: &str, values: &[String]) -> String {
+    let mut out = String::with_capacity(sql.len() + values.len() * 40);
+    let mut values = values.iter();
+    for c in sql.chars() {
+        match (c, c == '?') {
+            (_, true) => out.push_str(values.next().map_or("NULL", String::as_str)),
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_literals_in_order() {
+        assert_eq!(
+            literal(
+                "SELECT 1 WHERE a = ? AND b IN (?,?)",
+                &["'x'".into(), "1".into(), "2".into()]
+            ),
+            "SELECT 1 WHERE a = 'x' AND b IN (1,2)"
+        );
+    }
+}
