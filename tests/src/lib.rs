@@ -124,11 +124,6 @@ impl TestServer {
         }
     }
 
-    /// The server's database URL (for tools that read the database directly).
-    pub fn database_url(&self) -> &str {
-        &self.settings.database_url
-    }
-
     /// Whether the database is PostgreSQL (where several nodes can share it).
     pub fn is_postgres(&self) -> bool {
         self.settings.database_url.starts_with("postgres")

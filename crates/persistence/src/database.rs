@@ -58,6 +58,7 @@ pub struct Database {
     /// SQLite has one writer at a time; writers of this process queue here in order rather than
     /// spinning on SQLITE_BUSY.
     pub(crate) write_lock: Option<Arc<Mutex<()>>>,
+    pool_size: u32,
 }
 
 /// Whether a PostgreSQL host is this machine: a loopback address, `localhost` or a Unix
@@ -72,9 +73,10 @@ fn is_local_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Connections in the pool on SQLite (readers; writers of this process queue on one lock).
+/// Connections in the pool on SQLite by default (readers; writers of this process queue on
+/// one lock).
 const SQLITE_POOL: u32 = 8;
-/// Connections in the pool on PostgreSQL.
+/// Connections in the pool on PostgreSQL by default.
 const POSTGRES_POOL: u32 = 16;
 
 /// Arbitrary but fixed key of the PostgreSQL advisory lock that serializes migrations of nodes
@@ -85,7 +87,20 @@ impl Database {
     /// Connects to `url`: `sqlite://PATH` (the file is created if missing) or
     /// `postgres://...`.
     pub async fn connect(url: &str) -> Result<Self, PersistenceError> {
+        Self::connect_with_pool(url, None).await
+    }
+
+    /// Connects like [`Database::connect`], with at most `pool_size` connections (`None`: the
+    /// default for the backend, 8 on SQLite and 16 on PostgreSQL).
+    pub async fn connect_with_pool(
+        url: &str,
+        pool_size: Option<u32>,
+    ) -> Result<Self, PersistenceError> {
         let backend = Self::backend_of(url)?;
+        let pool_size = pool_size.unwrap_or(match backend {
+            Backend::Sqlite => SQLITE_POOL,
+            Backend::Postgres => POSTGRES_POOL,
+        });
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .sqlx_logging(false)
@@ -94,7 +109,7 @@ impl Database {
         match backend {
             Backend::Sqlite => {
                 options
-                    .max_connections(SQLITE_POOL)
+                    .max_connections(pool_size)
                     .min_connections(1)
                     .map_sqlx_sqlite_opts(|o| {
                         o.create_if_missing(true)
@@ -111,7 +126,7 @@ impl Database {
             Backend::Postgres => {
                 let tls_asked = url.contains("sslmode=");
                 options
-                    .max_connections(POSTGRES_POOL)
+                    .max_connections(pool_size)
                     .min_connections(1)
                     .map_sqlx_postgres_opts(move |o| {
                         // TLS to a server on this machine protects nothing and cost about a
@@ -132,6 +147,7 @@ impl Database {
             conn,
             backend,
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            pool_size,
         })
     }
 
@@ -153,10 +169,7 @@ impl Database {
 
     /// The most connections the pool opens.
     pub fn pool_size(&self) -> u32 {
-        match self.backend {
-            Backend::Sqlite => SQLITE_POOL,
-            Backend::Postgres => POSTGRES_POOL,
-        }
+        self.pool_size
     }
 
     /// Whether the database answers (for readiness probes).

@@ -25,7 +25,7 @@ use crate::config::Settings;
 
 /// Connects to the configured database and applies pending migrations.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
-    let db = Database::connect(&settings.database_url)
+    let db = Database::connect_with_pool(&settings.database_url, settings.database_pool_size)
         .await
         .with_context(|| format!("opening {}", redact(&settings.database_url)))?;
     db.migrate_up(None)

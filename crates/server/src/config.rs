@@ -27,6 +27,8 @@ pub struct Settings {
     pub listen_addr: SocketAddr,
     /// `sqlite://PATH` or `postgres://USER@HOST/DB`.
     pub database_url: String,
+    /// Connections in the database pool (`None`: 8 on SQLite, 16 on PostgreSQL).
+    pub database_pool_size: Option<u32>,
     /// Secret that signs session tokens and cursors. Generated and kept beside a SQLite
     /// database when unset; required with PostgreSQL (all nodes must share it).
     pub jwt_secret: Option<String>,
@@ -79,6 +81,7 @@ impl Default for Settings {
                 .parse()
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
             database_url: DEFAULT_DATABASE_URL.to_owned(),
+            database_pool_size: None,
             jwt_secret: None,
             token_ttl_secs: 24 * 3600,
             max_friends: limits.max_friends,
@@ -138,6 +141,11 @@ impl Settings {
     fn validate(&self) -> anyhow::Result<()> {
         if self.token_ttl_secs == 0 {
             bail!("token_ttl_secs must be at least 1");
+        }
+        if let Some(size) = self.database_pool_size
+            && !(1..=1000).contains(&size)
+        {
+            bail!("database_pool_size must be between 1 and 1000, not {size}");
         }
         for (name, value) in [
             ("presence_heartbeat_ms", self.presence_heartbeat_ms),
@@ -292,6 +300,17 @@ mod tests {
         let s = Settings::default();
         assert_eq!(s.listen_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.sqlite_path(), Some(PathBuf::from("amity.db")));
+    }
+
+    #[test]
+    fn pool_sizes_are_checked() {
+        let mut s = Settings {
+            database_pool_size: Some(0),
+            ..Settings::default()
+        };
+        assert!(s.validate().is_err());
+        s.database_pool_size = Some(4);
+        assert!(s.validate().is_ok());
     }
 
     #[test]

@@ -215,7 +215,12 @@ async fn a_friends_page_reads_the_same_plainly_and_through_fragments() {
 
     let mut plain = serde_json::Value::Null;
     for _ in 0..50 {
-        plain = owner.client.gql(EVERY_FIELD_PLAIN, json!({})).await.data();
+        plain = owner
+            .client
+            .gql(EVERY_FIELD_PLAIN, json!({}))
+            .await
+            .data()
+            .clone();
         let users: Vec<&serde_json::Value> = plain["friends"]["edges"]
             .as_array()
             .unwrap()
@@ -233,7 +238,8 @@ async fn a_friends_page_reads_the_same_plainly_and_through_fragments() {
         .client
         .gql(EVERY_FIELD_INDIRECT, json!({}))
         .await
-        .data();
+        .data()
+        .clone();
     assert_eq!(plain, indirect);
     let edges = plain["friends"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 5);
