@@ -19,6 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use amity_domain::presence::PresenceSettings;
 use amity_persistence::reads::{self, FriendPageRow, Param, UserRow};
 use amity_persistence::{Backend, Database};
 use anyhow::Context;
@@ -38,8 +39,10 @@ const RECOMMENDATIONS: i64 = 10;
 /// Mutual friends loaded with each recommendation (the server preloads three).
 const PRELOAD: usize = 3;
 /// How far back a node's heartbeat may be for its users to count as online (the server's
-/// default liveness).
-const LIVENESS: chrono::Duration = chrono::Duration::seconds(15);
+/// default presence TTL).
+fn liveness() -> chrono::Duration {
+    chrono::Duration::from_std(PresenceSettings::default().ttl).unwrap_or_default()
+}
 
 /// Runs one baseline.
 pub async fn run(command: BaselineCommand) -> anyhow::Result<Report> {
@@ -89,7 +92,7 @@ async fn friends_page(db: &Database, me: Uuid) -> amity_domain::Result<(usize, V
         .map(|row| row.0)
         .collect();
     if !friends.is_empty() {
-        let mut params = vec![Param::BigInt((now - LIVENESS).timestamp_micros())];
+        let mut params = vec![Param::BigInt((now - liveness()).timestamp_micros())];
         params.extend(friends.iter().map(|&id| Param::Uuid(id)));
         let _: Vec<(Uuid,)> =
             reads::fetch_all(db, &reads::live_users_sql(friends.len()), &params).await?;
@@ -290,7 +293,7 @@ async fn write_pgbench_scripts(
             &reads::friend_page_sql(0, false),
             &[format!("'{me}'"), now.to_string(), PAGE_ROWS.to_string()],
         );
-        let mut values = vec![(now - LIVENESS.num_microseconds().unwrap_or(0)).to_string()];
+        let mut values = vec![(now - liveness().num_microseconds().unwrap_or(0)).to_string()];
         values.extend(friends.iter().map(|id| format!("'{id}'")));
         let live = literal(&reads::live_users_sql(friends.len()), &values);
         let path = dir.join(format!("friends-{i}.sql"));
