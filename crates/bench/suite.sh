@@ -41,7 +41,12 @@ AMITY_LOG=warn AMITY_LISTEN_ADDR="127.0.0.1:$PORT" AMITY_DATABASE_URL="$DATABASE
   "$BIN/amity" > "$OUT/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
+READY=
+for _ in $(seq 50); do
+  if curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null; then READY=1; break; fi
+  sleep 0.2
+done
+if [ -z "$READY" ]; then echo "the server did not become ready; see $OUT/server.log" >&2; exit 1; fi
 
 run() { # name, then the amity-bench arguments
   local name=$1; shift

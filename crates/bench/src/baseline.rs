@@ -154,7 +154,7 @@ async fn baseline(args: BaselineArgs, workload: Workload) -> anyhow::Result<Repo
     let manifest = Manifest::read(&args.manifest)?;
     let started_at = Utc::now();
     let began = Instant::now();
-    let db = Database::connect(&args.database_url)
+    let db = Database::connect_with_pool(&args.database_url, args.pool_size)
         .await
         .context("opening the database (--database-url)")?;
     let handles: Vec<&String> = manifest
@@ -293,12 +293,16 @@ async fn write_pgbench_scripts(
             &reads::friend_page_sql(0, false),
             &[format!("'{me}'"), now.to_string(), PAGE_ROWS.to_string()],
         );
-        let mut values = vec![(now - liveness().num_microseconds().unwrap_or(0)).to_string()];
-        values.extend(friends.iter().map(|id| format!("'{id}'")));
-        let live = literal(&reads::live_users_sql(friends.len()), &values);
+        let mut script = format!("{page};\n");
+        // The server asks about presence only when the page has friends.
+        if !friends.is_empty() {
+            let mut values = vec![(now - liveness().num_microseconds().unwrap_or(0)).to_string()];
+            values.extend(friends.iter().map(|id| format!("'{id}'")));
+            let live = literal(&reads::live_users_sql(friends.len()), &values);
+            script.push_str(&format!("{live};\n"));
+        }
         let path = dir.join(format!("friends-{i}.sql"));
-        std::fs::write(&path, format!("{page};\n{live};\n"))
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, script).with_context(|| format!("writing {}", path.display()))?;
         files.push(path);
     }
     let scripts: Vec<String> = files

@@ -80,10 +80,15 @@ pub struct BaselineArgs {
     /// The manifest `dataset generate` wrote.
     #[arg(long, default_value = "dataset.json")]
     pub manifest: PathBuf,
-    /// Concurrent tasks (as the load benchmark's connections); the pool has the server's size.
+    /// Concurrent tasks (as the load benchmark's connections).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub connections: u32,
-    /// How many data-set users to read as (default: one per task).
+    /// Connections in the pool (default: the server's default for the backend, 8 on SQLite
+    /// and 16 on PostgreSQL; give the server's AMITY_DATABASE_POOL_SIZE if it sets one).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pool_size: Option<u32>,
+    /// How many data-set users to read as (default: one per task; at most the manifest's
+    /// sample of 500).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub users: Option<u32>,
     /// How long to measure, in seconds.
@@ -156,7 +161,8 @@ pub struct ReadLoadArgs {
     /// The manifest `dataset generate` wrote (its ordinary users are signed in as).
     #[arg(long, default_value = "dataset.json")]
     pub manifest: PathBuf,
-    /// How many data-set users to sign in as (default: one per connection).
+    /// How many data-set users to sign in as (default: one per connection; at most the
+    /// manifest's sample of 500).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub users: Option<u32>,
     /// Seconds of the same load before measuring, not counted.

@@ -4,7 +4,7 @@
 //! have fewer than the median, a long tail has many more), capped at `--max-friends`; the users
 //! whose drawn degree reaches the cap (about 0.2 %) are filled up to it exactly. With
 //! `--shape nakama` (sigma 0) every user draws the median: on 2,000 users with 100 each that is
-//! about 98,700 friendships once self-pairs and duplicates are dropped, the graph Nakama was
+//! about 97,500 friendships once self-pairs and duplicates are dropped, the graph Nakama was
 //! measured on. Friendships are made by
 //! pairing degree "stubs" at random (the configuration model), dropping self-pairs and
 //! duplicates. Every user can sign in with the manifest's password (a cheap argon2id hash: this

@@ -412,6 +412,12 @@ async fn send_accept(args: SendAcceptArgs) -> anyhow::Result<Report> {
 /// friendship). Throughput is invites (ids sent) per second.
 async fn invites(args: InvitesArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(
+        args.load.connections <= args.users,
+        "--connections ({}) must not exceed --users ({}): every connection needs callers",
+        args.load.connections,
+        args.users
+    );
+    anyhow::ensure!(
         args.per_caller < args.users,
         "--per-caller ({}) must be below --users ({})",
         args.per_caller,

@@ -124,14 +124,16 @@ impl Database {
                     });
             }
             Backend::Postgres => {
-                let tls_asked = url.contains("sslmode=");
+                let tls_asked = url.contains("sslmode=")
+                    || url.contains("ssl-mode=")
+                    || std::env::var_os("PGSSLMODE").is_some();
                 options
                     .max_connections(pool_size)
                     .min_connections(1)
                     .map_sqlx_postgres_opts(move |o| {
                         // TLS to a server on this machine protects nothing and cost about a
-                        // tenth of the server's CPU under load; `sslmode=` in the URL still
-                        // decides when given.
+                        // tenth of the server's CPU under load; `sslmode=` in the URL (or
+                        // PGSSLMODE) still decides when given.
                         if !tls_asked && is_local_host(o.get_host()) {
                             o.ssl_mode(PgSslMode::Disable)
                         } else {

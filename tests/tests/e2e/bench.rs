@@ -234,6 +234,7 @@ async fn the_read_loads_and_their_baselines_run_on_a_nakama_shaped_data_set() {
                 database_url: server.database_url().to_owned(),
                 manifest: manifest.clone(),
                 connections: 4,
+                pool_size: Some(2),
                 users: None,
                 duration: 1,
                 warmup: 0,

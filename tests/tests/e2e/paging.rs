@@ -167,7 +167,7 @@ const EVERY_FIELD_PLAIN: &str = "{ friends(first: 20) { edges { __typename curso
     user { __typename id handle displayName avatarUrl metadata role createdAt online lastSeenAt }
 } } } }";
 
-/// The same fields through fragments, a directive and aliases (async-graphql's own path).
+/// The same fields through fragments (async-graphql's own path).
 const EVERY_FIELD_INDIRECT: &str = "{ friends(first: 20) { edges { ...Edge } } }
 fragment Edge on FriendEdge { __typename cursor @include(if: true) node { ...Node } }
 fragment Node on Friend {

@@ -6,8 +6,9 @@
 //! friends page is read with are plain, though: fields without arguments or directives, the
 //! same few on every edge. For those, [`FriendEdges`] plans the selection once per request and
 //! fills every edge's value directly, with the same scalar and enum encodings the derived
-//! resolvers use. Anything else (fragments, directives, aliases used twice, arguments, fields
-//! that need the database such as `mutualFriends`) takes async-graphql's own path, so the
+//! resolvers use. Anything else (fragments, directives left in the document, a response key
+//! used twice, arguments, fields that need the database such as `mutualFriends`) takes
+//! async-graphql's own path, so the
 //! answer is the same either way; the end-to-end tests compare the two. (The schema registers
 //! no extensions: one that watches every field resolve would not see these.)
 
