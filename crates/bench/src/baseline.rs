@@ -88,7 +88,8 @@ async fn friends_page(db: &Database, me: Uuid) -> amity_domain::Result<(usize, V
     let friends: Vec<Uuid> = rows
         .iter()
         .take(100)
-        .filter(|row| row.1 == 0)
+        // The edge's state rank: 0 is FRIEND.
+        .filter(|row| row.11 == 0)
         .map(|row| row.0)
         .collect();
     if !friends.is_empty() {

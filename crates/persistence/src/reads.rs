@@ -29,30 +29,17 @@ pub use crate::recommendations::{
 use crate::convert::{metadata_from_text, state_from_rank};
 use crate::database::{Backend, Database};
 
-/// The columns of one row of a friends page, in the order [`friend_page_sql`] selects them:
-/// the edge (friend id, state rank, updated at, metadata, source), then the friend (handle,
-/// display name, avatar URL, metadata, role, created at, last seen at, banned at, banned
-/// until, ban reason).
-pub type FriendPageRow = (
-    Uuid,
-    i16,
-    i64,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
+/// The user columns both [`users_by_ids_sql`] and [`friend_page_sql`] select (users as `u`),
+/// decoded by [`UserRow`].
+macro_rules! user_columns {
+    () => {
+        "u.id, u.handle, u.display_name, u.avatar_url, u.metadata, u.role, u.created_at, \
+         u.last_seen_at, u.banned_at, u.banned_until, u.ban_reason"
+    };
+}
 
-/// The columns of a user as [`users_by_ids_sql`] selects them: id, handle, display name,
-/// avatar URL, metadata, role, created at, last seen at, banned at, banned until, ban reason.
+/// The columns of a user in the order they are selected: id, handle, display name, avatar
+/// URL, metadata, role, created at, last seen at, banned at, banned until, ban reason.
 pub type UserRow = (
     Uuid,
     String,
@@ -67,12 +54,34 @@ pub type UserRow = (
     Option<String>,
 );
 
+/// One row of a friends page as [`friend_page_sql`] selects it: the other user's columns
+/// (those of [`UserRow`], the friend's id first), then the edge's state rank, updated at,
+/// metadata and source. (sqlx decodes tuples flat, so the user's types are spelled again.)
+pub type FriendPageRow = (
+    Uuid,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    i16,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
 /// The users whose ids are the `n` parameters, in no particular order.
 pub fn users_by_ids_sql(n: usize) -> String {
-    let mut sql = String::from(
-        "SELECT id, handle, display_name, avatar_url, metadata, role, created_at, \
-         last_seen_at, banned_at, banned_until, ban_reason FROM users WHERE id IN (",
-    );
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users u WHERE u.id IN ("
+    ));
     push_placeholders(&mut sql, n);
     sql.push(')');
     sql
@@ -83,13 +92,13 @@ pub fn users_by_ids_sql(n: usize) -> String {
 /// ranks (when `states > 0`), then, when `after` is set, the position after which the page
 /// starts (state rank twice, updated at twice, friend id), and last the row limit.
 pub fn friend_page_sql(states: usize, after: bool) -> String {
-    let mut sql = String::from(
-        "SELECT e.friend_id, e.state, e.updated_at, e.metadata, e.source, \
-         u.handle, u.display_name, u.avatar_url, u.metadata, u.role, u.created_at, \
-         u.last_seen_at, u.banned_at, u.banned_until, u.ban_reason \
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        user_columns!(),
+        ", e.state, e.updated_at, e.metadata, e.source \
          FROM friend_edges e JOIN users u ON u.id = e.friend_id \
-         WHERE e.user_id = ? AND (u.banned_at IS NULL OR u.banned_until <= ?)",
-    );
+         WHERE e.user_id = ? AND (u.banned_at IS NULL OR u.banned_until <= ?)"
+    ));
     if states > 0 {
         sql.push_str(" AND e.state IN (");
         push_placeholders(&mut sql, states);
@@ -117,7 +126,8 @@ pub fn live_users_sql(users: usize) -> String {
     sql
 }
 
-fn push_placeholders(sql: &mut String, n: usize) {
+/// Appends `n` comma-separated `?` placeholders.
+pub(crate) fn push_placeholders(sql: &mut String, n: usize) {
     for i in 0..n {
         sql.push_str(if i == 0 { "?" } else { ",?" });
     }
@@ -194,9 +204,9 @@ where
 
 /// A friends-page row as the domain's view of the edge and the other user.
 pub(crate) fn view_from_page_row(row: FriendPageRow) -> Result<FriendView> {
-    let (friend_id, state, updated_at, edge_metadata, source) = (row.0, row.1, row.2, row.3, row.4);
+    let (state, updated_at, edge_metadata, source) = (row.11, row.12, row.13, row.14);
     let user = user_from_row((
-        friend_id, row.5, row.6, row.7, row.8, row.9, row.10, row.11, row.12, row.13, row.14,
+        row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10,
     ))?;
     Ok(FriendView {
         user,

@@ -138,9 +138,7 @@ pub fn walk_depth(k: u64, postgres: bool) -> i64 {
 pub fn mutual_of_candidates_sql(n: usize) -> String {
     let mut sql = String::from(MUTUAL_OF_CANDIDATES);
     sql.push('(');
-    for i in 0..n {
-        sql.push_str(if i == 0 { "?" } else { ",?" });
-    }
+    crate::reads::push_placeholders(&mut sql, n);
     sql.push_str(")\nORDER BY mine.updated_at DESC, f.friend_id");
     sql
 }
