@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use amity_domain::presence::PresenceSettings;
 use amity_persistence::reads::{self, FriendPageRow, Param, UserRow};
@@ -29,8 +28,8 @@ use uuid::Uuid;
 
 use crate::cli::{BaselineArgs, BaselineCommand};
 use crate::dataset::Manifest;
+use crate::driver::{Clock, Run, Tally};
 use crate::report::Report;
-use crate::stats::{ErrorTally, Latencies};
 
 /// A friends page: 100 rows and one more to tell whether there is a next page.
 const PAGE_ROWS: i64 = 101;
@@ -153,8 +152,7 @@ async fn recommendations(db: &Database, me: Uuid) -> amity_domain::Result<usize>
 
 async fn baseline(args: BaselineArgs, workload: Workload) -> anyhow::Result<Report> {
     let manifest = Manifest::read(&args.manifest)?;
-    let started_at = Utc::now();
-    let began = Instant::now();
+    let run = Run::start(workload.name(), "requests");
     let db = Database::connect_with_pool(&args.database_url, args.pool_size)
         .await
         .context("opening the database (--database-url)")?;
@@ -165,15 +163,13 @@ async fn baseline(args: BaselineArgs, workload: Workload) -> anyhow::Result<Repo
         .collect();
     let mut users = Vec::with_capacity(handles.len());
     for handle in &handles {
-        let sql = "SELECT id FROM users WHERE handle = ?";
-        let sql = if db.backend() == Backend::Postgres {
-            reads::numbered(sql)
-        } else {
-            sql.to_owned()
-        };
-        let found: Vec<(Uuid,)> = reads::fetch_all(&db, &sql, &[Param::Text(handle.to_string())])
-            .await
-            .with_context(|| format!("looking up {handle}"))?;
+        let found: Vec<(Uuid,)> = reads::fetch_all(
+            &db,
+            "SELECT id FROM users WHERE handle = ?",
+            &[Param::Text(handle.to_string())],
+        )
+        .await
+        .with_context(|| format!("looking up {handle}"))?;
         let (id,) = found
             .first()
             .copied()
@@ -188,87 +184,31 @@ async fn baseline(args: BaselineArgs, workload: Workload) -> anyhow::Result<Repo
         );
         write_pgbench_scripts(&db, &users, dir, &args).await?;
     }
-    let (db, users) = (Arc::new(db), Arc::new(users));
-    let mut total = Latencies::new();
-    let mut errors = ErrorTally::default();
-    let mut requests = 0u64;
-    let mut empty = 0u64;
-    let mut measured = 0.0;
-    for (phase, secs) in [("warm-up", args.warmup), ("measuring", args.duration)] {
-        if secs == 0 {
-            continue;
-        }
-        if phase == "measuring" {
-            println!(
-                "{} on {}: {} tasks, pool of {}, {} s",
-                workload.name(),
-                backend_name(db.backend()),
-                args.connections,
-                db.pool_size(),
-                secs
-            );
-        }
-        let deadline = Instant::now() + Duration::from_secs(u64::from(secs));
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..args.connections as usize)
-            .map(|i| {
-                let (db, users) = (db.clone(), users.clone());
-                tokio::spawn(async move {
-                    let me = users[i % users.len()];
-                    let (mut latencies, mut errors) = (Latencies::new(), ErrorTally::default());
-                    let (mut done, mut empty) = (0u64, 0u64);
-                    while Instant::now() < deadline {
-                        let sent = Instant::now();
-                        match workload.request(&db, me).await {
-                            Ok(was_empty) => {
-                                latencies.record(sent.elapsed());
-                                done += 1;
-                                empty += u64::from(was_empty);
-                            }
-                            Err(e) => errors.add(e.to_string()),
-                        }
-                    }
-                    (latencies, errors, done, empty)
-                })
-            })
-            .collect();
-        for task in tasks {
-            let (latencies, task_errors, done, task_empty) = task.await?;
-            if phase == "measuring" {
-                total.merge(&latencies);
-                errors.merge(&task_errors);
-                requests += done;
-                empty += task_empty;
-            }
-        }
-        if phase == "measuring" {
-            measured = started.elapsed().as_secs_f64();
-        }
-    }
-    let throughput = requests as f64 / measured.max(f64::MIN_POSITIVE);
-    let summary = total.summary();
-    println!("  {throughput:.0} requests/s ({requests} in {measured:.1} s)");
-    println!("  latency {summary}");
-    if empty > 0 {
-        println!("  ({empty} answers were empty)");
-    }
-    println!("  errors: {errors}");
-    Report::new(
+    println!(
+        "{} on {}: {} tasks, pool of {}, {} s",
         workload.name(),
-        &args,
-        started_at,
-        began.elapsed().as_secs_f64(),
-        json!({
-            "unit": "requests",
-            "throughput_per_sec": throughput,
-            "requests": requests,
-            "seconds": measured,
-            "latency": summary,
-            "empty_answers": empty,
-            "pool_size": db.pool_size(),
-        }),
-        errors,
-    )
+        backend_name(db.backend()),
+        args.connections,
+        db.pool_size(),
+        args.duration
+    );
+    let pool_size = db.pool_size();
+    let (db, users) = (Arc::new(db), Arc::new(users));
+    let worker = |i: usize, clock: Clock| {
+        let (db, users) = (db.clone(), users.clone());
+        async move {
+            let me = users[i % users.len()];
+            Tally::default()
+                .repeat(&clock, || workload.request(&db, me))
+                .await
+        }
+    };
+    let measured = run
+        .measure(args.connections, args.warmup, args.duration, worker)
+        .await;
+    let mut extra = serde_json::Map::new();
+    extra.insert("pool_size".to_owned(), json!(pool_size));
+    run.finish(&args, measured, extra, None, 0).await
 }
 
 fn backend_name(backend: Backend) -> &'static str {

@@ -29,7 +29,8 @@
 //! - [`realtime`]: the realtime benchmarks, one module each;
 //! - [`dataset`]: the data-set generator (a skewed friend graph bulk-loaded into a database);
 //! - [`graph`]: benchmarks over a generated graph (recommendations);
-//! - [`load`]: the throughput benchmarks;
+//! - [`load`]: the throughput benchmarks (the connections-for-a-time driver they share with
+//!   [`baseline`] is the private `driver` module);
 //! - [`baseline`]: the same reads' SQL through a plain sqlx pool (what the database alone does);
 //! - [`server_process`]: the server's memory, read from `/proc`.
 
@@ -37,6 +38,7 @@ pub mod baseline;
 pub mod cli;
 pub mod client;
 pub mod dataset;
+mod driver;
 pub mod graph;
 pub mod load;
 pub mod progress;

@@ -12,12 +12,9 @@
 //! moment (and its peak), as Nakama's "RSS idle after load" figure was.
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -28,11 +25,10 @@ use serde_json::json;
 use crate::cli::{InvitesArgs, LoadArgs, LoadCommand, ReadLoadArgs, SendAcceptArgs};
 use crate::client::{Account, GraphqlClient, RequestError};
 use crate::dataset::Manifest;
+use crate::driver::{Clock, Measured, Run, Tally};
 use crate::progress::Progress;
 use crate::report::Report;
-use crate::server_process::Server;
 use crate::setup::{run_prefix, sign_up_many};
-use crate::stats::{ErrorTally, Latencies};
 
 /// The friends page Nakama's "list friends" was measured with: 100 friends with presence.
 pub const FRIENDS_QUERY: &str = "{ friends(first: 100) { edges { cursor node { state updatedAt metadata user { id handle displayName online lastSeenAt } } } pageInfo { hasNextPage endCursor } } }";
@@ -49,102 +45,6 @@ pub async fn run(command: LoadCommand) -> anyhow::Result<Report> {
         LoadCommand::SendAccept(args) => send_accept(args).await,
         LoadCommand::Invites(args) => invites(args).await,
     }
-}
-
-/// What one connection did.
-#[derive(Debug, Default)]
-struct Tally {
-    latencies: Latencies,
-    errors: ErrorTally,
-    /// Units of work done (requests, friendships or invites, as the benchmark counts).
-    units: u64,
-    /// Answers that succeeded but were empty (a friends page or recommendation list).
-    empty: u64,
-}
-
-impl Tally {
-    fn merge(&mut self, other: &Self) {
-        self.latencies.merge(&other.latencies);
-        self.errors.merge(&other.errors);
-        self.units += other.units;
-        self.empty += other.empty;
-    }
-
-    /// Times one request, recording it as a latency or an error; returns its data on success.
-    async fn time<T>(
-        &mut self,
-        request: impl Future<Output = Result<T, RequestError>>,
-    ) -> Option<T> {
-        let sent = Instant::now();
-        match request.await {
-            Ok(data) => {
-                self.latencies.record(sent.elapsed());
-                Some(data)
-            }
-            Err(e) => {
-                self.errors.add(e.kind());
-                None
-            }
-        }
-    }
-}
-
-/// When a run stops, and a shared count of finished requests for the progress line.
-#[derive(Clone)]
-struct Clock {
-    deadline: Instant,
-    requests: Arc<AtomicU64>,
-}
-
-impl Clock {
-    fn running(&self) -> bool {
-        Instant::now() < self.deadline
-    }
-
-    fn tick(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Runs `worker(i, clock)` for each of `connections` connections, in parallel tasks, for
-/// `duration`; returns the merged tallies and the seconds from start to the last worker's end.
-async fn drive<F, Fut>(connections: u32, duration: Duration, label: &str, worker: F) -> (Tally, f64)
-where
-    F: Fn(usize, Clock) -> Fut,
-    Fut: Future<Output = Tally> + Send + 'static,
-{
-    let clock = Clock {
-        deadline: Instant::now() + duration,
-        requests: Arc::new(AtomicU64::new(0)),
-    };
-    let began = Instant::now();
-    let ticker = {
-        let (clock, label) = (clock.clone(), label.to_owned());
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(Duration::from_secs(5));
-            interval.tick().await;
-            loop {
-                interval.tick().await;
-                eprintln!(
-                    "  {label}: {} requests after {:.0} s",
-                    clock.requests.load(Ordering::Relaxed),
-                    began.elapsed().as_secs_f64()
-                );
-            }
-        })
-    };
-    let tasks: Vec<_> = (0..connections as usize)
-        .map(|i| tokio::spawn(worker(i, clock.clone())))
-        .collect();
-    let mut total = Tally::default();
-    for task in tasks {
-        match task.await {
-            Ok(tally) => total.merge(&tally),
-            Err(e) => total.errors.add(format!("worker failed: {e}")),
-        }
-    }
-    ticker.abort();
-    (total, began.elapsed().as_secs_f64())
 }
 
 /// The read workloads.
@@ -210,8 +110,7 @@ impl ReadWorkload {
 async fn read_load(args: ReadLoadArgs, workload: ReadWorkload) -> anyhow::Result<Report> {
     let manifest = Manifest::read(&args.manifest)?;
     let client = client_for(&args.load.common.url)?;
-    let started_at = Utc::now();
-    let began = Instant::now();
+    let run = Run::start(workload.name(), "requests");
     let handles: Vec<&String> = manifest
         .ordinary
         .iter()
@@ -236,27 +135,11 @@ async fn read_load(args: ReadLoadArgs, workload: ReadWorkload) -> anyhow::Result
         let (client, tokens, body) = (client.clone(), tokens.clone(), body.clone());
         async move {
             let token = &tokens[i % tokens.len()];
-            let mut tally = Tally::default();
-            while clock.running() {
-                if let Some(empty) = tally.time(workload.request(&client, token, &body)).await {
-                    tally.units += 1;
-                    tally.empty += u64::from(empty);
-                }
-                clock.tick();
-            }
-            tally
+            Tally::default()
+                .repeat(&clock, || workload.request(&client, token, &body))
+                .await
         }
     };
-    if args.warmup > 0 {
-        eprintln!("warming up for {} s...", args.warmup);
-        drive(
-            args.load.connections,
-            Duration::from_secs(u64::from(args.warmup)),
-            "warm-up",
-            worker,
-        )
-        .await;
-    }
     println!(
         "{} against {}: {} connections for {} s",
         workload.name(),
@@ -264,24 +147,15 @@ async fn read_load(args: ReadLoadArgs, workload: ReadWorkload) -> anyhow::Result
         args.load.connections,
         args.load.duration
     );
-    let (tally, secs) = drive(
-        args.load.connections,
-        Duration::from_secs(u64::from(args.load.duration)),
-        "measuring",
-        worker,
-    )
-    .await;
-    finish(
-        workload.name(),
-        &args,
-        &args.load,
-        "requests",
-        tally,
-        secs,
-        started_at,
-        began,
-    )
-    .await
+    let measured = run
+        .measure(
+            args.load.connections,
+            args.warmup,
+            args.load.duration,
+            worker,
+        )
+        .await;
+    finish(run, &args, &args.load, measured).await
 }
 
 #[derive(Deserialize)]
@@ -337,8 +211,7 @@ async fn add_friends(
 /// (`FRIEND`). Throughput is friendships per second; latencies are per request.
 async fn send_accept(args: SendAcceptArgs) -> anyhow::Result<Report> {
     let client = client_for(&args.load.common.url)?;
-    let started_at = Utc::now();
-    let began = Instant::now();
+    let run = Run::start("load/send-accept", "friendships");
     let group = args.users_per_connection as usize;
     let accounts = sign_up_many(
         &client,
@@ -385,24 +258,10 @@ async fn send_accept(args: SendAcceptArgs) -> anyhow::Result<Report> {
             tally
         }
     };
-    let (tally, secs) = drive(
-        args.load.connections,
-        Duration::from_secs(u64::from(args.load.duration)),
-        "measuring",
-        worker,
-    )
-    .await;
-    finish(
-        "load/send-accept",
-        &args,
-        &args.load,
-        "friendships",
-        tally,
-        secs,
-        started_at,
-        began,
-    )
-    .await
+    let measured = run
+        .measure(args.load.connections, 0, args.load.duration, worker)
+        .await;
+    finish(run, &args, &args.load, measured).await
 }
 
 /// `load invites`: callers send friend requests to `--batch` users per call. Each connection
@@ -424,8 +283,7 @@ async fn invites(args: InvitesArgs) -> anyhow::Result<Report> {
         args.users
     );
     let client = client_for(&args.load.common.url)?;
-    let started_at = Utc::now();
-    let began = Instant::now();
+    let run = Run::start("load/invites", "invites");
     let accounts = sign_up_many(
         &client,
         &run_prefix(),
@@ -488,28 +346,14 @@ async fn invites(args: InvitesArgs) -> anyhow::Result<Report> {
             tally
         }
     };
-    let (tally, secs) = drive(
-        args.load.connections,
-        Duration::from_secs(u64::from(args.load.duration)),
-        "measuring",
-        worker,
-    )
-    .await;
+    let measured = run
+        .measure(args.load.connections, 0, args.load.duration, worker)
+        .await;
     println!(
         "  {} of the invites met the other side's request and became friendships",
         friends_made.load(Ordering::Relaxed)
     );
-    finish(
-        "load/invites",
-        &args,
-        &args.load,
-        "invites",
-        tally,
-        secs,
-        started_at,
-        began,
-    )
-    .await
+    finish(run, &args, &args.load, measured).await
 }
 
 fn client_for(url: &str) -> anyhow::Result<GraphqlClient> {
@@ -517,59 +361,20 @@ fn client_for(url: &str) -> anyhow::Result<GraphqlClient> {
     GraphqlClient::new(&url)
 }
 
-/// Prints and reports a load run: throughput of `unit`, latencies, errors, and the server's
-/// memory once idle.
-#[allow(clippy::too_many_arguments)]
+/// Prints and reports a load run, with the server's memory once idle when `--server-pid` is
+/// given.
 async fn finish(
-    name: &str,
+    run: Run,
     parameters: &impl serde::Serialize,
     load: &LoadArgs,
-    unit: &str,
-    tally: Tally,
-    secs: f64,
-    started_at: chrono::DateTime<Utc>,
-    began: Instant,
+    measured: Measured,
 ) -> anyhow::Result<Report> {
-    let summary = tally.latencies.summary();
-    let throughput = tally.units as f64 / secs;
-    println!(
-        "  {throughput:.0} {unit}/s ({} in {secs:.1} s)",
-        tally.units
-    );
-    println!("  latency {summary}");
-    if tally.empty > 0 {
-        println!("  ({} answers were empty)", tally.empty);
-    }
-    println!("  errors: {}", tally.errors);
-    let mut figures = json!({
-        "unit": unit,
-        "throughput_per_sec": throughput,
-        "units": tally.units,
-        "requests": summary.count,
-        "seconds": secs,
-        "latency": summary,
-        "empty_answers": tally.empty,
-    });
-    if let Some(pid) = load.server_pid {
-        let server = Server::new(pid);
-        tokio::time::sleep(Duration::from_secs(load.idle_secs)).await;
-        let idle = server.resident_bytes()?;
-        let peak = server.peak_resident_bytes()?;
-        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-        println!(
-            "  server RSS idle after load: {:.1} MiB (peak {:.1} MiB)",
-            mib(idle),
-            mib(peak)
-        );
-        figures["server_rss_idle_bytes"] = json!(idle);
-        figures["server_rss_peak_bytes"] = json!(peak);
-    }
-    Report::new(
-        name,
+    run.finish(
         parameters,
-        started_at,
-        began.elapsed().as_secs_f64(),
-        figures,
-        tally.errors,
+        measured,
+        serde_json::Map::new(),
+        load.server_pid,
+        load.idle_secs,
     )
+    .await
 }

@@ -30,27 +30,24 @@ impl Server {
 
     /// A `NAME:  1234 kB` line of `/proc/PID/status`, in bytes.
     fn status_bytes(&self, name: &str) -> anyhow::Result<u64> {
-        let path = self.proc_dir.join("status");
-        let status = std::fs::read_to_string(&path).with_context(|| {
+        kib_line_bytes(&self.read("status")?, name)
+            .with_context(|| format!("no {name} line in {}/status", self.proc_dir.display()))
+    }
+
+    /// The text of `/proc/PID/<file>`.
+    fn read(&self, file: &str) -> anyhow::Result<String> {
+        let path = self.proc_dir.join(file);
+        std::fs::read_to_string(&path).with_context(|| {
             format!(
                 "reading {} (is --server-pid a process on this machine?)",
                 path.display()
             )
-        })?;
-        kib_line_bytes(&status, name)
-            .with_context(|| format!("no {name} line in {}", path.display()))
+        })
     }
 
     /// Its soft open-files limit, when it has one.
     pub fn open_files_limit(&self) -> anyhow::Result<Option<u64>> {
-        let path = self.proc_dir.join("limits");
-        let limits = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "reading {} (is --server-pid a process on this machine?)",
-                path.display()
-            )
-        })?;
-        Ok(soft_open_files(&limits))
+        Ok(soft_open_files(&self.read("limits")?))
     }
 }
 

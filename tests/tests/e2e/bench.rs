@@ -109,6 +109,26 @@ async fn ban_close_sees_every_banned_websocket_closed() {
     server.stop().await;
 }
 
+/// A server on a database the data-set generator filled first; `check` looks at the
+/// generator's report.
+async fn serve_generated(
+    generate: GenerateArgs,
+    check: impl FnOnce(&amity_bench::report::Report),
+) -> TestServer {
+    TestServer::start_prepared(|url| async move {
+        let (report, _) = amity_bench::run(Command::Dataset {
+            command: DatasetCommand::Generate(GenerateArgs {
+                database_url: url,
+                ..generate
+            }),
+        })
+        .await
+        .expect("the data set loads");
+        check(&report);
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_generated_data_set_serves_the_recommendations_benchmark() {
     use amity_bench::cli::{GraphCommand, RecommendationsArgs};
@@ -124,20 +144,9 @@ async fn a_generated_data_set_serves_the_recommendations_benchmark() {
         manifest: manifest.clone(),
         output: dir.path().join("generate.json"),
     };
-    let server = TestServer::start_prepared(|url| {
-        let generate = GenerateArgs {
-            database_url: url,
-            ..generate
-        };
-        async move {
-            let (report, _) = amity_bench::run(Command::Dataset {
-                command: DatasetCommand::Generate(generate),
-            })
-            .await
-            .expect("the data set loads");
-            assert_eq!(report.figures["users"], 600);
-            assert_eq!(report.figures["max_friends"], 60);
-        }
+    let server = serve_generated(generate, |report| {
+        assert_eq!(report.figures["users"], 600);
+        assert_eq!(report.figures["max_friends"], 60);
     })
     .await;
     let (report, _) = amity_bench::run(Command::Graph {
@@ -198,20 +207,9 @@ async fn the_read_loads_and_their_baselines_run_on_a_nakama_shaped_data_set() {
         manifest: manifest.clone(),
         output: dir.path().join("generate.json"),
     };
-    let server = TestServer::start_prepared(|url| {
-        let generate = GenerateArgs {
-            database_url: url,
-            ..generate
-        };
-        async move {
-            let (report, _) = amity_bench::run(Command::Dataset {
-                command: DatasetCommand::Generate(generate),
-            })
-            .await
-            .expect("the data set loads");
-            assert_eq!(report.figures["users"], 300);
-            assert_eq!(report.figures["max_friends"], 12, "nobody above the median");
-        }
+    let server = serve_generated(generate, |report| {
+        assert_eq!(report.figures["users"], 300);
+        assert_eq!(report.figures["max_friends"], 12, "nobody above the median");
     })
     .await;
     for command in [LoadCommand::Friends, LoadCommand::Recommendations] {
