@@ -84,6 +84,11 @@ impl GraphqlClient {
         })
     }
 
+    /// A client for the endpoint given as `--url`.
+    pub fn for_url(url: &str) -> anyhow::Result<Self> {
+        Self::new(&endpoint_url(url)?)
+    }
+
     /// Runs one operation and returns its `data`.
     pub async fn execute(
         &self,
@@ -241,6 +246,11 @@ impl GraphqlClient {
             )),
         }
     }
+}
+
+/// The endpoint given as `--url`, parsed.
+pub fn endpoint_url(url: &str) -> anyhow::Result<reqwest::Url> {
+    reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("--url {url} is not an address: {e}"))
 }
 
 /// A GraphQL response with `data` read as `T`.

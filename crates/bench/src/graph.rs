@@ -19,9 +19,7 @@ const QUERY: &str = "{ friendRecommendations(first: 20) { user { id handle } mut
 /// Runs the benchmark.
 pub async fn recommendations(args: RecommendationsArgs) -> anyhow::Result<Report> {
     let manifest = Manifest::read(&args.manifest)?;
-    let url = reqwest::Url::parse(&args.common.url)
-        .map_err(|e| anyhow::anyhow!("--url {}: {e}", args.common.url))?;
-    let client = GraphqlClient::new(&url)?;
+    let client = GraphqlClient::for_url(&args.common.url)?;
     let mut errors = ErrorTally::default();
     let mut figures = serde_json::Map::new();
     let started_at = Utc::now();

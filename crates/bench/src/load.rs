@@ -109,7 +109,7 @@ impl ReadWorkload {
 /// there are fewer users than connections), the same query over and over.
 async fn read_load(args: ReadLoadArgs, workload: ReadWorkload) -> anyhow::Result<Report> {
     let manifest = Manifest::read(&args.manifest)?;
-    let client = client_for(&args.load.common.url)?;
+    let client = GraphqlClient::for_url(&args.load.common.url)?;
     let run = Run::start(workload.name(), "requests");
     let handles: Vec<&String> = manifest
         .ordinary
@@ -210,7 +210,7 @@ async fn add_friends(
 /// friends, one pair after another: the first asks (`INVITE_SENT`), the second accepts
 /// (`FRIEND`). Throughput is friendships per second; latencies are per request.
 async fn send_accept(args: SendAcceptArgs) -> anyhow::Result<Report> {
-    let client = client_for(&args.load.common.url)?;
+    let client = GraphqlClient::for_url(&args.load.common.url)?;
     let run = Run::start("load/send-accept", "friendships");
     let group = args.users_per_connection as usize;
     let accounts = sign_up_many(
@@ -282,7 +282,7 @@ async fn invites(args: InvitesArgs) -> anyhow::Result<Report> {
         args.per_caller,
         args.users
     );
-    let client = client_for(&args.load.common.url)?;
+    let client = GraphqlClient::for_url(&args.load.common.url)?;
     let run = Run::start("load/invites", "invites");
     let accounts = sign_up_many(
         &client,
@@ -354,11 +354,6 @@ async fn invites(args: InvitesArgs) -> anyhow::Result<Report> {
         friends_made.load(Ordering::Relaxed)
     );
     finish(run, &args, &args.load, measured).await
-}
-
-fn client_for(url: &str) -> anyhow::Result<GraphqlClient> {
-    let url = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("--url {url}: {e}"))?;
-    GraphqlClient::new(&url)
 }
 
 /// Prints and reports a load run, with the server's memory once idle when `--server-pid` is

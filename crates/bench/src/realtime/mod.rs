@@ -8,7 +8,7 @@ mod presence_fanout;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::cli::RealtimeCommand;
-use crate::client::{Account, GraphqlClient};
+use crate::client::{Account, GraphqlClient, endpoint_url};
 use crate::progress::Progress;
 use crate::report::Report;
 use crate::ws::{WsSession, websocket_url};
@@ -25,8 +25,7 @@ pub async fn run(command: RealtimeCommand) -> anyhow::Result<Report> {
 
 /// The HTTP client and the websocket address for the endpoint `url`.
 fn endpoints(url: &str) -> anyhow::Result<(GraphqlClient, String)> {
-    let url = reqwest::Url::parse(url)
-        .map_err(|e| anyhow::anyhow!("--url {url} is not an address: {e}"))?;
+    let url = endpoint_url(url)?;
     Ok((GraphqlClient::new(&url)?, websocket_url(&url)?))
 }
 
