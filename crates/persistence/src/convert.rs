@@ -9,8 +9,10 @@ use amity_domain::notifications::{Notification, NotificationCode};
 use amity_domain::time::from_micros;
 use amity_domain::{DomainError, Handle, MessageId, ModerationEntryId, NotificationId, UserId};
 use sea_orm::{DbErr, RuntimeErr};
+use uuid::Uuid;
 
 use crate::entities::{direct_message, friend_edge, moderation_log, notification, user};
+use crate::reads::UserRow;
 
 /// Maps a database error to the domain's: serialization failures, deadlocks and a busy SQLite
 /// become [`DomainError::Conflict`] (retried by services), unique violations on the handle
@@ -55,40 +57,65 @@ pub fn metadata_to_text(metadata: Option<&Metadata>) -> Option<String> {
 
 /// A user row as a domain user.
 pub fn user_from_row(row: user::Model) -> Result<User, DomainError> {
-    let role = row
-        .role
-        .parse::<Role>()
-        .map_err(|e| DomainError::Storage(format!("user {}: {e}", row.id)))?;
-    let ban = ban_from_row(&row);
+    user_from_columns((
+        row.id,
+        row.handle,
+        row.display_name,
+        row.avatar_url,
+        row.metadata,
+        row.role,
+        row.created_at,
+        row.last_seen_at,
+        row.banned_at,
+        row.banned_until,
+        row.ban_reason,
+    ))
+}
+
+/// A user's columns, as [`crate::reads`] selects them, as a domain user.
+pub(crate) fn user_from_columns(row: UserRow) -> Result<User, DomainError> {
+    let (id, handle, display_name, avatar_url, metadata, role) =
+        (row.0, row.1, row.2, row.3, row.4, row.5);
     Ok(User {
-        id: UserId::from_uuid(row.id),
-        handle: Handle::from_stored(row.handle),
-        display_name: row.display_name,
-        avatar_url: row.avatar_url,
-        metadata: metadata_from_text(row.metadata.as_deref()),
-        role,
-        created_at: from_micros(row.created_at),
-        last_seen_at: row.last_seen_at.map(from_micros),
-        ban,
+        id: UserId::from_uuid(id),
+        handle: Handle::from_stored(handle),
+        display_name,
+        avatar_url,
+        metadata: metadata_from_text(metadata.as_deref()),
+        role: role_of(id, &role)?,
+        created_at: from_micros(row.6),
+        last_seen_at: row.7.map(from_micros),
+        ban: ban_from_columns(row.8, row.9, row.10),
     })
+}
+
+/// A stored role.
+fn role_of(user: Uuid, role: &str) -> Result<Role, DomainError> {
+    role.parse::<Role>()
+        .map_err(|e| DomainError::Storage(format!("user {user}: {e}")))
 }
 
 /// The ban recorded on a user row, if any.
 pub fn ban_from_row(row: &user::Model) -> Option<Ban> {
-    row.banned_at.map(|since| Ban {
+    ban_from_columns(row.banned_at, row.banned_until, row.ban_reason.clone())
+}
+
+fn ban_from_columns(
+    banned_at: Option<i64>,
+    banned_until: Option<i64>,
+    reason: Option<String>,
+) -> Option<Ban> {
+    banned_at.map(|since| Ban {
         since: from_micros(since),
-        until: row.banned_until.map(from_micros),
-        reason: row.ban_reason.clone(),
+        until: banned_until.map(from_micros),
+        reason,
     })
 }
 
 /// A user row's access status.
 pub fn access_from_row(row: &user::Model) -> Result<AccessStatus, DomainError> {
     Ok(AccessStatus {
-        role: row
-            .role
-            .parse::<Role>()
-            .map_err(|e| DomainError::Storage(format!("user {}: {e}", row.id)))?,
+        role: role_of(row.id, &row.role)?,
         ban: ban_from_row(row),
         sessions_valid_after: row.sessions_valid_after.map(from_micros),
     })
@@ -128,12 +155,29 @@ pub fn view_from_rows(
     edge: friend_edge::Model,
     other: user::Model,
 ) -> Result<FriendView, DomainError> {
+    edge_view(
+        user_from_row(other)?,
+        edge.state,
+        edge.updated_at,
+        edge.metadata.as_deref(),
+        edge.source.as_deref(),
+    )
+}
+
+/// An edge's stored columns (state rank, updated at, metadata, source) with its other user.
+pub(crate) fn edge_view(
+    user: User,
+    state: i16,
+    updated_at: i64,
+    metadata: Option<&str>,
+    source: Option<&str>,
+) -> Result<FriendView, DomainError> {
     Ok(FriendView {
-        user: user_from_row(other)?,
-        state: state_from_rank(edge.state)?,
-        updated_at: from_micros(edge.updated_at),
-        metadata: metadata_from_text(edge.metadata.as_deref()),
-        source: edge.source.as_deref().and_then(|s| s.parse().ok()),
+        user,
+        state: state_from_rank(state)?,
+        updated_at: from_micros(updated_at),
+        metadata: metadata_from_text(metadata),
+        source: source.and_then(|s| s.parse().ok()),
     })
 }
 

@@ -12,11 +12,8 @@
 //! Placeholders are written `?` (SQLite); [`numbered`] turns them into `$1, $2, ...` for
 //! PostgreSQL.
 
-use amity_domain::accounts::{Role, User};
 use amity_domain::friends::FriendView;
-use amity_domain::moderation::Ban;
-use amity_domain::time::from_micros;
-use amity_domain::{DomainError, Handle, Result, UserId};
+use amity_domain::{DomainError, Result};
 use sea_orm::sqlx::postgres::PgRow;
 use sea_orm::sqlx::sqlite::SqliteRow;
 use sea_orm::sqlx::{self, AssertSqlSafe, FromRow};
@@ -26,7 +23,7 @@ pub use crate::recommendations::{
     MY_DEGREE, fan_out, mutual_of_candidates_sql, walk_depth, walk_sql,
 };
 
-use crate::convert::{metadata_from_text, state_from_rank};
+use crate::convert::{edge_view, user_from_columns};
 use crate::database::{Backend, Database};
 
 /// The user columns both [`users_by_ids_sql`] and [`friend_page_sql`] select (users as `u`),
@@ -204,42 +201,12 @@ where
 
 /// A friends-page row as the domain's view of the edge and the other user.
 pub(crate) fn view_from_page_row(row: FriendPageRow) -> Result<FriendView> {
-    let (state, updated_at, edge_metadata, source) = (row.11, row.12, row.13, row.14);
-    let user = user_from_row((
+    let user = user_from_columns((
         row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10,
     ))?;
-    Ok(FriendView {
-        user,
-        state: state_from_rank(state)?,
-        updated_at: from_micros(updated_at),
-        metadata: metadata_from_text(edge_metadata.as_deref()),
-        source: source.as_deref().and_then(|s| s.parse().ok()),
-    })
+    edge_view(user, row.11, row.12, row.13.as_deref(), row.14.as_deref())
 }
 
-/// A user row as the domain's user.
-pub(crate) fn user_from_row(row: UserRow) -> Result<User> {
-    let (id, handle, display_name, avatar_url, metadata, role) =
-        (row.0, row.1, row.2, row.3, row.4, row.5);
-    let role = role
-        .parse::<Role>()
-        .map_err(|e| DomainError::Storage(format!("user {id}: {e}")))?;
-    Ok(User {
-        id: UserId::from_uuid(id),
-        handle: Handle::from_stored(handle),
-        display_name,
-        avatar_url,
-        metadata: metadata_from_text(metadata.as_deref()),
-        role,
-        created_at: from_micros(row.6),
-        last_seen_at: row.7.map(from_micros),
-        ban: row.8.map(|since| Ban {
-            since: from_micros(since),
-            until: row.9.map(from_micros),
-            reason: row.10,
-        }),
-    })
-}
 #[cfg(test)]
 mod tests {
     use super::*;

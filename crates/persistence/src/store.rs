@@ -26,8 +26,8 @@ use uuid::Uuid;
 use crate::Database;
 use crate::convert::{
     access_from_row, conversation, db_err, message_from_row, metadata_to_text,
-    moderation_entry_from_row, notification_from_row, state_from_rank, user_from_row,
-    view_from_rows,
+    moderation_entry_from_row, notification_from_row, state_from_rank, user_from_columns,
+    user_from_row, view_from_rows,
 };
 use crate::entities::{
     direct_message, external_account, friend_edge, moderation_log, notification, user,
@@ -157,7 +157,7 @@ impl Store for SqlStore {
             let sql = reads::users_by_ids_sql(chunk.len());
             let rows: Vec<reads::UserRow> = reads::fetch_all(&self.db, &sql, &params).await?;
             for row in rows {
-                users.push(reads::user_from_row(row)?);
+                users.push(user_from_columns(row)?);
             }
         }
         Ok(users)
