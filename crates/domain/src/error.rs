@@ -108,6 +108,11 @@ pub enum DomainError {
     /// The store failed; the text is for logs only.
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The store cannot be reached or is saturated (no connection within the pool's wait, the
+    /// connection refused or lost, the server shutting down), or another resource the call
+    /// needs is busy past its wait; trying again later may succeed. The text is for logs only.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// Any other internal failure; the text is for logs only.
     #[error("internal failure: {0}")]
     Internal(String),

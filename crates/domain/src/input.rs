@@ -13,6 +13,9 @@ pub const PASSWORD_MAX_BYTES: usize = 1024;
 pub const DISPLAY_NAME_MAX_LEN: usize = 64;
 /// Largest allowed metadata object, serialized, in bytes.
 pub const METADATA_MAX_BYTES: usize = 16 * 1024;
+/// Deepest allowed nesting of objects and arrays in metadata (the object itself is level 1):
+/// deeper JSON could not be read back by the JSON parser's own recursion limit.
+pub const METADATA_MAX_DEPTH: usize = 32;
 
 /// A password that meets the length rules. Its `Debug` never shows it.
 #[derive(Clone)]
@@ -136,6 +139,16 @@ impl Metadata {
         let Value::Object(map) = value else {
             return Err(DomainError::invalid(field, "must be a JSON object"));
         };
+        let depth = json_depth(&map);
+        if depth > METADATA_MAX_DEPTH {
+            return Err(DomainError::invalid(
+                field,
+                format!(
+                    "is nested {depth} levels deep; at most {METADATA_MAX_DEPTH} levels of \
+                     objects and arrays are allowed"
+                ),
+            ));
+        }
         let size = serde_json::to_vec(&map)
             .map(|v| v.len())
             .unwrap_or(usize::MAX);
@@ -165,6 +178,26 @@ impl Metadata {
     pub fn to_value(&self) -> Value {
         Value::Object(self.0.clone())
     }
+}
+
+/// How deep objects and arrays nest in `map` (the map itself is 1), without recursion.
+fn json_depth(map: &Map<String, Value>) -> usize {
+    let mut deepest = 1;
+    let mut pending: Vec<(&Value, usize)> = map.values().map(|v| (v, 2)).collect();
+    while let Some((value, depth)) = pending.pop() {
+        match value {
+            Value::Object(inner) => {
+                deepest = deepest.max(depth);
+                pending.extend(inner.values().map(|v| (v, depth + 1)));
+            }
+            Value::Array(items) => {
+                deepest = deepest.max(depth);
+                pending.extend(items.iter().map(|v| (v, depth + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
 }
 
 #[cfg(test)]
@@ -222,6 +255,22 @@ mod tests {
         assert!(Metadata::parse("metadata", json!({"tag": "raid"})).is_ok());
         assert!(Metadata::parse("metadata", json!([1, 2])).is_err());
         assert!(Metadata::parse("metadata", json!("x")).is_err());
+        let nested = |levels: usize| {
+            let mut value = json!({});
+            for _ in 1..levels {
+                value = json!({ "a": value });
+            }
+            value
+        };
+        assert!(Metadata::parse("metadata", nested(METADATA_MAX_DEPTH)).is_ok());
+        let err = Metadata::parse("metadata", nested(METADATA_MAX_DEPTH + 1)).unwrap_err();
+        assert!(err.to_string().contains("at most 32 levels"), "{err}");
+        let mut list = json!([1]);
+        for _ in 2..METADATA_MAX_DEPTH {
+            list = json!([list]);
+        }
+        assert!(Metadata::parse("metadata", json!({ "l": list.clone() })).is_ok());
+        assert!(Metadata::parse("metadata", json!({ "l": [list] })).is_err());
         let big = json!({ "x": "y".repeat(METADATA_MAX_BYTES) });
         let err = Metadata::parse("metadata", big).unwrap_err();
         assert!(err.to_string().contains("at most 16384 bytes"), "{err}");

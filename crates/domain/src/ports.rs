@@ -138,8 +138,9 @@ pub trait Store: Send + Sync {
     /// Notifications by id (realtime delivery); unknown ids are skipped.
     async fn notifications_by_ids(&self, ids: &[NotificationId]) -> Result<Vec<Notification>>;
 
-    /// The ids of `user`'s friends (FRIEND edges), at most `limit`.
-    async fn friend_ids(&self, user: UserId, limit: u32) -> Result<Vec<UserId>>;
+    /// The ids of all of `user`'s friends (FRIEND edges; there may be more than the friend
+    /// limit allows now, when it was lowered after they were made).
+    async fn friend_ids(&self, user: UserId) -> Result<Vec<UserId>>;
 
     /// The conversation between `a` and `b` before `before` (exclusive), newest first, at most
     /// `limit`.

@@ -17,7 +17,6 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::accounts::User;
 use crate::events::Event;
-use crate::friends::FRIENDS_PAGE_MAX;
 use crate::messages::DirectMessage;
 use crate::notifications::Notification;
 use crate::ports::Store;
@@ -332,7 +331,7 @@ impl Hub {
     /// list, one for the user, then in-memory routing.
     async fn fan_out_presence(&self, user: UserId, online: bool, at: DateTime<Utc>) {
         let store = &self.inner.store;
-        let friends = match store.friend_ids(user, FRIENDS_PAGE_MAX).await {
+        let friends = match store.friend_ids(user).await {
             Ok(friends) => friends,
             Err(e) => {
                 tracing::warn!(%user, error = %e, "could not load friends for presence");

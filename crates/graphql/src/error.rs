@@ -25,6 +25,9 @@ pub enum ErrorCode {
     RateLimited,
     /// A social network import failed.
     ImportFailed,
+    /// The server cannot serve this just now (the database is unreachable or saturated, the
+    /// request ran out of time); `extensions.retryAfter` says when to try again.
+    Unavailable,
     /// Our fault; details are in the server log.
     InternalServerError,
 }
@@ -40,6 +43,7 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => "LIMIT_EXCEEDED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::ImportFailed => "IMPORT_FAILED",
+            ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -85,7 +89,18 @@ impl ApiError {
         &self.0.message
     }
 
-    fn set(&mut self, key: &str, value: impl Into<Value>) {
+    /// An UNAVAILABLE error with `retryAfter`.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        let mut err = Self::new(ErrorCode::Unavailable, message);
+        err.set(
+            "retryAfter",
+            Value::from(crate::edge::UNAVAILABLE_RETRY_AFTER_SECS),
+        );
+        err
+    }
+
+    /// Adds `key` to the error's extensions.
+    pub(crate) fn set(&mut self, key: &str, value: impl Into<Value>) {
         self.0
             .extensions
             .get_or_insert_with(ErrorExtensionValues::default)
@@ -148,6 +163,12 @@ impl From<DomainError> for ApiError {
                 let mut api = ApiError::new(ErrorCode::LimitExceeded, err.to_string());
                 api.set("limit", *limit);
                 api
+            }
+            DomainError::Unavailable(cause) => {
+                tracing::warn!(cause = %cause, "unavailable");
+                ApiError::unavailable(
+                    "the server cannot reach its database just now; try again shortly",
+                )
             }
             DomainError::Conflict(_) | DomainError::Storage(_) | DomainError::Internal(_) => {
                 tracing::error!(error = %err, "internal error");
@@ -213,6 +234,10 @@ mod tests {
                     detail: None,
                 },
                 "LIMIT_EXCEEDED",
+            ),
+            (
+                DomainError::Unavailable("pool timed out".into()),
+                "UNAVAILABLE",
             ),
             (DomainError::Conflict("x".into()), "INTERNAL_SERVER_ERROR"),
             (DomainError::Storage("x".into()), "INTERNAL_SERVER_ERROR"),

@@ -7,12 +7,14 @@
 //! - [`auth`]: session tokens (HS256 JWT) and argon2id password hashing.
 //! - [`cursor`]: opaque, HMAC-signed page cursors.
 //! - [`error`]: [`error::ApiError`], which gives every error a stable `extensions.code`.
+//! - [`edge`]: every limit hostile clients meet (sizes, nesting, rates, timeouts, connections).
 //! - [`router`]: the HTTP routes; [`websocket`]: subscriptions over websockets.
 //!
 //! This crate never names a database library; it sees storage only through the domain's ports.
 
 pub mod auth;
 pub mod cursor;
+pub mod edge;
 pub mod error;
 pub mod router;
 pub mod schema;

@@ -1,5 +1,8 @@
 //! The HTTP routes: `POST /graphql`, GraphiQL on `GET /graphql` (or a websocket there, see
 //! [`crate::websocket`]), `/healthz` and `/readyz`.
+//!
+//! Every GraphQL request passes [`Edge::admit`] before async-graphql sees it, and runs under
+//! the request timeout; see [`crate::edge`] for the limits.
 
 use std::sync::Arc;
 
@@ -8,30 +11,29 @@ use async_graphql::{BatchRequest, BatchResponse, Response, ServerError};
 use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
+use tokio::sync::watch;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::Services;
-use crate::error::{ErrorCode, ensure_codes};
+use crate::auth::Caller;
+use crate::edge::address::ClientAddress;
+use crate::edge::listener::PeerAddr;
+use crate::edge::{Edge, MAX_BATCH, MAX_BODY_BYTES, READY_TIMEOUT, document};
+use crate::error::{ApiError, ErrorCode, ensure_codes};
 use crate::schema::AmitySchema;
 use crate::websocket::{self, WebSocketSettings};
-use tokio::sync::watch;
-
-/// Largest request body accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
-/// Most operations in one batched request.
-pub const MAX_BATCH: usize = 10;
 
 #[derive(Clone)]
 struct AppState {
     schema: AmitySchema,
     services: Arc<Services>,
+    edge: Arc<Edge>,
     websockets: WebSocketSettings,
     shutdown: watch::Receiver<bool>,
 }
@@ -40,20 +42,21 @@ struct AppState {
 pub fn router(
     schema: AmitySchema,
     services: Services,
+    edge: Arc<Edge>,
     websockets: WebSocketSettings,
     shutdown: watch::Receiver<bool>,
 ) -> Router {
     let state = AppState {
         schema,
         services: Arc::new(services),
+        edge,
         websockets,
         shutdown,
     };
     Router::new()
-        .route("/graphql", get(graphql_get).post(graphql))
+        .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
@@ -62,6 +65,15 @@ pub fn router(
         )
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The client of a request: its TCP peer, or behind a trusted proxy the forwarded address.
+fn client_of(edge: &Edge, request: &Request) -> ClientAddress {
+    let peer = request
+        .extensions()
+        .get::<PeerAddr>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
+    ClientAddress::of(peer, request.headers(), &edge.settings().trusted_proxies)
 }
 
 /// GraphiQL for a browser, or a GraphQL websocket for an upgrade request.
@@ -81,6 +93,7 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> axum::r
         )
         .into_response();
     }
+    let client = client_of(&state.edge, &request);
     let protocol = request
         .headers()
         .get(header::SEC_WEBSOCKET_PROTOCOL)
@@ -91,10 +104,12 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> axum::r
         });
     let (mut parts, _) = request.into_parts();
     let Some(protocol) = protocol else {
-        return request_error(
+        return error_response(
             StatusCode::BAD_REQUEST,
-            "ask for the graphql-transport-ws (or legacy graphql-ws) websocket subprotocol"
-                .to_owned(),
+            ApiError::new(
+                ErrorCode::BadUserInput,
+                "ask for the graphql-transport-ws (or legacy graphql-ws) websocket subprotocol",
+            ),
         );
     };
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
@@ -111,52 +126,115 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> axum::r
         .on_upgrade(move |socket| {
             websocket::serve(
                 socket,
-                state.schema,
-                state.services,
-                protocol,
-                state.websockets,
+                websocket::Connection {
+                    schema: state.schema,
+                    services: state.services,
+                    edge: state.edge,
+                    protocol,
+                    settings: state.websockets,
+                    client,
+                },
                 state.shutdown,
             )
         })
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.services.store.is_ready().await {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+    match tokio::time::timeout(READY_TIMEOUT, state.services.store.is_ready()).await {
+        Ok(true) => (StatusCode::OK, "ready"),
+        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable (no answer in time)",
+        ),
     }
 }
 
 /// A response made of one request-level error.
-fn request_error(status: StatusCode, message: String) -> axum::response::Response {
-    let mut error = ServerError::new(message, None);
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", ErrorCode::BadUserInput.as_str());
-    let body = GraphQLResponse::from(Response::from_errors(vec![error]));
-    (status, body).into_response()
+fn error_response(status: StatusCode, error: ApiError) -> axum::response::Response {
+    let error: async_graphql::Error = error.into();
+    let mut server_error = ServerError::new(error.message, None);
+    server_error.extensions = error.extensions;
+    let body = GraphQLResponse::from(Response::from_errors(vec![server_error]));
+    let mut response = (status, body).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::edge::UNAVAILABLE_RETRY_AFTER_SECS),
+        );
+    }
+    response
 }
 
-async fn graphql(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> axum::response::Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => {
-            return request_error(
-                rejection.status(),
-                format!("request body refused: {}", rejection.body_text()),
+fn bad_request(status: StatusCode, message: impl Into<String>) -> axum::response::Response {
+    error_response(status, ApiError::new(ErrorCode::BadUserInput, message))
+}
+
+/// Whether a request says its body is JSON (`application/json`, any parameters).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn graphql_post(State(state): State<AppState>, request: Request) -> axum::response::Response {
+    let limit = state.edge.settings().request_timeout;
+    match tokio::time::timeout(limit, execute_post(&state, request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                timeout_ms = limit.as_millis() as u64,
+                "a request ran out of time and was cancelled"
             );
+            error_response(StatusCode::SERVICE_UNAVAILABLE, state.edge.timed_out())
+        }
+    }
+}
+
+async fn execute_post(state: &AppState, request: Request) -> axum::response::Response {
+    if !is_json(request.headers()) {
+        return bad_request(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as JSON, with \"Content-Type: application/json\"",
+        );
+    }
+    let client = client_of(&state.edge, &request);
+    let (parts, body) = request.into_parts();
+    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+            return if too_large {
+                bad_request(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body refused: larger than {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                bad_request(
+                    StatusCode::BAD_REQUEST,
+                    format!("request body could not be read: {e}"),
+                )
+            };
         }
     };
+    // A batch of requests with variables: three levels of envelope around a variable's value.
+    if document::json_nesting(&body) > document::MAX_NESTING + 3 {
+        return bad_request(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the request is nested too deep: at most {} levels of arrays and objects in \
+                 variables",
+                document::MAX_NESTING
+            ),
+        );
+    }
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(e) => {
-            return request_error(
+            return bad_request(
                 StatusCode::BAD_REQUEST,
                 format!("the body must be a GraphQL request in JSON: {e}"),
             );
@@ -165,7 +243,7 @@ async fn graphql(
     if let BatchRequest::Batch(items) = &batch
         && items.len() > MAX_BATCH
     {
-        return request_error(
+        return bad_request(
             StatusCode::BAD_REQUEST,
             format!(
                 "at most {MAX_BATCH} operations per batch, {} given",
@@ -173,20 +251,40 @@ async fn graphql(
             ),
         );
     }
-    let auth = headers
+    let auth = parts
+        .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let caller = crate::auth::authenticate(&state.services, auth).await;
-    let batch = match batch {
-        BatchRequest::Single(r) => BatchRequest::Single(r.data(caller)),
-        BatchRequest::Batch(rs) => {
-            BatchRequest::Batch(rs.into_iter().map(|r| r.data(caller.clone())).collect())
+    let response = match batch {
+        BatchRequest::Single(request) => {
+            BatchResponse::Single(execute_one(state, request, &caller, client).await)
+        }
+        BatchRequest::Batch(requests) => {
+            let runs = requests
+                .into_iter()
+                .map(|request| execute_one(state, request, &caller, client));
+            BatchResponse::Batch(async_graphql::futures_util::future::join_all(runs).await)
         }
     };
-    let mut response = state.schema.execute_batch(batch).await;
-    match &mut response {
-        BatchResponse::Single(r) => ensure_codes(r),
-        BatchResponse::Batch(rs) => rs.iter_mut().for_each(ensure_codes),
-    }
     GraphQLResponse::from(response).into_response()
+}
+
+/// One operation: admitted by the edge, then executed with the caller and client attached.
+async fn execute_one(
+    state: &AppState,
+    mut request: async_graphql::Request,
+    caller: &Caller,
+    client: ClientAddress,
+) -> Response {
+    if let Err(refusal) = state.edge.admit(&mut request, caller) {
+        let error: async_graphql::Error = refusal.into();
+        let mut server_error = ServerError::new(error.message, None);
+        server_error.extensions = error.extensions;
+        return Response::from_errors(vec![server_error]);
+    }
+    let request = request.data(caller.clone()).data(client);
+    let mut response = state.schema.execute(request).await;
+    ensure_codes(&mut response);
+    response
 }

@@ -2,13 +2,23 @@
 //! graphql-ws (subscriptions-transport-ws) one.
 //!
 //! async-graphql speaks the protocols; this module owns the connection around them:
+//! - every client message is read here first: one that is not valid protocol JSON closes the
+//!   connection with 4400, a frame over [`MAX_MESSAGE_BYTES`] with 1009; a `subscribe` passes
+//!   [`Edge::admit`] like an HTTP request (a refusal is an `error` message for that id), may
+//!   not reuse the id of a live operation (4409), and may not make more than
+//!   [`WebSocketSettings::max_subscriptions`] live at once (an `error` message for that id);
+//!   a query or mutation sent this way is cancelled after the request timeout;
 //! - authentication in `connection_init` (`{"Authorization": "Bearer <token>"}`, the key in any
-//!   case, or `{"token": "<token>"}`); a missing, forged or expired token is refused with close
-//!   code 4403 (graphql-transport-ws) or a `connection_error` (legacy);
+//!   case, or `{"token": "<token>"}`); a missing, forged or expired token, or a user who no
+//!   longer exists, is refused with close code 4403 (graphql-transport-ws) or a
+//!   `connection_error` (legacy); a user with [`WebSocketSettings::max_per_user`] websockets
+//!   on this node already is refused with 4429; when the session cannot be checked (the
+//!   database is unreachable) the close code is 1013, try again later;
 //! - a connection that sends no `connection_init` within [`WebSocketSettings::init_timeout`] is
 //!   closed with 4408;
 //! - the session's token expiring closes the connection with 4401; its user being banned (or
-//!   the session revoked) closes it with 4403 as soon as the change reaches this node;
+//!   the session revoked) closes it with 4403 as soon as the change reaches this node; a check
+//!   that fails because the database is unreachable changes nothing (it is tried again);
 //! - keep-alive: a websocket ping every [`WebSocketSettings::keepalive`] (and a `ka` message on
 //!   the legacy protocol); a peer that sends nothing, not even a pong, for two intervals is
 //!   dropped;
@@ -17,23 +27,29 @@
 //! - small buffers: a 4 KiB read buffer instead of tungstenite's 128 KiB, and writes that go
 //!   straight to the socket, so an idle connection costs little memory.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use amity_domain::DomainError;
 use amity_domain::moderation::AccessWatch;
 use amity_domain::presence::PresenceGuard;
 use async_graphql::Data;
-use async_graphql::futures_util::{SinkExt, StreamExt, future};
-use async_graphql::http::{WebSocketProtocols, WsMessage};
+use async_graphql::futures_util::{SinkExt, StreamExt, stream};
+use async_graphql::http::{ClientMessage, WebSocketProtocols, WsMessage};
+use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chrono::Utc;
-use tokio::sync::watch;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::Services;
-use crate::auth::Caller;
 use crate::auth::tokens::VerifiedToken;
+use crate::auth::{Admission, Caller};
+use crate::edge::Edge;
+use crate::edge::address::ClientAddress;
+use crate::error::{ApiError, ErrorCode};
 use crate::schema::AmitySchema;
 
 /// Close code: the connection_init was refused (no or bad token).
@@ -44,19 +60,36 @@ pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
 /// Close code: the peer stopped answering pings.
 pub const CLOSE_KEEPALIVE_TIMEOUT: u16 = 3008;
+/// Close code: a message that is not valid protocol JSON.
+pub const CLOSE_INVALID_MESSAGE: u16 = 4400;
+/// Close code: a subscribe reused the id of a live operation.
+pub const CLOSE_DUPLICATE_ID: u16 = 4409;
+/// Close code: too many connections of this user (or a second connection_init).
+pub const CLOSE_TOO_MANY: u16 = 4429;
+/// Close code: a frame larger than [`MAX_MESSAGE_BYTES`].
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code: the server cannot serve the connection just now; try again later.
+pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 
 /// Largest message a client may send.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// The read buffer of each connection.
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// After a session check failed for want of the database, when to check again.
+const RECHECK_AFTER: Duration = Duration::from_secs(2);
 
-/// Timings of websocket connections.
+/// Timings and limits of websocket connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WebSocketSettings {
     /// How often the server pings; a peer silent for two intervals is dropped.
     pub keepalive: Duration,
     /// How long a new connection may take to send `connection_init`.
     pub init_timeout: Duration,
+    /// Most live subscriptions (and other operations) per connection
+    /// (`AMITY_WEBSOCKET_MAX_SUBSCRIPTIONS`).
+    pub max_subscriptions: usize,
+    /// Most connections per user on this node (`AMITY_MAX_CONNECTIONS_PER_USER`).
+    pub max_per_user: usize,
 }
 
 impl Default for WebSocketSettings {
@@ -64,6 +97,8 @@ impl Default for WebSocketSettings {
         Self {
             keepalive: Duration::from_secs(15),
             init_timeout: Duration::from_secs(10),
+            max_subscriptions: 20,
+            max_per_user: 10,
         }
     }
 }
@@ -93,117 +128,239 @@ fn token_from_init(payload: &serde_json::Value) -> Result<String, &'static str> 
 /// What the init handler found out, for the connection loop.
 #[derive(Default)]
 struct InitOutcome {
-    refused: AtomicBool,
-    /// Wakes when the user's access may have changed, and the token (re-checked then; its
-    /// expiry closes the connection).
-    access: Mutex<Option<(AccessWatch, VerifiedToken)>>,
+    /// The close code a refused init ends with (4403, 4429 or 1013), if it was refused.
+    refusal: Mutex<Option<u16>>,
+    /// The signed-in caller, the watch that wakes when their access may have changed, and
+    /// the token (re-checked then; its expiry closes the connection).
+    access: Mutex<Option<(Caller, AccessWatch, VerifiedToken)>>,
 }
 
+impl InitOutcome {
+    fn refuse(&self, code: u16, message: String) -> async_graphql::Error {
+        if let Ok(mut refusal) = self.refusal.lock() {
+            *refusal = Some(code);
+        }
+        async_graphql::Error::new(message)
+    }
+}
+
+/// What a websocket connection serves, and for whom.
+pub struct Connection {
+    /// The schema.
+    pub schema: AmitySchema,
+    /// The services.
+    pub services: Arc<Services>,
+    /// The edge's limits.
+    pub edge: Arc<Edge>,
+    /// Which protocol the client asked for.
+    pub protocol: WebSocketProtocols,
+    /// Timings and limits.
+    pub settings: WebSocketSettings,
+    /// The client's address.
+    pub client: ClientAddress,
+}
+
+/// A live operation of the connection: its deadline, if it is a query or mutation.
+type Live = HashMap<String, Option<Instant>>;
+
 /// Serves one upgraded websocket until either side ends it or the server shuts down.
-pub async fn serve(
-    socket: WebSocket,
-    schema: AmitySchema,
-    services: Arc<Services>,
-    protocol: WebSocketProtocols,
-    settings: WebSocketSettings,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let (mut sink, stream) = socket.split();
-    let last_heard = Arc::new(Mutex::new(Instant::now()));
-    let heard = last_heard.clone();
-    let input = stream
-        .take_while(|m| future::ready(m.is_ok()))
-        .filter_map(move |m| {
-            if let Ok(mut at) = heard.lock() {
-                *at = Instant::now();
-            }
-            future::ready(match m {
-                Ok(Message::Text(text)) => Some(text.as_str().as_bytes().to_vec()),
-                Ok(Message::Binary(bytes)) => Some(bytes.to_vec()),
-                _ => None,
-            })
-        });
+pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watch::Receiver<bool>) {
+    let Connection {
+        schema,
+        services,
+        edge,
+        protocol,
+        settings,
+        client,
+    } = connection;
+    let (mut sink, mut frames) = socket.split();
+    // Client messages reach async-graphql through this channel, after the checks here.
+    let (to_protocol, mut from_client) = mpsc::channel::<serde_json::Result<ClientMessage>>(16);
+    let input = stream::poll_fn(move |cx| from_client.poll_recv(cx));
 
     let outcome = Arc::new(InitOutcome::default());
     let init = {
         let outcome = outcome.clone();
         let services = services.clone();
+        let edge = edge.clone();
         move |payload: serde_json::Value| async move {
-            let refuse = |message: String| {
-                outcome.refused.store(true, Ordering::SeqCst);
-                async_graphql::Error::new(message)
-            };
-            let token = token_from_init(&payload).map_err(|m| refuse(m.to_owned()))?;
-            let verified = services
-                .tokens
-                .verify(&token)
-                .map_err(|reason| refuse(format!("the token was refused: {reason}")))?;
+            let token = token_from_init(&payload)
+                .map_err(|m| outcome.refuse(CLOSE_FORBIDDEN, m.to_owned()))?;
+            let verified = services.tokens.verify(&token).map_err(|reason| {
+                outcome.refuse(CLOSE_FORBIDDEN, format!("the token was refused: {reason}"))
+            })?;
             // Watch before checking, so that a ban landing in between is not missed.
             let watch = services.access.watch(verified.session.user_id);
-            let session = crate::auth::admit(&services, &verified)
-                .await
-                .map_err(|reason| refuse(format!("the token was refused: {reason}")))?;
-            let guard: PresenceGuard =
-                services
-                    .presence
-                    .connect(session.user_id)
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "recording presence failed");
-                        async_graphql::Error::new("the server could not accept the connection")
-                    })?;
+            let session = match crate::auth::admit_fresh(&services, &verified).await {
+                Admission::Admitted(session) => session,
+                Admission::Refused(reason) => {
+                    return Err(
+                        outcome.refuse(CLOSE_FORBIDDEN, format!("the token was refused: {reason}"))
+                    );
+                }
+                Admission::Unavailable => {
+                    return Err(outcome.refuse(
+                        CLOSE_TRY_AGAIN_LATER,
+                        "the session could not be checked just now; try again later".to_owned(),
+                    ));
+                }
+            };
+            let slot = edge
+                .websocket_slot(session.user_id, settings.max_per_user)
+                .ok_or_else(|| {
+                    outcome.refuse(
+                        CLOSE_TOO_MANY,
+                        format!(
+                            "too many connections: at most {} per user on this server",
+                            settings.max_per_user
+                        ),
+                    )
+                })?;
+            let guard: PresenceGuard = match services.presence.connect(session.user_id).await {
+                Ok(guard) => guard,
+                Err(e @ DomainError::Unavailable(_)) => {
+                    tracing::warn!(error = %e, "recording presence failed");
+                    return Err(outcome.refuse(
+                        CLOSE_TRY_AGAIN_LATER,
+                        "the server cannot accept the connection just now; try again later"
+                            .to_owned(),
+                    ));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "recording presence failed");
+                    return Err(async_graphql::Error::new(
+                        "the server could not accept the connection",
+                    ));
+                }
+            };
+            let caller = Caller::User(session);
             if let Ok(mut slot) = outcome.access.lock() {
-                *slot = Some((watch, verified));
+                *slot = Some((caller.clone(), watch, verified));
             }
             let mut data = Data::default();
-            data.insert(Caller::User(session));
+            data.insert(caller);
+            data.insert(client);
             data.insert(Arc::new(guard));
+            data.insert(Arc::new(slot));
             Ok(data)
         }
     };
-    let mut messages =
-        async_graphql::http::WebSocket::new(schema, input, protocol).on_connection_init(init);
+    let mut messages = async_graphql::http::WebSocket::from_message_stream(schema, input, protocol)
+        .on_connection_init(init);
 
     let started = Instant::now();
+    let mut last_heard = started;
     let mut ticker = tokio::time::interval_at(started + settings.keepalive, settings.keepalive);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut acknowledged = false;
-    let mut access: Option<(AccessWatch, VerifiedToken)> = None;
+    let mut access: Option<(Caller, AccessWatch, VerifiedToken)> = None;
+    let mut recheck: Option<Instant> = None;
+    let mut live = Live::new();
     let close = loop {
         if access.is_none() {
             access = outcome.access.lock().ok().and_then(|mut slot| slot.take());
         }
-        let expiry = access
+        let caller = access
             .as_ref()
-            .map(|(_, verified)| verified.expires_at)
-            .map(|at| {
-                let left = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-                Instant::now() + left
-            });
+            .map_or(Caller::Anonymous, |(caller, _, _)| caller.clone());
+        let expiry = access.as_ref().map(|(_, _, verified)| {
+            let left = (verified.expires_at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            Instant::now() + left
+        });
+        let deadline = live.values().flatten().min().copied();
         tokio::select! {
+            frame = frames.next(), if to_protocol.capacity() > 0 => {
+                let bytes = match frame {
+                    Some(Ok(Message::Text(text))) => text.as_str().as_bytes().to_vec(),
+                    Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                        last_heard = Instant::now();
+                        continue;
+                    }
+                    Some(Ok(Message::Close(_))) | None => break Some((1000, String::new())),
+                    Some(Err(e)) => break read_failure(e),
+                };
+                last_heard = Instant::now();
+                let message = match ClientMessage::from_bytes(&bytes) {
+                    Ok(message) => message,
+                    Err(e) => {
+                        break Some((CLOSE_INVALID_MESSAGE, format!("invalid message: {e}")));
+                    }
+                };
+                let message = match message {
+                    ClientMessage::Start { id, mut payload } => {
+                        if live.contains_key(&id) {
+                            break Some((
+                                CLOSE_DUPLICATE_ID,
+                                format!("Subscriber for {id} already exists"),
+                            ));
+                        }
+                        let refusal = if live.len() >= settings.max_subscriptions {
+                            Err(ApiError::new(
+                                ErrorCode::LimitExceeded,
+                                format!(
+                                    "at most {} live subscriptions per connection; complete \
+                                     one first",
+                                    settings.max_subscriptions
+                                ),
+                            ))
+                        } else {
+                            edge.admit(&mut payload, &caller)
+                        };
+                        match refusal {
+                            Ok(kind) => {
+                                let deadline = (kind != Some(OperationType::Subscription))
+                                    .then(|| Instant::now() + edge.settings().request_timeout);
+                                live.insert(id.clone(), deadline);
+                                ClientMessage::Start { id, payload }
+                            }
+                            Err(error) => {
+                                if sink.send(error_message(protocol, &id, error)).await.is_err() {
+                                    break None;
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                    ClientMessage::Stop { id } => {
+                        live.remove(&id);
+                        ClientMessage::Stop { id }
+                    }
+                    other => other,
+                };
+                if to_protocol.send(Ok(message)).await.is_err() {
+                    break None;
+                }
+            }
             message = messages.next() => match message {
                 Some(WsMessage::Text(text)) => {
                     if !acknowledged && text.contains("connection_ack") {
                         acknowledged = true;
+                    }
+                    if let Some(id) = completed_id(&text) {
+                        live.remove(&id);
                     }
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         break None;
                     }
                 }
                 Some(WsMessage::Close(code, reason)) => {
-                    let code = match code {
-                        1002 if outcome.refused.load(Ordering::SeqCst) => CLOSE_FORBIDDEN,
-                        1011 if !acknowledged => CLOSE_UNAUTHORIZED,
-                        other => other,
+                    let refusal = outcome.refusal.lock().ok().and_then(|r| *r);
+                    let code = match (code, refusal) {
+                        (1002, Some(refusal)) => refusal,
+                        (1011, _) if !acknowledged => CLOSE_UNAUTHORIZED,
+                        (other, _) => other,
                     };
                     break Some((code, reason));
                 }
-                // The peer went away, or the legacy protocol ended the connection (after a
-                // connection_error or connection_terminate).
+                // The legacy protocol ended the connection (after a connection_error or
+                // connection_terminate).
                 None => break Some((1000, String::new())),
             },
             _ = ticker.tick() => {
-                let silent = last_heard.lock().map(|t| t.elapsed()).unwrap_or_default();
+                let silent = last_heard.elapsed();
                 if silent > settings.keepalive * 2 {
                     tracing::debug!(?silent, "dropping a websocket that stopped answering");
                     break Some((CLOSE_KEEPALIVE_TIMEOUT, "keep-alive timeout".to_owned()));
@@ -224,10 +381,48 @@ pub async fn serve(
             _ = sleep_until(expiry) => {
                 break Some((CLOSE_UNAUTHORIZED, "the session token expired; sign in again".to_owned()));
             }
+            _ = sleep_until(deadline) => {
+                let now = Instant::now();
+                let overdue: Vec<String> = live
+                    .iter()
+                    .filter(|(_, at)| at.is_some_and(|at| at <= now))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                let mut gone = false;
+                for id in overdue {
+                    live.remove(&id);
+                    let message = timed_out_message(protocol, &id, edge.timed_out());
+                    // Stopping it makes async-graphql drop the operation and send `complete`.
+                    gone = sink.send(message).await.is_err()
+                        || to_protocol.send(Ok(ClientMessage::Stop { id })).await.is_err();
+                    if gone {
+                        break;
+                    }
+                }
+                if gone {
+                    break None;
+                }
+            }
+            _ = sleep_until(recheck) => {
+                recheck = None;
+                if let Some((_, _, verified)) = &access {
+                    match crate::auth::admit(&services, verified).await {
+                        Admission::Refused(reason) => break Some((CLOSE_FORBIDDEN, reason)),
+                        Admission::Unavailable => recheck = Some(Instant::now() + RECHECK_AFTER),
+                        Admission::Admitted(_) => {}
+                    }
+                }
+            }
             verified = access_changed(&mut access) => {
-                if let Err(reason) = crate::auth::admit(&services, &verified).await {
-                    tracing::info!(user = %verified.session.user_id, %reason, "closing a websocket");
-                    break Some((CLOSE_FORBIDDEN, reason));
+                match crate::auth::admit(&services, &verified).await {
+                    Admission::Refused(reason) => {
+                        tracing::info!(user = %verified.session.user_id, %reason, "closing a websocket");
+                        break Some((CLOSE_FORBIDDEN, reason));
+                    }
+                    // The database is unreachable: nothing is known to have changed. Keep the
+                    // connection and look again shortly.
+                    Admission::Unavailable => recheck = Some(Instant::now() + RECHECK_AFTER),
+                    Admission::Admitted(_) => {}
                 }
             }
             _ = shutdown.changed() => {
@@ -244,15 +439,75 @@ pub async fn serve(
             .await;
     }
     let _ = sink.close().await;
-    // Dropping the protocol state drops the connection data, and with it the presence guard.
+    // Dropping the protocol state drops the connection data, and with it the presence guard
+    // and the user's connection slot.
     drop(messages);
+}
+
+/// How a failed read ends the connection: an oversized frame with 1009, a protocol violation
+/// with 1002, a vanished peer without a close frame.
+fn read_failure(error: axum::Error) -> Option<(u16, String)> {
+    use tungstenite::Error;
+    let inner = error.into_inner();
+    match inner.downcast_ref::<Error>() {
+        Some(Error::Capacity(e)) => Some((
+            CLOSE_TOO_BIG,
+            format!("{e}; at most {MAX_MESSAGE_BYTES} bytes per message"),
+        )),
+        Some(Error::Protocol(e)) => Some((1002, e.to_string())),
+        Some(Error::Utf8(_)) => Some((1007, "text frames must be UTF-8".to_owned())),
+        _ => None,
+    }
+}
+
+/// The id of a `complete` message async-graphql sends (it writes the type first).
+fn completed_id(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Complete {
+        id: String,
+    }
+    if !text.starts_with(r#"{"type":"complete""#) {
+        return None;
+    }
+    serde_json::from_str::<Complete>(text).ok().map(|c| c.id)
+}
+
+fn error_json(error: ApiError) -> serde_json::Value {
+    let error: async_graphql::Error = error.into();
+    let mut server_error = async_graphql::ServerError::new(error.message, None);
+    server_error.extensions = error.extensions;
+    serde_json::to_value(server_error).unwrap_or_else(|_| json!({ "message": "refused" }))
+}
+
+/// An `error` message refusing operation `id`.
+fn error_message(protocol: WebSocketProtocols, id: &str, error: ApiError) -> Message {
+    let error = error_json(error);
+    let message = match protocol {
+        WebSocketProtocols::GraphQLWS => json!({ "id": id, "type": "error", "payload": [error] }),
+        WebSocketProtocols::SubscriptionsTransportWS => {
+            json!({ "id": id, "type": "error", "payload": error })
+        }
+    };
+    Message::Text(message.to_string().into())
+}
+
+/// A result with the timeout error for operation `id` (its `complete` follows).
+fn timed_out_message(protocol: WebSocketProtocols, id: &str, error: ApiError) -> Message {
+    let kind = match protocol {
+        WebSocketProtocols::GraphQLWS => "next",
+        WebSocketProtocols::SubscriptionsTransportWS => "data",
+    };
+    let message = json!({ "id": id, "type": kind, "payload": { "data": null, "errors": [error_json(error)] } });
+    Message::Text(message.to_string().into())
 }
 
 /// Resolves with the token to re-check when the user's access may have changed; never without
 /// a watch.
-async fn access_changed(access: &mut Option<(AccessWatch, VerifiedToken)>) -> VerifiedToken {
+async fn access_changed(
+    access: &mut Option<(Caller, AccessWatch, VerifiedToken)>,
+) -> VerifiedToken {
     match access {
-        Some((watch, verified)) => {
+        Some((_, watch, verified)) => {
             watch.changed().await;
             *verified
         }
@@ -291,5 +546,37 @@ mod tests {
         assert!(token_from_init(&json!({})).is_err());
         assert!(token_from_init(&json!(null)).is_err());
         assert!(token_from_init(&json!("Bearer abc")).is_err());
+    }
+
+    #[test]
+    fn completions_are_recognised_by_their_prefix() {
+        assert_eq!(
+            completed_id(r#"{"type":"complete","id":"7"}"#).as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            completed_id(r#"{"type":"next","id":"7","payload":{}}"#),
+            None
+        );
+        assert_eq!(completed_id(r#"{"type":"complete"}"#), None);
+    }
+
+    #[test]
+    fn refusals_follow_each_protocol() {
+        let error = || ApiError::new(ErrorCode::LimitExceeded, "too many");
+        let Message::Text(modern) = error_message(WebSocketProtocols::GraphQLWS, "1", error())
+        else {
+            panic!("text")
+        };
+        let modern: serde_json::Value = serde_json::from_str(modern.as_str()).unwrap();
+        assert_eq!(modern["type"], "error");
+        assert_eq!(modern["payload"][0]["extensions"]["code"], "LIMIT_EXCEEDED");
+        let Message::Text(legacy) =
+            error_message(WebSocketProtocols::SubscriptionsTransportWS, "1", error())
+        else {
+            panic!("text")
+        };
+        let legacy: serde_json::Value = serde_json::from_str(legacy.as_str()).unwrap();
+        assert_eq!(legacy["payload"]["message"], "too many");
     }
 }

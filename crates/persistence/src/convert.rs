@@ -15,33 +15,71 @@ use crate::entities::{direct_message, friend_edge, moderation_log, notification,
 use crate::reads::UserRow;
 
 /// Maps a database error to the domain's: serialization failures, deadlocks and a busy SQLite
-/// become [`DomainError::Conflict`] (retried by services), unique violations on the handle
-/// become [`DomainError::HandleTaken`] at the call site, everything else is a storage failure.
+/// become [`DomainError::Conflict`] (retried by services); a database that cannot be reached
+/// (no pooled connection within the pool's wait, connection refused or lost, the server
+/// shutting down or out of connections) becomes [`DomainError::Unavailable`]; unique violations
+/// on the handle become [`DomainError::HandleTaken`] at the call site; everything else is a
+/// storage failure.
 pub fn db_err(err: DbErr) -> DomainError {
-    if is_conflict(&err) {
-        DomainError::Conflict(err.to_string())
-    } else {
-        DomainError::Storage(err.to_string())
+    match &err {
+        DbErr::ConnectionAcquire(_) => DomainError::Unavailable(err.to_string()),
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => match classify(e) {
+            Failure::Conflict => DomainError::Conflict(err.to_string()),
+            Failure::Unavailable => DomainError::Unavailable(err.to_string()),
+            Failure::Other => DomainError::Storage(err.to_string()),
+        },
+        DbErr::Conn(_) => DomainError::Unavailable(err.to_string()),
+        _ => DomainError::Storage(err.to_string()),
     }
 }
 
-fn is_conflict(err: &DbErr) -> bool {
-    let (DbErr::Exec(RuntimeErr::SqlxError(e))
-    | DbErr::Query(RuntimeErr::SqlxError(e))
-    | DbErr::Conn(RuntimeErr::SqlxError(e))) = err
-    else {
-        return false;
-    };
-    let sea_orm::sqlx::Error::Database(db) = &**e else {
-        return false;
-    };
-    let code = db.code().unwrap_or_default();
-    // PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
-    // SQLite: SQLITE_BUSY (5) and its extended codes, SQLITE_LOCKED (6).
-    matches!(
-        &*code,
-        "40001" | "40P01" | "55P03" | "5" | "6" | "261" | "517" | "262"
-    )
+/// Maps an error of a statement run through sqlx directly (the fixed-SQL reads) as
+/// [`db_err`] does.
+pub fn sqlx_err(err: sea_orm::sqlx::Error) -> DomainError {
+    match classify(&err) {
+        Failure::Conflict => DomainError::Conflict(err.to_string()),
+        Failure::Unavailable => DomainError::Unavailable(err.to_string()),
+        Failure::Other => DomainError::Storage(err.to_string()),
+    }
+}
+
+/// What kind of failure a sqlx error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Another transaction got in the way: retry.
+    Conflict,
+    /// The database cannot be reached or is saturated: fail fast, try later.
+    Unavailable,
+    /// Anything else.
+    Other,
+}
+
+pub(crate) fn classify(err: &sea_orm::sqlx::Error) -> Failure {
+    use sea_orm::sqlx::Error;
+    match err {
+        Error::PoolTimedOut | Error::PoolClosed | Error::Io(_) | Error::Tls(_) => {
+            Failure::Unavailable
+        }
+        Error::WorkerCrashed => Failure::Unavailable,
+        Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match &*code {
+                // PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
+                // SQLite: SQLITE_BUSY (5) and its extended codes, SQLITE_LOCKED (6).
+                "40001" | "40P01" | "55P03" | "5" | "6" | "261" | "517" | "262" => {
+                    Failure::Conflict
+                }
+                // PostgreSQL: connection exceptions (08...), too many connections (53300),
+                // admin/crash shutdown and cannot connect now (57P01-57P03).
+                code if code.starts_with("08") => Failure::Unavailable,
+                "53300" | "57P01" | "57P02" | "57P03" => Failure::Unavailable,
+                _ => Failure::Other,
+            }
+        }
+        _ => Failure::Other,
+    }
 }
 
 /// Parses a JSON text column that should hold an object.

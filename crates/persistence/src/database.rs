@@ -73,6 +73,29 @@ fn is_local_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// How the connection pool behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// At most this many connections (`None`: 8 on SQLite, 16 on PostgreSQL).
+    pub size: Option<u32>,
+    /// How long a statement waits for a connection (including opening one) before it fails
+    /// as unavailable: while the database is down, requests fail after this instead of
+    /// piling up.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            size: None,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
+}
+
+/// How long a statement waits for a pooled connection by default.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Connections in the pool on SQLite by default (readers; writers of this process queue on
 /// one lock).
 const SQLITE_POOL: u32 = 8;
@@ -96,6 +119,19 @@ impl Database {
         url: &str,
         pool_size: Option<u32>,
     ) -> Result<Self, PersistenceError> {
+        Self::connect_with(
+            url,
+            PoolSettings {
+                size: pool_size,
+                ..PoolSettings::default()
+            },
+        )
+        .await
+    }
+
+    /// Connects like [`Database::connect`] with these pool settings.
+    pub async fn connect_with(url: &str, pool: PoolSettings) -> Result<Self, PersistenceError> {
+        let pool_size = pool.size;
         let backend = Self::backend_of(url)?;
         let pool_size = pool_size.unwrap_or(match backend {
             Backend::Sqlite => SQLITE_POOL,
@@ -105,7 +141,7 @@ impl Database {
         options
             .sqlx_logging(false)
             .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(30));
+            .acquire_timeout(pool.acquire_timeout);
         match backend {
             Backend::Sqlite => {
                 options

@@ -25,6 +25,8 @@ mod store;
 pub mod testing;
 mod transaction;
 
-pub use database::{Backend, Database, MigrationStatus, PersistenceError};
+pub use database::{
+    Backend, DEFAULT_ACQUIRE_TIMEOUT, Database, MigrationStatus, PersistenceError, PoolSettings,
+};
 pub use pg_bus::{PgBusWorker, PgEventBus};
 pub use store::SqlStore;

@@ -12,8 +12,8 @@
 //! Placeholders are written `?` (SQLite); [`numbered`] turns them into `$1, $2, ...` for
 //! PostgreSQL.
 
+use amity_domain::Result;
 use amity_domain::friends::FriendView;
-use amity_domain::{DomainError, Result};
 use sea_orm::sqlx::postgres::PgRow;
 use sea_orm::sqlx::sqlite::SqliteRow;
 use sea_orm::sqlx::{self, AssertSqlSafe, FromRow};
@@ -196,7 +196,7 @@ where
                 .await
         }
     };
-    rows.map_err(|e| DomainError::Storage(e.to_string()))
+    rows.map_err(crate::convert::sqlx_err)
 }
 
 /// A friends-page row as the domain's view of the edge and the other user.

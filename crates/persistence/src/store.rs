@@ -496,14 +496,13 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn friend_ids(&self, user: UserId, limit: u32) -> Result<Vec<UserId>> {
+    async fn friend_ids(&self, user: UserId) -> Result<Vec<UserId>> {
         use friend_edge::Column as C;
         let ids: Vec<Uuid> = friend_edge::Entity::find()
             .select_only()
             .column(C::FriendId)
             .filter(C::UserId.eq(user.as_uuid()))
             .filter(C::State.eq(FriendState::Friend.rank()))
-            .limit(u64::from(limit))
             .into_tuple()
             .all(&self.db.conn)
             .await

@@ -15,6 +15,7 @@ use amity_graphql::Services;
 use amity_graphql::auth::passwords::Argon2Hasher;
 use amity_graphql::auth::tokens::TokenService;
 use amity_graphql::cursor::CursorCodec;
+use amity_graphql::edge::{Edge, EdgeSettings};
 use amity_persistence::{Backend, Database, PgBusWorker, PgEventBus, SqlStore};
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -25,7 +26,7 @@ use crate::config::Settings;
 
 /// Connects to the configured database and applies pending migrations.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
-    let db = Database::connect_with_pool(&settings.database_url, settings.database_pool_size)
+    let db = Database::connect_with(&settings.database_url, settings.pool())
         .await
         .with_context(|| format!("opening {}", redact(&settings.database_url)))?;
     db.migrate_up(None)
@@ -127,6 +128,8 @@ pub struct App {
     pub db: Database,
     /// The services (for embedding and tests).
     pub services: Services,
+    /// The public edge's limits and their state.
+    pub edge: Arc<Edge>,
     stop_tx: Arc<watch::Sender<bool>>,
     presence_task: JoinHandle<()>,
     hub_task: JoinHandle<()>,
@@ -144,6 +147,7 @@ impl App {
     /// Opens and migrates the database, wires the services, registers this node and starts its
     /// background work.
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
+        let edge = Arc::new(Edge::new(settings.edge()?));
         let db = open_database(settings).await?;
         let secret = settings.resolve_secret()?;
         let node = NodeId::new();
@@ -185,9 +189,10 @@ impl App {
         let (stop, stopped) = watch::channel(false);
         // Bans and role changes reach this node's cache and websockets through the bus; on
         // SQLite, changes the command line made arrive by polling the moderation log.
-        let mut access_tasks = vec![tokio::spawn(
-            services.access.clone().follow(bus.subscribe()),
-        )];
+        let mut access_tasks = vec![
+            tokio::spawn(services.access.clone().follow(bus.subscribe())),
+            tokio::spawn(sweep_rate_limits(edge.clone())),
+        ];
         if db.backend() == Backend::Sqlite {
             access_tasks.push(tokio::spawn(
                 services
@@ -210,13 +215,19 @@ impl App {
         };
         tracing::info!(%node, bus = if node_bus.is_shared() { "postgres" } else { "in-process" }, "node started");
 
-        let schema = amity_graphql::build_schema(services.clone());
-        let router =
-            amity_graphql::router(schema, services.clone(), settings.websockets(), stopped);
+        let schema = amity_graphql::build_schema(services.clone(), edge.clone());
+        let router = amity_graphql::router(
+            schema,
+            services.clone(),
+            edge.clone(),
+            settings.websockets(),
+            stopped,
+        );
         Ok(Self {
             router,
             db,
             services,
+            edge,
             stop_tx: Arc::new(stop),
             presence_task,
             hub_task,
@@ -263,17 +274,29 @@ impl Stopper {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets requests in flight
-/// finish.
+/// Serves `router` on `listener` with the edge's connection limits until `shutdown`
+/// completes, then lets requests in flight finish.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
+    edge: &EdgeSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+    amity_graphql::edge::listener::serve(listener, router, edge, shutdown)
         .await
         .context("serving HTTP")
+}
+
+/// How often the rate limits forget what no longer limits anyone.
+const RATE_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn sweep_rate_limits(edge: Arc<Edge>) {
+    let mut ticker = tokio::time::interval(RATE_SWEEP);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        edge.rates().sweep();
+    }
 }
 
 /// A server running in the background (tests, embedding).
@@ -301,9 +324,14 @@ impl RunningServer {
             .with_context(|| format!("binding {}", settings.listen_addr))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, app.router.clone(), async {
-            let _ = rx.await;
-        }));
+        let router = app.router.clone();
+        let edge = app.edge.settings().clone();
+        let task = tokio::spawn(async move {
+            serve(listener, router, &edge, async {
+                let _ = rx.await;
+            })
+            .await
+        });
         Ok(Self {
             addr,
             shutdown: Some(tx),
@@ -383,18 +411,60 @@ pub struct ShutdownSignal {
 }
 
 impl ShutdownSignal {
-    /// Installs the handlers (call it before telling anyone the server is up).
-    pub fn install() -> std::io::Result<Self> {
+    /// Installs the handlers (call it before telling anyone the server is up), and a watchdog
+    /// that ends the process `grace` after the first signal whatever is still running (a
+    /// request stuck on a database, workers busy): it runs on its own thread and runtime, so
+    /// nothing in the server can hold it up.
+    pub fn install(grace: std::time::Duration) -> std::io::Result<Self> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            Ok(Self {
+            let signals = Self {
                 interrupt: signal(SignalKind::interrupt())?,
                 terminate: signal(SignalKind::terminate())?,
-            })
+            };
+            let watchdog = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+            std::thread::Builder::new()
+                .name("amity-shutdown-watchdog".into())
+                .spawn(move || {
+                    watchdog.block_on(async move {
+                        let handlers = signal(SignalKind::interrupt())
+                            .and_then(|i| Ok((i, signal(SignalKind::terminate())?)));
+                        let (mut interrupt, mut terminate) = match handlers {
+                            Ok(handlers) => {
+                                let _ = ready_tx.send(Ok(()));
+                                handlers
+                            }
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                                return;
+                            }
+                        };
+                        tokio::select! {
+                            _ = interrupt.recv() => {},
+                            _ = terminate.recv() => {},
+                        }
+                        tokio::time::sleep(grace).await;
+                        eprintln!(
+                            "amity: still busy {} ms after the stop signal; exiting now",
+                            grace.as_millis()
+                        );
+                        std::process::exit(1);
+                    });
+                })?;
+            ready_rx
+                .recv()
+                .map_err(|_| std::io::Error::other("the shutdown watchdog did not start"))??;
+            Ok(signals)
         }
         #[cfg(not(unix))]
-        Ok(Self {})
+        {
+            let _ = grace;
+            Ok(Self {})
+        }
     }
 
     /// Resolves when the process is asked to stop (SIGINT or SIGTERM).

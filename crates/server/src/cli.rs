@@ -204,14 +204,15 @@ fn init_logging(filter: &str) {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    raise_open_file_limit(u64::from(settings.max_connections));
     tracing::info!(database = %app::redact(&settings.database_url), "opening the database");
     let app = app::App::start(&settings).await?;
     let listener = tokio::net::TcpListener::bind(settings.listen_addr)
         .await
         .with_context(|| format!("binding {}", settings.listen_addr))?;
     let addr = listener.local_addr()?;
-    let signal =
-        app::ShutdownSignal::install().context("installing the SIGINT/SIGTERM handlers")?;
+    let signal = app::ShutdownSignal::install(settings.shutdown_grace())
+        .context("installing the SIGINT/SIGTERM handlers")?;
     tracing::info!(%addr, "Amity is listening: GraphQL on http://{addr}/graphql");
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
@@ -225,10 +226,31 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             stopper.stop_websockets();
         }
     });
-    app::serve(listener, app.router.clone(), shutdown).await?;
+    let edge = app.edge.settings().clone();
+    app::serve(listener, app.router.clone(), &edge, shutdown).await?;
     app.stop().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// File descriptors kept for the database pool, log files and the like besides connections.
+const SPARE_FILES: u64 = 256;
+
+/// Raises the soft open-file limit as far as the hard limit allows, so that the connection cap
+/// is reached before the process runs out of descriptors; warns when it cannot be.
+fn raise_open_file_limit(max_connections: u64) {
+    let wanted = max_connections.saturating_add(SPARE_FILES);
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => tracing::warn!(
+            limit = got,
+            max_connections,
+            "the open-file limit is below AMITY_MAX_CONNECTIONS plus {SPARE_FILES}: past about \
+             {} connections new ones will be refused by the system rather than wait",
+            got.saturating_sub(SPARE_FILES)
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read or raise the open-file limit"),
+    }
 }
 
 async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()> {

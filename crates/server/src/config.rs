@@ -8,7 +8,11 @@ use std::time::Duration;
 use amity_domain::friends::FriendLimits;
 use amity_domain::presence::PresenceSettings;
 use amity_graphql::auth::passwords::HashCost;
+use amity_graphql::edge::EdgeSettings;
+use amity_graphql::edge::address::TrustedProxies;
+use amity_graphql::edge::rate::RateSettings;
 use amity_graphql::websocket::WebSocketSettings;
+use amity_persistence::PoolSettings;
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -29,6 +33,9 @@ pub struct Settings {
     pub database_url: String,
     /// Connections in the database pool (`None`: 8 on SQLite, 16 on PostgreSQL).
     pub database_pool_size: Option<u32>,
+    /// How long a statement waits for a database connection before the request fails as
+    /// UNAVAILABLE, in milliseconds.
+    pub database_acquire_timeout_ms: u64,
     /// Secret that signs session tokens and cursors. Generated and kept beside a SQLite
     /// database when unset; required with PostgreSQL (all nodes must share it).
     pub jwt_secret: Option<String>,
@@ -68,6 +75,25 @@ pub struct Settings {
     pub steam_app_id: Option<u32>,
     /// Timeout of each request to Facebook or Steam, in milliseconds.
     pub import_timeout_ms: u64,
+    /// Requests running longer are cancelled, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Failed sign-ins per handle and client address per 15 minutes (0: no limit).
+    pub rate_signin_failures_per_handle: u32,
+    /// Sign-in, sign-up and authenticate attempts per client address per minute (0: no limit).
+    pub rate_auth_per_address: u32,
+    /// Mutations per signed-in user per second (0: no limit).
+    pub rate_mutations_per_user: u32,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: comma-separated IPs or CIDRs.
+    pub trusted_proxies: String,
+    /// Most open HTTP and websocket connections.
+    pub max_connections: u32,
+    /// Most live subscriptions per websocket.
+    pub websocket_max_subscriptions: u32,
+    /// Most websockets per user on this node.
+    pub max_connections_per_user: u32,
+    /// After SIGTERM or SIGINT, how long requests in flight may take before the process
+    /// exits anyway, in milliseconds.
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for Settings {
@@ -76,12 +102,14 @@ impl Default for Settings {
         let cost = HashCost::default();
         let presence = PresenceSettings::default();
         let websockets = WebSocketSettings::default();
+        let edge = EdgeSettings::default();
         Self {
             listen_addr: DEFAULT_LISTEN_ADDR
                 .parse()
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             database_pool_size: None,
+            database_acquire_timeout_ms: duration_ms(PoolSettings::default().acquire_timeout),
             jwt_secret: None,
             token_ttl_secs: 24 * 3600,
             max_friends: limits.max_friends,
@@ -100,6 +128,16 @@ impl Default for Settings {
             steam_publisher_key: None,
             steam_app_id: None,
             import_timeout_ms: 10_000,
+            request_timeout_ms: duration_ms(edge.request_timeout),
+            rate_signin_failures_per_handle: edge.rates.signin_failures_per_handle,
+            rate_auth_per_address: edge.rates.auth_per_address,
+            rate_mutations_per_user: edge.rates.mutations_per_user,
+            trusted_proxies: String::new(),
+            max_connections: u32::try_from(edge.max_connections).unwrap_or(u32::MAX),
+            websocket_max_subscriptions: u32::try_from(websockets.max_subscriptions)
+                .unwrap_or(u32::MAX),
+            max_connections_per_user: u32::try_from(websockets.max_per_user).unwrap_or(u32::MAX),
+            shutdown_grace_ms: 10_000,
         }
     }
 }
@@ -153,6 +191,21 @@ impl Settings {
             ("websocket_keepalive_ms", self.websocket_keepalive_ms),
             ("websocket_init_timeout_ms", self.websocket_init_timeout_ms),
             ("import_timeout_ms", self.import_timeout_ms),
+            ("request_timeout_ms", self.request_timeout_ms),
+            (
+                "database_acquire_timeout_ms",
+                self.database_acquire_timeout_ms,
+            ),
+            ("shutdown_grace_ms", self.shutdown_grace_ms),
+            ("max_connections", u64::from(self.max_connections)),
+            (
+                "websocket_max_subscriptions",
+                u64::from(self.websocket_max_subscriptions),
+            ),
+            (
+                "max_connections_per_user",
+                u64::from(self.max_connections_per_user),
+            ),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
@@ -171,7 +224,43 @@ impl Settings {
         {
             bail!("AMITY_JWT_SECRET must be at least 32 characters long");
         }
+        self.trusted_proxies()?;
         Ok(())
+    }
+
+    /// The reverse proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> anyhow::Result<TrustedProxies> {
+        self.trusted_proxies
+            .parse()
+            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))
+    }
+
+    /// The public edge's limits.
+    pub fn edge(&self) -> anyhow::Result<EdgeSettings> {
+        Ok(EdgeSettings {
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            rates: RateSettings {
+                signin_failures_per_handle: self.rate_signin_failures_per_handle,
+                auth_per_address: self.rate_auth_per_address,
+                mutations_per_user: self.rate_mutations_per_user,
+            },
+            trusted_proxies: self.trusted_proxies()?,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            ..EdgeSettings::default()
+        })
+    }
+
+    /// The database pool.
+    pub fn pool(&self) -> PoolSettings {
+        PoolSettings {
+            size: self.database_pool_size,
+            acquire_timeout: Duration::from_millis(self.database_acquire_timeout_ms),
+        }
+    }
+
+    /// How long a stopping server waits for requests in flight.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
     }
 
     /// The friend limits.
@@ -205,6 +294,9 @@ impl Settings {
         WebSocketSettings {
             keepalive: Duration::from_millis(self.websocket_keepalive_ms),
             init_timeout: Duration::from_millis(self.websocket_init_timeout_ms),
+            max_subscriptions: usize::try_from(self.websocket_max_subscriptions)
+                .unwrap_or(usize::MAX),
+            max_per_user: usize::try_from(self.max_connections_per_user).unwrap_or(usize::MAX),
         }
     }
 

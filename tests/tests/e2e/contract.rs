@@ -136,8 +136,15 @@ fn the_sdl_has_every_fixed_name_of_the_spec() {
 
 /// The dependency closure of each workspace package, from `cargo metadata`.
 fn dependency_closure(package: &str) -> HashSet<String> {
+    // Only this platform's dependencies: the ones built here, so all are on disk offline.
+    let rustc = Command::new("rustc").arg("-vV").output().unwrap();
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: ").map(str::to_owned))
+        .expect("rustc -vV names the host");
     let output = Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host])
         .current_dir(repo_root())
         .output()
         .unwrap();

@@ -52,6 +52,8 @@ struct Outcome {
     previous_updated_at: Option<chrono::DateTime<chrono::Utc>>,
     previous_metadata: Option<Metadata>,
     previous_source: Option<crate::social::Network>,
+    /// When the change was written (the `updatedAt` of changed edges).
+    at: chrono::DateTime<chrono::Utc>,
 }
 
 impl FriendService {
@@ -270,8 +272,9 @@ impl FriendService {
             .ok_or_else(|| DomainError::NotFound(format!("you have no edge to user {other}")))
     }
 
+    /// How the caller sees each target after the change: a changed edge carries the time the
+    /// transaction wrote, not a second reading of the clock.
     fn views(&self, outcomes: Vec<Outcome>, metadata: Option<&Metadata>) -> Vec<FriendView> {
-        let now = self.clock.now();
         outcomes
             .into_iter()
             .filter_map(|o| {
@@ -283,10 +286,10 @@ impl FriendService {
                         o.previous_metadata
                     };
                     // A hand-made change clears an import's mark.
-                    (now, metadata, None)
+                    (o.at, metadata, None)
                 } else {
                     (
-                        o.previous_updated_at.unwrap_or(now),
+                        o.previous_updated_at.unwrap_or(o.at),
                         o.previous_metadata,
                         o.previous_source,
                     )
@@ -357,6 +360,7 @@ impl FriendService {
                 previous_updated_at: stored.my_updated_at,
                 previous_metadata: stored.my_metadata,
                 previous_source: stored.my_source,
+                at: now,
             });
         }
 

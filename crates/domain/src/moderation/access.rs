@@ -23,14 +23,18 @@ use crate::{ModerationEntryId, Result, UserId};
 
 /// Most statuses kept; past it the cache starts over (it refills on demand).
 const MAX_CACHED: usize = 100_000;
+/// How long a cached status is trusted before the next check reloads it: a user removed from
+/// the database behind the server's back (no event tells of it) is refused within this.
+/// A reload that fails keeps the old status, so a database blip logs nobody out.
+pub const REVALIDATE_AFTER: chrono::Duration = chrono::Duration::seconds(30);
 /// How far back each poll of the audit log looks, so that an entry committed late by a slow
 /// transaction is still seen.
 const POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(5);
 
 #[derive(Default)]
 struct Inner {
-    /// `None`: there is no such user.
-    statuses: HashMap<UserId, Option<AccessStatus>>,
+    /// `None`: there is no such user. With when it was loaded.
+    statuses: HashMap<UserId, (Option<AccessStatus>, DateTime<Utc>)>,
     /// Bumped by every forgetting, so that a load that raced one is not cached.
     epoch: u64,
     watchers: HashMap<UserId, watch::Sender<()>>,
@@ -72,24 +76,52 @@ impl AccessControl {
         user: UserId,
         issued_at: DateTime<Utc>,
     ) -> Result<std::result::Result<Role, AccessDenied>> {
+        self.check(user, issued_at, false).await
+    }
+
+    /// [`AccessControl::admit`], reading the status from the store whatever is cached (for
+    /// new websockets: rare and long-lived, they should not start on a stale status).
+    pub async fn admit_fresh(
+        &self,
+        user: UserId,
+        issued_at: DateTime<Utc>,
+    ) -> Result<std::result::Result<Role, AccessDenied>> {
+        self.check(user, issued_at, true).await
+    }
+
+    async fn check(
+        &self,
+        user: UserId,
+        issued_at: DateTime<Utc>,
+        fresh: bool,
+    ) -> Result<std::result::Result<Role, AccessDenied>> {
         let now = self.clock.now();
         let (cached, epoch) = {
             let inner = self.lock();
             (inner.statuses.get(&user).cloned(), inner.epoch)
         };
         let status = match cached {
-            Some(status) => status,
-            None => {
-                let loaded = self.store.access_status(user).await?;
-                let mut inner = self.lock();
-                if inner.epoch == epoch {
-                    if inner.statuses.len() >= MAX_CACHED {
-                        inner.statuses.clear();
+            Some((status, loaded)) if !fresh && now - loaded < REVALIDATE_AFTER => status,
+            stale => match self.store.access_status(user).await {
+                Ok(loaded) => {
+                    let mut inner = self.lock();
+                    if inner.epoch == epoch {
+                        if inner.statuses.len() >= MAX_CACHED {
+                            inner.statuses.clear();
+                        }
+                        inner.statuses.insert(user, (loaded.clone(), now));
                     }
-                    inner.statuses.insert(user, loaded.clone());
+                    loaded
                 }
-                loaded
-            }
+                // Stale is better than nothing while the store is unreachable.
+                Err(e) => match stale.filter(|_| !fresh) {
+                    Some((status, _)) => {
+                        tracing::debug!(%user, error = %e, "re-checking a session failed; using what is known");
+                        status
+                    }
+                    None => return Err(e),
+                },
+            },
         };
         Ok(match status {
             Some(status) => status.admit(issued_at, now),

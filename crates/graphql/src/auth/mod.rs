@@ -23,23 +23,63 @@ pub async fn authenticate(services: &Services, header: Option<&str>) -> Caller {
     };
     match services.tokens.verify(token) {
         Ok(verified) => match admit(services, &verified).await {
-            Ok(session) => Caller::User(session),
-            Err(reason) => Caller::Invalid(reason),
+            Admission::Admitted(session) => Caller::User(session),
+            Admission::Refused(reason) => Caller::Invalid(reason),
+            Admission::Unavailable => Caller::Unchecked,
         },
         Err(reason) => Caller::Invalid(format!("{reason}; sign in again")),
     }
 }
 
+/// Whether a verified token's session may act now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Yes, as this session.
+    Admitted(Session),
+    /// No (banned, revoked, no such user); the reason is for the client.
+    Refused(String),
+    /// It could not be checked (the database is unreachable): neither yes nor no. Requests
+    /// get UNAVAILABLE, websockets stay as they are.
+    Unavailable,
+}
+
 /// The session of a verified token as it stands now, or why it is refused.
-pub async fn admit(services: &Services, verified: &VerifiedToken) -> Result<Session, String> {
+pub async fn admit(services: &Services, verified: &VerifiedToken) -> Admission {
+    admission(
+        services
+            .access
+            .admit(verified.session.user_id, verified.issued_at)
+            .await,
+        verified,
+    )
+}
+
+/// [`admit`], reading the user's status from the store rather than memory (a new websocket:
+/// rare, long-lived, and it should not outlive a user removed behind the server's back).
+pub async fn admit_fresh(services: &Services, verified: &VerifiedToken) -> Admission {
+    admission(
+        services
+            .access
+            .admit_fresh(verified.session.user_id, verified.issued_at)
+            .await,
+        verified,
+    )
+}
+
+fn admission(
+    checked: amity_domain::Result<Result<Role, AccessDenied>>,
+    verified: &VerifiedToken,
+) -> Admission {
     let user_id = verified.session.user_id;
-    match services.access.admit(user_id, verified.issued_at).await {
-        Ok(Ok(role)) => Ok(Session { user_id, role }),
-        Ok(Err(denied @ AccessDenied::Revoked)) => Err(format!("{denied}; sign in again")),
-        Ok(Err(denied)) => Err(denied.to_string()),
+    match checked {
+        Ok(Ok(role)) => Admission::Admitted(Session { user_id, role }),
+        Ok(Err(denied @ (AccessDenied::Revoked | AccessDenied::Unknown))) => {
+            Admission::Refused(format!("{denied}; sign in again"))
+        }
+        Ok(Err(denied)) => Admission::Refused(denied.to_string()),
         Err(e) => {
-            tracing::error!(error = %e, "checking a session failed");
-            Err("it could not be checked just now; try again".to_owned())
+            tracing::warn!(user = %user_id, error = %e, "a session could not be checked");
+            Admission::Unavailable
         }
     }
 }
@@ -62,6 +102,8 @@ pub enum Caller {
     Invalid(String),
     /// A valid token.
     User(Session),
+    /// A token whose session could not be checked just now (the database is unreachable).
+    Unchecked,
 }
 
 impl Caller {
@@ -76,6 +118,9 @@ impl Caller {
             Caller::Invalid(reason) => Err(ApiError::new(
                 ErrorCode::Unauthenticated,
                 format!("the token was refused: {reason}"),
+            )),
+            Caller::Unchecked => Err(ApiError::unavailable(
+                "your session could not be checked just now; try again shortly",
             )),
         }
     }

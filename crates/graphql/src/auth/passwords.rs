@@ -1,6 +1,11 @@
-//! argon2id password hashing, off the async threads.
+//! argon2id password hashing, off the async threads, at most one hash per core at once.
+//!
+//! A hash costs tens of milliseconds of a core and 19 MiB: without a bound, a flood of sign-in
+//! attempts queues hundreds of them, starving every other request. Past the bound, attempts
+//! wait up to [`HASH_WAIT`] for a turn, then fail as unavailable.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use amity_domain::input::Password;
 use amity_domain::ports::PasswordHasher;
@@ -8,6 +13,10 @@ use amity_domain::{DomainError, Result};
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long a hash waits for a turn before the attempt fails as unavailable.
+pub const HASH_WAIT: Duration = Duration::from_secs(2);
 
 /// Cost parameters of argon2id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +44,9 @@ pub struct Argon2Hasher {
     /// A hash of a random password, verified against when the user is unknown, so that an
     /// unknown handle costs as much time as a wrong password.
     decoy: Arc<String>,
+    /// One permit per hash allowed at once.
+    turns: Arc<Semaphore>,
+    wait: Duration,
 }
 
 impl std::fmt::Debug for Argon2Hasher {
@@ -44,8 +56,15 @@ impl std::fmt::Debug for Argon2Hasher {
 }
 
 impl Argon2Hasher {
-    /// A hasher with these costs.
+    /// A hasher with these costs, hashing at most one password per core at once.
     pub fn new(cost: HashCost) -> Result<Self> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self::with_turns(cost, cores, HASH_WAIT)
+    }
+
+    /// A hasher with these costs, hashing at most `at_once` passwords at once and failing an
+    /// attempt that waited `wait` for its turn.
+    pub fn with_turns(cost: HashCost, at_once: usize, wait: Duration) -> Result<Self> {
         let params = Params::new(cost.memory_kib, cost.iterations, 1, None)
             .map_err(|e| DomainError::Internal(format!("argon2 parameters: {e}")))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
@@ -53,7 +72,21 @@ impl Argon2Hasher {
         Ok(Self {
             argon: Arc::new(argon),
             decoy: Arc::new(decoy),
+            turns: Arc::new(Semaphore::new(at_once.max(1))),
+            wait,
         })
+    }
+
+    /// A turn to hash, or unavailable after the wait.
+    async fn turn(&self) -> Result<OwnedSemaphorePermit> {
+        match tokio::time::timeout(self.wait, self.turns.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(DomainError::Internal("the hashing semaphore closed".into())),
+            Err(_) => Err(DomainError::Unavailable(format!(
+                "no turn to hash a password within {} ms",
+                self.wait.as_millis()
+            ))),
+        }
     }
 }
 
@@ -68,11 +101,16 @@ fn hash_with(argon: &Argon2<'_>, password: &str) -> Result<String> {
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &Password) -> Result<String> {
+        let turn = self.turn().await?;
         let argon = self.argon.clone();
         let password = password.expose().to_owned();
-        tokio::task::spawn_blocking(move || hash_with(&argon, &password))
-            .await
-            .map_err(|e| DomainError::Internal(format!("hashing task: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let hashed = hash_with(&argon, &password);
+            drop(turn);
+            hashed
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("hashing task: {e}")))?
     }
 
     async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool> {
@@ -82,10 +120,13 @@ impl PasswordHasher for Argon2Hasher {
             .map(str::to_owned)
             .unwrap_or_else(|| self.decoy.as_ref().clone());
         let password = password.to_owned();
+        let turn = self.turn().await?;
         let matches = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
+            let matches = PasswordHash::new(&hash)
                 .map(|parsed| argon.verify_password(password.as_bytes(), &parsed).is_ok())
-                .unwrap_or(false)
+                .unwrap_or(false);
+            drop(turn);
+            matches
         })
         .await
         .map_err(|e| DomainError::Internal(format!("verifying task: {e}")))?;
@@ -103,6 +144,24 @@ mod tests {
             iterations: 1,
         })
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn hashing_waits_for_a_turn_then_gives_up() {
+        let hasher = Argon2Hasher::with_turns(
+            HashCost {
+                memory_kib: 1024,
+                iterations: 1,
+            },
+            1,
+            Duration::from_millis(50),
+        )
+        .unwrap();
+        let held = hasher.turn().await.unwrap();
+        let err = hasher.verify("whatever1", None).await.unwrap_err();
+        assert!(matches!(err, DomainError::Unavailable(_)), "{err:?}");
+        drop(held);
+        assert!(!hasher.verify("whatever1", None).await.unwrap());
     }
 
     #[tokio::test]

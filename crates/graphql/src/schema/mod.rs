@@ -4,6 +4,8 @@ mod mutation;
 mod query;
 mod subscription;
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Schema};
 
 pub use mutation::MutationRoot;
@@ -12,6 +14,8 @@ pub use subscription::SubscriptionRoot;
 
 use crate::Services;
 use crate::auth::{Caller, Session};
+use crate::edge::Edge;
+use crate::edge::address::ClientAddress;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// The Amity schema type.
@@ -22,10 +26,11 @@ pub const MAX_DEPTH: usize = 12;
 /// Highest allowed query complexity (list fields count once per requested item).
 pub const MAX_COMPLEXITY: usize = 20_000;
 
-/// Builds the schema on these services.
-pub fn build_schema(services: Services) -> AmitySchema {
+/// Builds the schema on these services, behind this edge.
+pub fn build_schema(services: Services, edge: Arc<Edge>) -> AmitySchema {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(services)
+        .data(edge)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -41,6 +46,19 @@ pub fn export_sdl() -> String {
 pub(crate) fn services<'a>(ctx: &Context<'a>) -> ApiResult<&'a Services> {
     ctx.data::<Services>()
         .map_err(|_| ApiError::new(ErrorCode::InternalServerError, "services missing"))
+}
+
+pub(crate) fn edge<'a>(ctx: &Context<'a>) -> ApiResult<&'a Edge> {
+    ctx.data::<Arc<Edge>>()
+        .map(AsRef::as_ref)
+        .map_err(|_| ApiError::new(ErrorCode::InternalServerError, "edge missing"))
+}
+
+/// The client's address (unspecified for requests made in process, without one).
+pub(crate) fn client(ctx: &Context<'_>) -> ClientAddress {
+    ctx.data::<ClientAddress>()
+        .copied()
+        .unwrap_or_else(|_| ClientAddress::from_ip(std::net::IpAddr::from([0, 0, 0, 0])))
 }
 
 pub(crate) fn session(ctx: &Context<'_>) -> ApiResult<Session> {

@@ -6,14 +6,15 @@ use amity_domain::input::{AvatarUrl, DisplayName, Metadata};
 use amity_domain::messages::MessageBody;
 use amity_domain::moderation::Actor;
 use amity_domain::social::Network;
-use amity_domain::{NotificationId, UserId};
+use amity_domain::{DomainError, NotificationId, UserId};
 use async_graphql::{Context, ID, Json, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 
 use crate::Services;
 use crate::auth::Session;
+use crate::edge::rate_limited;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::schema::{services, session};
+use crate::schema::{client, edge, services, session};
 use crate::types::message::participants;
 use crate::types::{AuthPayload, DirectMessageGql, FriendGql, UserGql};
 
@@ -66,6 +67,10 @@ async fn authenticate_with(
     credential: &str,
 ) -> ApiResult<AuthPayload> {
     let svc = services(ctx)?;
+    edge(ctx)?
+        .rates()
+        .auth_attempt(client(ctx))
+        .map_err(rate_limited)?;
     let done = svc.imports.authenticate(network, credential).await?;
     payload(svc, done.user)
 }
@@ -117,11 +122,15 @@ impl MutationRoot {
         display_name: Option<String>,
     ) -> ApiResult<AuthPayload> {
         let svc = services(ctx)?;
+        edge(ctx)?
+            .rates()
+            .auth_attempt(client(ctx))
+            .map_err(rate_limited)?;
         let user = svc
             .accounts
             .create_account(&handle, &password, display_name.as_deref(), Role::User)
             .await?;
-        tracing::info!(user = %user.id, handle = %user.handle, "signed up");
+        tracing::info!(user = %user.id, handle = %user.handle, client = %client(ctx), "signed up");
         payload(svc, user)
     }
 
@@ -133,8 +142,26 @@ impl MutationRoot {
         password: String,
     ) -> ApiResult<AuthPayload> {
         let svc = services(ctx)?;
-        let user = svc.accounts.sign_in(&handle, &password).await?;
-        payload(svc, user)
+        let rates = edge(ctx)?.rates();
+        let from = client(ctx);
+        // Both checks come before the password is looked at: a refused attempt costs no hash.
+        rates.auth_attempt(from).map_err(rate_limited)?;
+        rates.signin_allowed(&handle, from).map_err(|limited| {
+            tracing::warn!(handle = %handle.chars().take(40).collect::<String>(), client = %from, "sign-in refused: too many failures");
+            rate_limited(limited)
+        })?;
+        match svc.accounts.sign_in(&handle, &password).await {
+            Ok(user) => {
+                rates.signin_succeeded(&handle, from);
+                payload(svc, user)
+            }
+            Err(e @ DomainError::InvalidCredentials) => {
+                rates.signin_failed(&handle, from);
+                tracing::warn!(handle = %handle.chars().take(40).collect::<String>(), client = %from, "failed sign-in");
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Signs in with a Facebook user access token: the user linked to that Facebook account,

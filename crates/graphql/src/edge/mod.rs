@@ -1,0 +1,348 @@
+//! The public edge: every limit an anonymous or hostile client meets, in one place.
+//!
+//! Amity faces the open internet, so each request is checked cheaply before anything expensive
+//! happens to it, and each limit has a default (and a setting where an operator may need one):
+//!
+//! | limit | default | setting |
+//! |---|---|---|
+//! | request body | 256 KiB, `application/json` only | |
+//! | operations per batch | 10 | |
+//! | nesting of brackets, values, variables and selections | 64 levels | |
+//! | selections with fragments expanded | 10,000 | |
+//! | query depth / complexity (async-graphql) | 12 / 20,000 | |
+//! | request time | 10 s | `AMITY_REQUEST_TIMEOUT_MS` |
+//! | sign-in, sign-up and authenticate attempts per client address | 30 a minute | `AMITY_RATE_AUTH_PER_ADDRESS` |
+//! | failed sign-ins per handle and address (all addresses: 10x) | 10 per 15 minutes | `AMITY_RATE_SIGNIN_FAILURES_PER_HANDLE` |
+//! | mutations per user | 50 a second | `AMITY_RATE_MUTATIONS_PER_USER` |
+//! | password hashes at once (waiting at most 2 s) | one per core | |
+//! | open HTTP connections | 10,000 | `AMITY_MAX_CONNECTIONS` |
+//! | request headers | within 10 s | |
+//! | idle keep-alive connections | closed after 60 s | |
+//! | websocket message | 64 KiB | |
+//! | subscriptions per websocket | 20 | `AMITY_WEBSOCKET_MAX_SUBSCRIPTIONS` |
+//! | websockets per user and node | 10 | `AMITY_MAX_CONNECTIONS_PER_USER` |
+//! | metadata JSON | 16 KiB, 32 levels | |
+//!
+//! - [`document`]: the scans and the expanded-size walk that run before async-graphql parses
+//!   or validates anything.
+//! - [`rate`]: rate limits; [`address`]: who the client is (behind trusted proxies too).
+//! - [`listener`]: the HTTP server loop with the connection limits.
+//!
+//! [`Edge::admit`] is the one gate every GraphQL request passes, whichever way it came (HTTP
+//! POST, a batch item, either websocket protocol).
+
+pub mod address;
+pub mod document;
+pub mod listener;
+pub mod rate;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use amity_domain::UserId;
+
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    SelectionSet,
+};
+use async_graphql::{Positioned, Request, Value};
+
+use crate::auth::Caller;
+use crate::edge::address::TrustedProxies;
+use crate::edge::document::DocumentRefusal;
+use crate::edge::rate::{RateLimited, RateLimits, RateSettings};
+use crate::error::{ApiError, ErrorCode};
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Most operations in one batched request.
+pub const MAX_BATCH: usize = 10;
+/// How long request headers may take to arrive.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a kept-alive connection may sit idle.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `/readyz` waits for the database before answering 503.
+pub const READY_TIMEOUT: Duration = Duration::from_millis(1500);
+/// What `retryAfter` says when the database is unreachable or saturated, in seconds.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
+/// The edge's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeSettings {
+    /// Requests running longer are cancelled (`AMITY_REQUEST_TIMEOUT_MS`).
+    pub request_timeout: Duration,
+    /// Rate limits.
+    pub rates: RateSettings,
+    /// Whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Most open HTTP connections (`AMITY_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// How long request headers may take.
+    pub header_read_timeout: Duration,
+    /// How long a connection may go without a byte either way.
+    pub idle_timeout: Duration,
+}
+
+impl Default for EdgeSettings {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            rates: RateSettings::default(),
+            trusted_proxies: TrustedProxies::none(),
+            max_connections: 10_000,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// Open websockets per user on this node.
+type SocketCounts = Arc<Mutex<HashMap<UserId, usize>>>;
+
+/// The edge of one node: its settings and the state its limits keep.
+#[derive(Debug)]
+pub struct Edge {
+    settings: EdgeSettings,
+    rates: RateLimits,
+    sockets: SocketCounts,
+}
+
+/// One of a user's websockets on this node, counted until dropped.
+#[derive(Debug)]
+pub struct SocketSlot {
+    user: UserId,
+    sockets: SocketCounts,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = sockets.get_mut(&self.user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                sockets.remove(&self.user);
+            }
+        }
+    }
+}
+
+impl Edge {
+    /// An edge with these settings.
+    pub fn new(settings: EdgeSettings) -> Self {
+        Self {
+            rates: RateLimits::new(settings.rates),
+            settings,
+            sockets: SocketCounts::default(),
+        }
+    }
+
+    /// A place for one more websocket of `user`, unless they have `max` open on this node.
+    pub fn websocket_slot(&self, user: UserId, max: usize) -> Option<SocketSlot> {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        let count = sockets.entry(user).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(SocketSlot {
+            user,
+            sockets: self.sockets.clone(),
+        })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &EdgeSettings {
+        &self.settings
+    }
+
+    /// The rate limits.
+    pub fn rates(&self) -> &RateLimits {
+        &self.rates
+    }
+
+    /// Checks a request before async-graphql sees it: nesting of the text and variables, the
+    /// document's expanded size, and the caller's mutation allowance (one per top-level field).
+    /// The parsed document is kept in the request, so it is parsed once. Returns the type of
+    /// the operation that will run (`None` when validation will refuse it as ambiguous).
+    pub fn admit(
+        &self,
+        request: &mut Request,
+        caller: &Caller,
+    ) -> Result<Option<OperationType>, ApiError> {
+        document::check_nesting(&request.query).map_err(refused)?;
+        document::check_variables(&request.variables).map_err(refused)?;
+        let doc = match async_graphql::parser::parse_query(&request.query) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let error = async_graphql::ServerError::from(e);
+                return Err(ApiError::new(ErrorCode::BadUserInput, error.message));
+            }
+        };
+        document::check_cost(&doc).map_err(refused)?;
+        let operation = operation_to_run(&doc, request.operation_name.as_deref());
+        let kind = operation.map(|op| op.node.ty);
+        if let (Caller::User(session), Some(op)) = (caller, operation)
+            && op.node.ty == OperationType::Mutation
+        {
+            let writes = top_fields(&doc, &op.node.selection_set, 0);
+            self.rates
+                .mutations(session.user_id, writes)
+                .map_err(rate_limited)?;
+        }
+        request.set_parsed_query(doc);
+        Ok(kind)
+    }
+
+    /// The error for a request that ran past [`EdgeSettings::request_timeout`].
+    pub fn timed_out(&self) -> ApiError {
+        let mut error = ApiError::new(
+            ErrorCode::Unavailable,
+            format!(
+                "the request took longer than {} ms and was cancelled; nothing it had not \
+                 finished was kept",
+                self.settings.request_timeout.as_millis()
+            ),
+        );
+        error.set("retryAfter", Value::from(UNAVAILABLE_RETRY_AFTER_SECS));
+        error
+    }
+}
+
+fn refused(refusal: DocumentRefusal) -> ApiError {
+    ApiError::new(ErrorCode::BadUserInput, refusal.to_string())
+}
+
+/// The GraphQL error for a rate limit.
+pub fn rate_limited(limited: RateLimited) -> ApiError {
+    let secs = limited.retry_after_secs();
+    let mut error = ApiError::new(
+        ErrorCode::RateLimited,
+        format!("too many {}; try again in {secs} s", limited.what),
+    );
+    error.set("retryAfter", Value::from(secs));
+    error
+}
+
+/// The operation a request runs: the named one, or the only one (`None` when validation will
+/// refuse the request as ambiguous or naming no operation).
+fn operation_to_run<'a>(
+    doc: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a Positioned<OperationDefinition>> {
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        _ => None,
+    }
+}
+
+/// How many fields a selection set has at its top, counting through spreads and inline
+/// fragments (the document's size was checked before, so this is bounded).
+fn top_fields(doc: &ExecutableDocument, set: &Positioned<SelectionSet>, level: usize) -> u32 {
+    if level > document::MAX_NESTING {
+        return 0;
+    }
+    set.node
+        .items
+        .iter()
+        .map(|selection| match &selection.node {
+            Selection::Field(_) => 1,
+            Selection::InlineFragment(inline) => {
+                top_fields(doc, &inline.node.selection_set, level + 1)
+            }
+            Selection::FragmentSpread(spread) => doc
+                .fragments
+                .get(&spread.node.fragment_name.node)
+                .map_or(0, |f| top_fields(doc, &f.node.selection_set, level + 1)),
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Session;
+    use amity_domain::UserId;
+    use amity_domain::accounts::Role;
+
+    fn user() -> Caller {
+        Caller::User(Session {
+            user_id: UserId::new(),
+            role: Role::User,
+        })
+    }
+
+    #[test]
+    fn admitted_requests_keep_their_parsed_document() {
+        let edge = Edge::new(EdgeSettings::default());
+        let mut request = Request::new("{ me { id } }");
+        assert!(edge.admit(&mut request, &Caller::Anonymous).is_ok());
+        let mut bad = Request::new("{ me { id ");
+        let err = edge.admit(&mut bad, &Caller::Anonymous).unwrap_err();
+        assert_eq!(err.code().as_deref(), Some("BAD_USER_INPUT"));
+        let deep = format!(
+            "{{ __typename(x: {}1{}) }}",
+            "[".repeat(1600),
+            "]".repeat(1600)
+        );
+        let err = edge
+            .admit(&mut Request::new(deep), &Caller::Anonymous)
+            .unwrap_err();
+        assert!(
+            err.message().contains("nested too deep"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn every_top_level_mutation_field_counts() {
+        let edge = Edge::new(EdgeSettings {
+            rates: RateSettings {
+                mutations_per_user: 5,
+                ..RateSettings::off()
+            },
+            ..EdgeSettings::default()
+        });
+        let caller = user();
+        let five = "mutation { a: removeFriends(ids: []) ...M ... on Mutation { d: removeFriends(ids: []) e: removeFriends(ids: []) } } \
+                    fragment M on Mutation { b: removeFriends(ids: []) c: removeFriends(ids: []) }";
+        let doc = async_graphql::parser::parse_query(five).unwrap();
+        let op = operation_to_run(&doc, None).unwrap();
+        assert_eq!(top_fields(&doc, &op.node.selection_set, 0), 5);
+        assert!(edge.admit(&mut Request::new(five), &caller).is_ok());
+        let err = edge
+            .admit(
+                &mut Request::new("mutation { removeFriends(ids: []) }"),
+                &caller,
+            )
+            .unwrap_err();
+        assert_eq!(err.code().as_deref(), Some("RATE_LIMITED"));
+        // Queries are not mutations, and anonymous callers have no allowance to spend.
+        assert!(
+            edge.admit(&mut Request::new("{ me { id } }"), &caller)
+                .is_ok()
+        );
+        assert!(
+            edge.admit(
+                &mut Request::new("mutation { signIn(handle: \"a\", password: \"b\") { token } }"),
+                &Caller::Anonymous
+            )
+            .is_ok()
+        );
+        let named = "query A { me { id } } mutation B { x: removeFriends(ids: []) }";
+        let mut request = Request::new(named).operation_name("A");
+        assert_eq!(
+            edge.admit(&mut request, &user()).unwrap(),
+            Some(OperationType::Query)
+        );
+        let mut request = Request::new(named).operation_name("B");
+        assert_eq!(
+            edge.admit(&mut request, &user()).unwrap(),
+            Some(OperationType::Mutation)
+        );
+        assert_eq!(edge.admit(&mut Request::new(named), &user()).unwrap(), None);
+    }
+}
