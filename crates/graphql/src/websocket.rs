@@ -434,7 +434,7 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
         let _ = sink
             .send(Message::Close(Some(CloseFrame {
                 code,
-                reason: reason.into(),
+                reason: close_reason(reason).into(),
             })))
             .await;
     }
@@ -442,6 +442,20 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
     // Dropping the protocol state drops the connection data, and with it the presence guard
     // and the user's connection slot.
     drop(messages);
+}
+
+/// A close frame carries at most 123 bytes of reason: longer ones are cut at a character.
+fn close_reason(mut reason: String) -> String {
+    const MAX: usize = 123;
+    if reason.len() > MAX {
+        let mut end = MAX - 3;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push_str("...");
+    }
+    reason
 }
 
 /// How a failed read ends the connection: an oversized frame with 1009, a protocol violation
@@ -546,6 +560,13 @@ mod tests {
         assert!(token_from_init(&json!({})).is_err());
         assert!(token_from_init(&json!(null)).is_err());
         assert!(token_from_init(&json!("Bearer abc")).is_err());
+    }
+
+    #[test]
+    fn close_reasons_fit_a_close_frame() {
+        assert_eq!(close_reason("short".into()), "short");
+        let long = close_reason("é".repeat(100));
+        assert!(long.len() <= 123 && long.ends_with("..."), "{long}");
     }
 
     #[test]

@@ -98,6 +98,18 @@ pub async fn terminate_backends(
     Ok(rows.len() as u64)
 }
 
+/// Deletes a user's row (and what cascades from it) behind the server's back, as an operator
+/// with a SQL prompt might; returns whether there was one. Tests of stale sessions use it.
+pub async fn delete_user_row(database_url: &str, id: Uuid) -> Result<bool, PersistenceError> {
+    use sea_orm::EntityTrait;
+    let db = Database::connect(database_url).await?;
+    let deleted = crate::entities::user::Entity::delete_by_id(id)
+        .exec(&db.conn)
+        .await?;
+    db.close().await;
+    Ok(deleted.rows_affected > 0)
+}
+
 /// Swaps the database name (the path) of a PostgreSQL URL, keeping any query string.
 fn replace_database_name(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

@@ -87,6 +87,11 @@ pub struct Settings {
     pub trusted_proxies: String,
     /// Most open HTTP and websocket connections.
     pub max_connections: u32,
+    /// How long a client may take to send a request's headers, in milliseconds (also while a
+    /// kept-alive connection waits for its next request).
+    pub http_header_timeout_ms: u64,
+    /// How long an HTTP connection may move no byte before it is closed, in milliseconds.
+    pub http_idle_timeout_ms: u64,
     /// Most live subscriptions per websocket.
     pub websocket_max_subscriptions: u32,
     /// Most websockets per user on this node.
@@ -134,6 +139,8 @@ impl Default for Settings {
             rate_mutations_per_user: edge.rates.mutations_per_user,
             trusted_proxies: String::new(),
             max_connections: u32::try_from(edge.max_connections).unwrap_or(u32::MAX),
+            http_header_timeout_ms: duration_ms(edge.header_read_timeout),
+            http_idle_timeout_ms: duration_ms(edge.idle_timeout),
             websocket_max_subscriptions: u32::try_from(websockets.max_subscriptions)
                 .unwrap_or(u32::MAX),
             max_connections_per_user: u32::try_from(websockets.max_per_user).unwrap_or(u32::MAX),
@@ -197,6 +204,8 @@ impl Settings {
                 self.database_acquire_timeout_ms,
             ),
             ("shutdown_grace_ms", self.shutdown_grace_ms),
+            ("http_header_timeout_ms", self.http_header_timeout_ms),
+            ("http_idle_timeout_ms", self.http_idle_timeout_ms),
             ("max_connections", u64::from(self.max_connections)),
             (
                 "websocket_max_subscriptions",
@@ -246,7 +255,8 @@ impl Settings {
             },
             trusted_proxies: self.trusted_proxies()?,
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
-            ..EdgeSettings::default()
+            header_read_timeout: Duration::from_millis(self.http_header_timeout_ms),
+            idle_timeout: Duration::from_millis(self.http_idle_timeout_ms),
         })
     }
 

@@ -361,3 +361,59 @@ async fn concurrent_mutual_adds_end_as_friends() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_updated_at_a_change_returns_is_the_one_stored() {
+    let server = TestServer::start().await;
+    let me = server.sign_up("stamp_me").await;
+    let other = server.sign_up("stamp_other").await;
+    let third = server.sign_up("stamp_third").await;
+    let listed = |user: &User| {
+        let client = user.client.clone();
+        async move {
+            let res = client
+                .gql(
+                    "{ friends { edges { node { updatedAt user { handle } } } } }",
+                    json!({}),
+                )
+                .await;
+            res.data()["friends"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["node"]["user"]["handle"].as_str().unwrap().to_owned(),
+                        e["node"]["updatedAt"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect::<std::collections::HashMap<_, _>>()
+        }
+    };
+    let res = me
+        .client
+        .gql(
+            "mutation($ids: [ID!]) { addFriends(ids: $ids) { updatedAt user { handle } } }",
+            json!({ "ids": [other.id] }),
+        )
+        .await;
+    let added = res.data()["addFriends"][0]["updatedAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = me
+        .client
+        .gql(
+            "mutation($ids: [ID!]) { blockUsers(ids: $ids) { updatedAt } }",
+            json!({ "ids": [third.id] }),
+        )
+        .await;
+    let blocked = res.data()["blockUsers"][0]["updatedAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stored = listed(&me).await;
+    assert_eq!(stored["stamp_other"], added);
+    assert_eq!(stored["stamp_third"], blocked);
+    server.stop().await;
+}

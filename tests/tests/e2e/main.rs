@@ -5,6 +5,7 @@
 mod accounts;
 mod bench;
 mod contract;
+mod edge;
 mod friends;
 mod limits_and_errors;
 mod moderation;

@@ -172,58 +172,45 @@ impl RateLimits {
         }
     }
 
-    /// Whether `client` may try a password for `handle` now.
-    pub fn signin_allowed(&self, handle: &str, client: ClientAddress) -> Result<(), RateLimited> {
+    /// Reserves one password attempt on `handle` from `client`, counted as a failure until
+    /// [`RateLimits::signin_succeeded`] or [`RateLimits::signin_abandoned`] says otherwise, so
+    /// that attempts running at once (a batch) cannot all pass the check before any of them
+    /// has failed. Refused when either count is at its limit.
+    pub fn signin_attempt(&self, handle: &str, client: ClientAddress) -> Result<(), RateLimited> {
         let limit = self.settings.signin_failures_per_handle;
         if limit == 0 {
             return Ok(());
         }
         let now = Instant::now();
         let handle = handle_key(handle);
-        let failures = self.failures();
+        let mut failures = self.failures();
+        let address_key = (handle.clone(), client.rate_key());
         let refused = |window: Option<&Window>, limit: u32| {
             window
                 .filter(|w| now < w.started + SIGNIN_FAILURE_WINDOW && w.count >= limit)
                 .map(|w| w.started + SIGNIN_FAILURE_WINDOW - now)
         };
-        let per_address = refused(
-            failures
-                .by_address
-                .get(&(handle.clone(), client.rate_key())),
-            limit,
-        );
+        let per_address = refused(failures.by_address.get(&address_key), limit);
         let per_handle = refused(
             failures.by_handle.get(&handle),
             limit.saturating_mul(HANDLE_FAILURES_FACTOR),
         );
-        match per_address.max(per_handle) {
-            None => Ok(()),
-            Some(retry_after) => Err(RateLimited {
+        if let Some(retry_after) = per_address.max(per_handle) {
+            return Err(RateLimited {
                 what: "failed sign-ins to this account",
                 retry_after,
-            }),
+            });
         }
-    }
-
-    /// Counts a failed sign-in of `handle` from `client`.
-    pub fn signin_failed(&self, handle: &str, client: ClientAddress) {
-        if self.settings.signin_failures_per_handle == 0 {
-            return;
-        }
-        let now = Instant::now();
-        let handle = handle_key(handle);
-        let mut failures = self.failures();
-        if failures.by_address.len() >= MAX_TRACKED_FAILURES {
+        if failures.by_address.len() >= MAX_TRACKED_FAILURES
+            || failures.by_handle.len() >= MAX_TRACKED_FAILURES
+        {
             prune(&mut failures, now);
         }
         bump(
-            failures
-                .by_address
-                .entry((handle.clone(), client.rate_key()))
-                .or_insert(Window {
-                    started: now,
-                    count: 0,
-                }),
+            failures.by_address.entry(address_key).or_insert(Window {
+                started: now,
+                count: 0,
+            }),
             now,
         );
         bump(
@@ -233,16 +220,37 @@ impl RateLimits {
             }),
             now,
         );
+        Ok(())
     }
 
-    /// A successful sign-in of `handle` from `client` clears that address's count.
+    /// The reserved attempt was the right password: the address's count is cleared, and the
+    /// attempt no longer counts against the handle.
     pub fn signin_succeeded(&self, handle: &str, client: ClientAddress) {
         if self.settings.signin_failures_per_handle == 0 {
             return;
         }
-        self.failures()
+        let handle = handle_key(handle);
+        let mut failures = self.failures();
+        failures
             .by_address
-            .remove(&(handle_key(handle), client.rate_key()));
+            .remove(&(handle.clone(), client.rate_key()));
+        unbump(failures.by_handle.get_mut(&handle));
+    }
+
+    /// The reserved attempt ended without checking the password (the server could not): it
+    /// does not count.
+    pub fn signin_abandoned(&self, handle: &str, client: ClientAddress) {
+        if self.settings.signin_failures_per_handle == 0 {
+            return;
+        }
+        let handle = handle_key(handle);
+        let mut failures = self.failures();
+        unbump(
+            failures
+                .by_address
+                .get_mut(&(handle.clone(), client.rate_key())),
+        );
+        unbump(failures.by_handle.get_mut(&handle));
     }
 
     /// Forgets what no longer limits anyone (call it now and then; the server does every
@@ -279,6 +287,12 @@ fn handle_key(handle: &str) -> String {
         .collect()
 }
 
+fn unbump(window: Option<&mut Window>) {
+    if let Some(window) = window {
+        window.count = window.count.saturating_sub(1);
+    }
+}
+
 fn bump(window: &mut Window, now: Instant) {
     if now >= window.started + SIGNIN_FAILURE_WINDOW {
         *window = Window {
@@ -289,18 +303,21 @@ fn bump(window: &mut Window, now: Instant) {
     window.count = window.count.saturating_add(1);
 }
 
-/// Drops expired windows; if the table is still full, the oldest half.
+/// Drops expired windows; if a table is still full, its oldest half.
 fn prune(failures: &mut Failures, now: Instant) {
-    let live = |w: &Window| now < w.started + SIGNIN_FAILURE_WINDOW;
-    failures.by_address.retain(|_, w| live(w));
-    failures.by_handle.retain(|_, w| live(w));
-    if failures.by_address.len() >= MAX_TRACKED_FAILURES {
-        let mut starts: Vec<Instant> = failures.by_address.values().map(|w| w.started).collect();
+    prune_table(&mut failures.by_address, now);
+    prune_table(&mut failures.by_handle, now);
+}
+
+fn prune_table<K: std::hash::Hash + Eq>(table: &mut HashMap<K, Window>, now: Instant) {
+    table.retain(|_, w| now < w.started + SIGNIN_FAILURE_WINDOW);
+    if table.len() >= MAX_TRACKED_FAILURES {
+        let mut starts: Vec<Instant> = table.values().map(|w| w.started).collect();
         starts.sort_unstable();
         let cut = starts[starts.len() / 2];
-        failures.by_address.retain(|_, w| w.started > cut);
+        table.retain(|_, w| w.started > cut);
         tracing::warn!(
-            kept = failures.by_address.len(),
+            kept = table.len(),
             "the failed sign-in table was full; dropped its oldest half"
         );
     }
@@ -322,37 +339,56 @@ mod tests {
         })
     }
 
+    /// A wrong password: the attempt is reserved and stays counted.
+    fn fail(rates: &RateLimits, handle: &str, from: ClientAddress) -> Result<(), RateLimited> {
+        rates.signin_attempt(handle, from)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn failures_lock_one_address_and_a_success_clears_it() {
         let rates = limits(3);
         for _ in 0..3 {
-            assert!(rates.signin_allowed("Alice", client(1)).is_ok());
-            rates.signin_failed("alice", client(1));
+            assert!(fail(&rates, "Alice", client(1)).is_ok());
         }
-        let refused = rates.signin_allowed("ALICE", client(1)).unwrap_err();
+        let refused = rates.signin_attempt("ALICE", client(1)).unwrap_err();
         assert_eq!(refused.retry_after, SIGNIN_FAILURE_WINDOW);
         // Another address may still try, and its success does not free the first.
-        assert!(rates.signin_allowed("alice", client(2)).is_ok());
+        rates.signin_attempt("alice", client(2)).unwrap();
         rates.signin_succeeded("alice", client(2));
-        assert!(rates.signin_allowed("alice", client(1)).is_err());
+        assert!(rates.signin_attempt("alice", client(1)).is_err());
         // The window passes.
         tokio::time::advance(SIGNIN_FAILURE_WINDOW - Duration::from_secs(60)).await;
         assert_eq!(
             rates
-                .signin_allowed("alice", client(1))
+                .signin_attempt("alice", client(1))
                 .unwrap_err()
                 .retry_after_secs(),
             60
         );
         tokio::time::advance(Duration::from_secs(60)).await;
-        assert!(rates.signin_allowed("alice", client(1)).is_ok());
         // A success from the address itself clears its count at once.
         for _ in 0..3 {
-            rates.signin_failed("alice", client(1));
+            assert!(fail(&rates, "alice", client(1)).is_ok());
         }
-        assert!(rates.signin_allowed("alice", client(1)).is_err());
+        assert!(rates.signin_attempt("alice", client(1)).is_err());
+        tokio::time::advance(SIGNIN_FAILURE_WINDOW).await;
+        rates.signin_attempt("alice", client(1)).unwrap();
         rates.signin_succeeded("alice", client(1));
-        assert!(rates.signin_allowed("alice", client(1)).is_ok());
+        for _ in 0..3 {
+            assert!(fail(&rates, "alice", client(1)).is_ok());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn abandoned_attempts_do_not_count() {
+        let rates = limits(2);
+        for _ in 0..10 {
+            rates.signin_attempt("carol", client(1)).unwrap();
+            rates.signin_abandoned("carol", client(1));
+        }
+        assert!(fail(&rates, "carol", client(1)).is_ok());
+        assert!(fail(&rates, "carol", client(1)).is_ok());
+        assert!(fail(&rates, "carol", client(1)).is_err());
     }
 
     #[tokio::test(start_paused = true)]
@@ -360,18 +396,18 @@ mod tests {
         let rates = limits(2);
         for address in 0..10 {
             for _ in 0..2 {
-                rates.signin_failed("victim", client(address));
+                assert!(fail(&rates, "victim", client(address)).is_ok());
             }
         }
         // Every address is at its own limit, and the handle at ten times it.
-        assert!(rates.signin_allowed("victim", client(200)).is_err());
-        assert!(rates.signin_allowed("someone_else", client(200)).is_ok());
+        assert!(rates.signin_attempt("victim", client(200)).is_err());
+        assert!(rates.signin_attempt("someone_else", client(200)).is_ok());
         rates.sweep();
         assert!(rates.tracked() > 0);
         tokio::time::advance(SIGNIN_FAILURE_WINDOW).await;
         rates.sweep();
         assert_eq!(rates.tracked(), 0);
-        assert!(rates.signin_allowed("victim", client(200)).is_ok());
+        assert!(rates.signin_attempt("victim", client(200)).is_ok());
     }
 
     #[test]
@@ -379,8 +415,7 @@ mod tests {
         let rates = RateLimits::new(RateSettings::off());
         for _ in 0..1000 {
             assert!(rates.auth_attempt(client(1)).is_ok());
-            rates.signin_failed("bob", client(1));
-            assert!(rates.signin_allowed("bob", client(1)).is_ok());
+            assert!(rates.signin_attempt("bob", client(1)).is_ok());
             assert!(rates.mutations(UserId::new(), 1).is_ok());
         }
         assert_eq!(rates.tracked(), 0);

@@ -144,10 +144,11 @@ impl MutationRoot {
         let svc = services(ctx)?;
         let rates = edge(ctx)?.rates();
         let from = client(ctx);
+        let shown = || handle.chars().take(40).collect::<String>();
         // Both checks come before the password is looked at: a refused attempt costs no hash.
         rates.auth_attempt(from).map_err(rate_limited)?;
-        rates.signin_allowed(&handle, from).map_err(|limited| {
-            tracing::warn!(handle = %handle.chars().take(40).collect::<String>(), client = %from, "sign-in refused: too many failures");
+        rates.signin_attempt(&handle, from).map_err(|limited| {
+            tracing::warn!(handle = %shown(), client = %from, "sign-in refused: too many failures");
             rate_limited(limited)
         })?;
         match svc.accounts.sign_in(&handle, &password).await {
@@ -155,12 +156,20 @@ impl MutationRoot {
                 rates.signin_succeeded(&handle, from);
                 payload(svc, user)
             }
+            // The attempt stays counted.
             Err(e @ DomainError::InvalidCredentials) => {
-                rates.signin_failed(&handle, from);
-                tracing::warn!(handle = %handle.chars().take(40).collect::<String>(), client = %from, "failed sign-in");
+                tracing::warn!(handle = %shown(), client = %from, "failed sign-in");
                 Err(e.into())
             }
-            Err(e) => Err(e.into()),
+            // The password was right but the account may not sign in (banned): not a guess.
+            Err(e @ DomainError::Forbidden(_)) => {
+                rates.signin_succeeded(&handle, from);
+                Err(e.into())
+            }
+            Err(e) => {
+                rates.signin_abandoned(&handle, from);
+                Err(e.into())
+            }
         }
     }
 
