@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 /// A running server and the database it owns (dropped after the server).
 pub struct TestServer {
     server: Option<RunningServer>,
-    _db: TestDatabase,
+    /// The database the server owns, if it made one (not for [`TestServer::start_on_url`]).
+    _db: Option<TestDatabase>,
     http: reqwest::Client,
     settings: Settings,
 }
@@ -112,8 +113,21 @@ impl TestServer {
         Self::start_on(db, |_| {}).await
     }
 
+    /// A server on a database the test made itself (a PostgreSQL cluster it stops and starts).
+    pub async fn start_on_url(database_url: &str, adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_with_settings(None, test_settings(database_url), adjust).await
+    }
+
     async fn start_on(db: TestDatabase, adjust: impl FnOnce(&mut Settings)) -> Self {
-        let mut settings = test_settings(db.url());
+        let settings = test_settings(db.url());
+        Self::start_with_settings(Some(db), settings, adjust).await
+    }
+
+    async fn start_with_settings(
+        db: Option<TestDatabase>,
+        mut settings: Settings,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
         adjust(&mut settings);
         let server = RunningServer::start(&settings)
             .await

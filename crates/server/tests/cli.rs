@@ -320,6 +320,138 @@ fn export_schema_matches_the_checked_in_sdl_and_help_lists_settings() {
     }
 }
 
+#[tokio::test]
+async fn hostile_requests_leave_the_process_up_and_sigterm_ends_it_whatever_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let mut child = amity(dir.path(), db.url())
+        .env("AMITY_LISTEN_ADDR", "127.0.0.1:0")
+        .env("AMITY_REQUEST_TIMEOUT_MS", "60000")
+        .env("AMITY_SHUTDOWN_GRACE_MS", "1000")
+        .env("AMITY_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (addr, log) = logged_address(child.stderr.take().unwrap());
+    let http = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        let request = http.post(format!("http://{addr}/graphql")).json(&body);
+        async move {
+            request
+                .send()
+                .await
+                .expect("the server answers")
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+
+    // What crashed or stalled the process before: value literals nested 1,600 deep, objects
+    // 1,500 deep, thirty fragments each spreading the previous one twice.
+    let mut fragments = String::from("query { ...F30 } fragment F0 on Query { __typename }");
+    for i in 1..=30 {
+        fragments.push_str(&format!(
+            " fragment F{i} on Query {{ ...F{p} ...F{p} }}",
+            p = i - 1
+        ));
+    }
+    for query in [
+        format!(
+            "{{ __typename(x: {}1{}) }}",
+            "[".repeat(1600),
+            "]".repeat(1600)
+        ),
+        format!(
+            "mutation {{ updateProfile(metadata: {}1{}) {{ id }} }}",
+            "{a:".repeat(1500),
+            "}".repeat(1500)
+        ),
+        fragments,
+    ] {
+        let res = post(serde_json::json!({ "query": query })).await;
+        assert_eq!(
+            res["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{res}"
+        );
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the process died");
+    let health = http
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    // A failed sign-in is logged at warn with the client's address.
+    let res = post(serde_json::json!({
+        "query": "mutation { signIn(handle: \"nobody_here\", password: \"not the one\") { token } }"
+    }))
+    .await;
+    assert_eq!(
+        res["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{res}"
+    );
+    let logged = wait_for_log(&log, |line| {
+        line.contains("WARN") && line.contains("failed sign-in") && line.contains("127.0.0.1")
+    });
+    assert!(logged.contains("nobody_here"), "{logged}");
+
+    // A request stuck in flight (its body never finishes) does not keep a stopping process
+    // alive past the grace period.
+    let mut stuck = std::net::TcpStream::connect(&addr).unwrap();
+    stuck
+        .write_all(
+            b"POST /graphql HTTP/1.1\r\nHost: amity\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"query\":",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    terminate(&mut child);
+    let status = wait(&mut child, Duration::from_secs(15));
+    assert!(
+        !status.success(),
+        "the watchdog ended it, not a graceful stop"
+    );
+    wait_for_log(&log, |line| line.contains("exiting now"));
+    drop(stuck);
+}
+
+/// The server's log lines as they arrive.
+type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Keeps every log line and returns the address the server says it listens on.
+fn logged_address(stderr: std::process::ChildStderr) -> (String, Log) {
+    let log = Log::default();
+    let lines = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            lines.lock().unwrap().push(line);
+        }
+    });
+    let line = wait_for_log(&log, |line| line.contains("addr="));
+    let i = line.find("addr=").unwrap();
+    let addr = line[i + 5..].split_whitespace().next().unwrap().to_owned();
+    (addr, log)
+}
+
+/// The first log line that `matches`, waiting up to a minute for it.
+fn wait_for_log(log: &Log, matches: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        if let Some(line) = log.lock().unwrap().iter().find(|l| matches(l)) {
+            return line.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no such log line in {:#?}",
+            log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Reads the log until the server says where it listens.
 fn bound_address(stderr: std::process::ChildStderr) -> String {
     let (tx, rx) = std::sync::mpsc::channel();

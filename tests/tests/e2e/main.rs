@@ -4,6 +4,7 @@
 
 mod accounts;
 mod bench;
+mod chaos;
 mod contract;
 mod edge;
 mod friends;
