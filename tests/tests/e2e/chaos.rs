@@ -166,7 +166,7 @@ async fn a_database_outage_fails_fast_and_recovers_with_nothing_lost() {
                 let mut i = 0u32;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
-                    let body = if (worker + i) % 2 == 0 {
+                    let body = if (worker + i).is_multiple_of(2) {
                         json!({ "query": "{ friends { edges { node { state } } } me { id } }" })
                     } else {
                         json!({
@@ -306,7 +306,7 @@ async fn a_database_outage_fails_fast_and_recovers_with_nothing_lost() {
         "no live notification after the database came back"
     );
 
-    let tally = tally.lock().unwrap();
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
     println!(
         "outage {outage_lasted:?}; /readyz 503 in {readyz_took:?}; ready {ready_after:?} after \
          the restart; load outcomes {:?}; slowest answer {:?}",
