@@ -24,7 +24,7 @@ use crate::Services;
 use crate::auth::Caller;
 use crate::edge::address::ClientAddress;
 use crate::edge::listener::PeerAddr;
-use crate::edge::{Edge, MAX_BATCH, MAX_BODY_BYTES, READY_TIMEOUT, document};
+use crate::edge::{Edge, MAX_BODY_BYTES, READY_TIMEOUT};
 use crate::error::{ApiError, ErrorCode, ensure_codes};
 use crate::schema::AmitySchema;
 use crate::websocket::{self, WebSocketSettings};
@@ -220,37 +220,10 @@ async fn execute_post(state: &AppState, request: Request) -> axum::response::Res
             };
         }
     };
-    // A batch of requests with variables: three levels of envelope around a variable's value.
-    if document::json_nesting(&body) > document::MAX_NESTING + 3 {
-        return bad_request(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the request is nested too deep: at most {} levels of arrays and objects in \
-                 variables",
-                document::MAX_NESTING
-            ),
-        );
-    }
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
+    let batch = match crate::edge::parse_batch(&body) {
         Ok(batch) => batch,
-        Err(e) => {
-            return bad_request(
-                StatusCode::BAD_REQUEST,
-                format!("the body must be a GraphQL request in JSON: {e}"),
-            );
-        }
+        Err(refusal) => return error_response(StatusCode::BAD_REQUEST, refusal),
     };
-    if let BatchRequest::Batch(items) = &batch
-        && items.len() > MAX_BATCH
-    {
-        return bad_request(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "at most {MAX_BATCH} operations per batch, {} given",
-                items.len()
-            ),
-        );
-    }
     let auth = parts
         .headers
         .get(header::AUTHORIZATION)

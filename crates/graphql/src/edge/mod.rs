@@ -33,6 +33,8 @@
 
 pub mod address;
 pub mod document;
+#[cfg(test)]
+mod fuzz;
 pub mod listener;
 pub mod rate;
 
@@ -46,7 +48,7 @@ use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
     SelectionSet,
 };
-use async_graphql::{Positioned, Request, Value};
+use async_graphql::{BatchRequest, Positioned, Request, Value};
 
 use crate::auth::Caller;
 use crate::edge::address::TrustedProxies;
@@ -207,6 +209,40 @@ impl Edge {
         error.set("retryAfter", Value::from(UNAVAILABLE_RETRY_AFTER_SECS));
         error
     }
+}
+
+/// Reads a request body as one GraphQL request or a batch: nesting is checked on the raw
+/// bytes before they are parsed, then the JSON, then the batch size.
+pub fn parse_batch(body: &[u8]) -> Result<BatchRequest, ApiError> {
+    // A batch of requests with variables: three levels of envelope around a variable's value.
+    if document::json_nesting(body) > document::MAX_NESTING + 3 {
+        return Err(ApiError::new(
+            ErrorCode::BadUserInput,
+            format!(
+                "the request is nested too deep: at most {} levels of arrays and objects in \
+                 variables",
+                document::MAX_NESTING
+            ),
+        ));
+    }
+    let batch: BatchRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::BadUserInput,
+            format!("the body must be a GraphQL request in JSON: {e}"),
+        )
+    })?;
+    if let BatchRequest::Batch(items) = &batch
+        && items.len() > MAX_BATCH
+    {
+        return Err(ApiError::new(
+            ErrorCode::BadUserInput,
+            format!(
+                "at most {MAX_BATCH} operations per batch, {} given",
+                items.len()
+            ),
+        ));
+    }
+    Ok(batch)
 }
 
 fn refused(refusal: DocumentRefusal) -> ApiError {
