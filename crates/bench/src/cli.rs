@@ -50,6 +50,26 @@ pub enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
+    /// Hostile requests (deep literals and variables, fragment bombs, huge documents, a
+    /// password flood): how fast each is refused, and what others see meanwhile.
+    Attack(AttackArgs),
+}
+
+/// Options of `attack`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct AttackArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Clients sending each attack at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub connections: u32,
+    /// Requests each client sends, per attack.
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// Clients guessing one account's password at once.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub guessers: u32,
 }
 
 /// The raw-SQL baselines of the read workloads.

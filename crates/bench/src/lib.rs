@@ -14,7 +14,8 @@
 //! - `load friends|recommendations|send-accept|invites`: throughput and latency with many
 //!   connections for a given time;
 //! - `baseline friends|recommendations`: the same SQL without the server;
-//! - `dataset generate`, `graph recommendations`: a generated graph and latency on it.
+//! - `dataset generate`, `graph recommendations`: a generated graph and latency on it;
+//! - `attack`: hostile requests, how fast each is refused and what others see meanwhile.
 //!
 //! Layout:
 //! - [`cli`]: the command line (clap derive);
@@ -32,8 +33,10 @@
 //! - [`load`]: the throughput benchmarks (the connections-for-a-time driver they share with
 //!   [`baseline`] is the private `driver` module);
 //! - [`baseline`]: the same reads' SQL through a plain sqlx pool (what the database alone does);
-//! - [`server_process`]: the server's memory, read from `/proc`.
+//! - [`server_process`]: the server's memory, read from `/proc`;
+//! - [`attack`]: the hostile requests.
 
+pub mod attack;
 pub mod baseline;
 pub mod cli;
 pub mod client;
@@ -80,6 +83,10 @@ pub async fn run(command: Command) -> anyhow::Result<(Report, PathBuf)> {
         Command::Load { command } => {
             let output = command.output().to_owned();
             Ok((load::run(command).await?, output))
+        }
+        Command::Attack(args) => {
+            let output = args.common.output.clone();
+            Ok((attack::run(args).await?, output))
         }
     }
 }

@@ -246,11 +246,12 @@ async fn execute_post(state: &AppState, request: Request) -> axum::response::Res
 /// One operation: admitted by the edge, then executed with the caller and client attached.
 async fn execute_one(
     state: &AppState,
-    mut request: async_graphql::Request,
+    request: async_graphql::Request,
     caller: &Caller,
     client: ClientAddress,
 ) -> Response {
-    if let Err(refusal) = state.edge.admit(&mut request, caller) {
+    let (request, admitted) = state.edge.admit_request(request, caller).await;
+    if let Err(refusal) = admitted {
         let error: async_graphql::Error = refusal.into();
         let mut server_error = ServerError::new(error.message, None);
         server_error.extensions = error.extensions;

@@ -290,24 +290,24 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
                     }
                 };
                 let message = match message {
-                    ClientMessage::Start { id, mut payload } => {
+                    ClientMessage::Start { id, payload } => {
                         if live.contains_key(&id) {
                             break Some((
                                 CLOSE_DUPLICATE_ID,
                                 format!("Subscriber for {id} already exists"),
                             ));
                         }
-                        let refusal = if live.len() >= settings.max_subscriptions {
-                            Err(ApiError::new(
+                        let (payload, refusal) = if live.len() >= settings.max_subscriptions {
+                            (payload, Err(ApiError::new(
                                 ErrorCode::LimitExceeded,
                                 format!(
                                     "at most {} live subscriptions per connection; complete \
                                      one first",
                                     settings.max_subscriptions
                                 ),
-                            ))
+                            )))
                         } else {
-                            edge.admit(&mut payload, &caller)
+                            edge.admit_request(payload, &caller).await
                         };
                         match refusal {
                             Ok(kind) => {

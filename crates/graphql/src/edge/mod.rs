@@ -66,6 +66,10 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long `/readyz` waits for the database before answering 503.
 pub const READY_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Documents longer than this are parsed and checked on a blocking thread, at most one per
+/// core at once, so that a flood of large documents cannot keep the async workers (and with
+/// them every other request, `/healthz` included) busy.
+pub const LARGE_DOCUMENT_BYTES: usize = 16 * 1024;
 /// What `retryAfter` says when the database is unreachable or saturated, in seconds.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
@@ -108,6 +112,8 @@ pub struct Edge {
     settings: EdgeSettings,
     rates: RateLimits,
     sockets: SocketCounts,
+    /// Turns to check a large document off the async workers.
+    parse_turns: Arc<tokio::sync::Semaphore>,
 }
 
 /// One of a user's websockets on this node, counted until dropped.
@@ -132,10 +138,12 @@ impl Drop for SocketSlot {
 impl Edge {
     /// An edge with these settings.
     pub fn new(settings: EdgeSettings) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Self {
             rates: RateLimits::new(settings.rates),
             settings,
             sockets: SocketCounts::default(),
+            parse_turns: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
     }
 
@@ -194,6 +202,43 @@ impl Edge {
         }
         request.set_parsed_query(doc);
         Ok(kind)
+    }
+
+    /// [`Edge::admit`], on a blocking thread for a document over [`LARGE_DOCUMENT_BYTES`]
+    /// (waiting for a turn without holding a worker). Returns the request, parsed when
+    /// admitted.
+    pub async fn admit_request(
+        self: &Arc<Self>,
+        mut request: Request,
+        caller: &Caller,
+    ) -> (Request, Result<Option<OperationType>, ApiError>) {
+        if request.query.len() <= LARGE_DOCUMENT_BYTES {
+            let admitted = self.admit(&mut request, caller);
+            return (request, admitted);
+        }
+        let Ok(turn) = self.parse_turns.clone().acquire_owned().await else {
+            let admitted = self.admit(&mut request, caller);
+            return (request, admitted);
+        };
+        let edge = self.clone();
+        let caller = caller.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let admitted = edge.admit(&mut request, &caller);
+            drop(turn);
+            (request, admitted)
+        })
+        .await;
+        match checked {
+            Ok(checked) => checked,
+            Err(e) => {
+                tracing::error!(error = %e, "checking a document failed");
+                let error = ApiError::new(
+                    ErrorCode::InternalServerError,
+                    "internal server error; the details are in the server log",
+                );
+                (Request::new(""), Err(error))
+            }
+        }
     }
 
     /// The error for a request that ran past [`EdgeSettings::request_timeout`].
