@@ -39,7 +39,23 @@ Settings (flag > environment > amity.toml > default):
   AMITY_STEAM_PUBLISHER_KEY, AMITY_STEAM_APP_ID
                                Steam publisher key and app id (Steam sign-in is off without them)
   AMITY_IMPORT_TIMEOUT_MS      timeout of each Facebook or Steam request [default: 10000]
-Each is also a key of amity.toml in lower case without the prefix (listen_addr = \"...\").";
+  AMITY_DATABASE_POOL_SIZE     connections in the database pool [default: 8 SQLite, 16 PostgreSQL]
+  AMITY_DATABASE_ACQUIRE_TIMEOUT_MS
+                               wait for a database connection before UNAVAILABLE [default: 3000]
+  AMITY_REQUEST_TIMEOUT_MS     requests running longer are cancelled [default: 10000]
+  AMITY_RATE_AUTH_PER_ADDRESS  sign-in/sign-up attempts per client address a minute [default: 30]
+  AMITY_RATE_SIGNIN_FAILURES_PER_HANDLE
+                               failed sign-ins per handle and address per 15 min [default: 10]
+  AMITY_RATE_MUTATIONS_PER_USER
+                               mutations per user a second [default: 50]; 0 turns a rate off
+  AMITY_TRUSTED_PROXIES        proxies whose X-Forwarded-For is believed (IPs, CIDRs) [default: none]
+  AMITY_MAX_CONNECTIONS        open HTTP and websocket connections [default: 10000]
+  AMITY_HTTP_HEADER_TIMEOUT_MS, AMITY_HTTP_IDLE_TIMEOUT_MS
+                               header deadline and idle connection timeout [default: 10000, 60000]
+  AMITY_WEBSOCKET_MAX_SUBSCRIPTIONS, AMITY_MAX_CONNECTIONS_PER_USER
+                               subscriptions per websocket, websockets per user [default: 20, 10]
+  AMITY_SHUTDOWN_GRACE_MS      after SIGTERM, exit anyway after this long [default: 10000]
+SECURITY.md has every limit. Each is also a key of amity.toml in lower case without the prefix (listen_addr = \"...\").";
 
 /// Amity: a social-graph server for games and apps (friends, requests, blocks, notifications),
 /// behind one GraphQL API.

@@ -315,6 +315,19 @@ fn export_schema_matches_the_checked_in_sdl_and_help_lists_settings() {
         "AMITY_LISTEN_ADDR",
         "AMITY_DATABASE_URL",
         "AMITY_JWT_SECRET",
+        "AMITY_DATABASE_POOL_SIZE",
+        "AMITY_DATABASE_ACQUIRE_TIMEOUT_MS",
+        "AMITY_REQUEST_TIMEOUT_MS",
+        "AMITY_RATE_AUTH_PER_ADDRESS",
+        "AMITY_RATE_SIGNIN_FAILURES_PER_HANDLE",
+        "AMITY_RATE_MUTATIONS_PER_USER",
+        "AMITY_TRUSTED_PROXIES",
+        "AMITY_MAX_CONNECTIONS",
+        "AMITY_HTTP_HEADER_TIMEOUT_MS",
+        "AMITY_HTTP_IDLE_TIMEOUT_MS",
+        "AMITY_WEBSOCKET_MAX_SUBSCRIPTIONS",
+        "AMITY_MAX_CONNECTIONS_PER_USER",
+        "AMITY_SHUTDOWN_GRACE_MS",
     ] {
         assert!(help.contains(setting), "--help lacks {setting}");
     }

@@ -291,3 +291,42 @@ async fn send_accept_and_batch_invites_make_every_edge_they_claim() {
     assert_eq!(invites, 10 * report.figures["requests"].as_u64().unwrap());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn attack_meets_every_refusal_it_expects_with_the_default_limits() {
+    let defaults = amity::Settings::default();
+    let server = TestServer::start_with(|s| {
+        s.rate_auth_per_address = defaults.rate_auth_per_address;
+        s.rate_signin_failures_per_handle = defaults.rate_signin_failures_per_handle;
+        s.rate_mutations_per_user = defaults.rate_mutations_per_user;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = amity_bench::cli::AttackArgs {
+        common: common(&server, &dir),
+        connections: 2,
+        rounds: 2,
+        guessers: 6,
+    };
+    let (report, _) = amity_bench::run(Command::Attack(args))
+        .await
+        .expect("the attack run completes");
+    assert_eq!(
+        report.errors, 0,
+        "unexpected answers: {}",
+        report.error_kinds
+    );
+    assert_eq!(
+        report.figures["fragments-30-doubling"]["codes"]["BAD_USER_INPUT"],
+        4
+    );
+    assert_eq!(
+        report.figures["largest-accepted-9900-aliases"]["codes"]["data"],
+        4
+    );
+    // Of twelve guesses at once, ten are checked, the rest refused unchecked.
+    let guesses = &report.figures["password-guessing"]["codes"];
+    assert_eq!(guesses["UNAUTHENTICATED"], 10);
+    assert_eq!(guesses["RATE_LIMITED"], 2);
+    server.stop().await;
+}
