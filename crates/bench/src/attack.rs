@@ -216,6 +216,54 @@ fn probe(
     })
 }
 
+/// Opens `count` connections that send half a request's headers and `count` that send
+/// nothing, and times how long the server keeps each open (until it closes them).
+async fn slow_clients(url: &reqwest::Url, count: u32) -> anyhow::Result<Seen> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = url.host_str().context("the URL has no host")?.to_owned();
+    let port = url.port_or_known_default().context("the URL has no port")?;
+    let tasks: Vec<_> = (0..count * 2)
+        .map(|i| {
+            let host = host.clone();
+            tokio::spawn(async move {
+                let mut stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+                if i % 2 == 0 {
+                    stream
+                        .write_all(b"POST /graphql HTTP/1.1\r\nHost: amity\r\nContent-")
+                        .await?;
+                }
+                let opened = Instant::now();
+                let mut buf = [0u8; 1024];
+                let kept = tokio::time::timeout(Duration::from_secs(120), async {
+                    loop {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                    }
+                })
+                .await;
+                let code = if kept.is_ok() {
+                    "closed by the server"
+                } else {
+                    "still open after 120 s"
+                };
+                anyhow::Ok((opened.elapsed(), code))
+            })
+        })
+        .collect();
+    let mut seen = Seen::default();
+    for task in tasks {
+        let (held, code) = task.await.context("a slow client")??;
+        seen.latencies.record(held);
+        if code != "closed by the server" {
+            seen.unexpected.add(code);
+        }
+        seen.codes.add(code);
+    }
+    Ok(seen)
+}
+
 /// Runs every attack and the password flood.
 pub async fn run(args: AttackArgs) -> anyhow::Result<Report> {
     let url = endpoint_url(&args.common.url)?;
@@ -291,6 +339,15 @@ pub async fn run(args: AttackArgs) -> anyhow::Result<Report> {
     stop.store(true, Ordering::Relaxed);
     let me = prober.await.context("the bystander")??;
     record("password-guessing", &seen?, &me, "me");
+
+    if args.slow_clients > 0 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let prober = probe(health.clone(), None, stop.clone());
+        let held = slow_clients(&url, args.slow_clients).await;
+        stop.store(true, Ordering::Relaxed);
+        let healthz = prober.await.context("the health prober")??;
+        record("slow-clients", &held?, &healthz, "healthz");
+    }
 
     Report::new(
         "attack",

@@ -233,6 +233,14 @@ impl Settings {
         {
             bail!("AMITY_JWT_SECRET must be at least 32 characters long");
         }
+        if self.http_idle_timeout_ms <= self.request_timeout_ms {
+            bail!(
+                "http_idle_timeout_ms ({}) must be longer than request_timeout_ms ({}), or a \
+                 request still running would lose its connection",
+                self.http_idle_timeout_ms,
+                self.request_timeout_ms
+            );
+        }
         self.trusted_proxies()?;
         Ok(())
     }
@@ -413,6 +421,58 @@ mod tests {
         assert!(s.validate().is_err());
         s.database_pool_size = Some(4);
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn edge_settings_are_checked() {
+        let s = Settings::default();
+        let edge = s.edge().unwrap();
+        assert_eq!(edge.request_timeout, Duration::from_secs(10));
+        assert_eq!(edge.rates.auth_per_address, 30);
+        assert!(edge.trusted_proxies.is_empty());
+        let proxies = Settings {
+            trusted_proxies: "10.0.0.0/8, ::1".into(),
+            ..Settings::default()
+        };
+        assert!(proxies.validate().is_ok());
+        assert!(!proxies.edge().unwrap().trusted_proxies.is_empty());
+        let bad = Settings {
+            trusted_proxies: "10.0.0.0/8, the-proxy".into(),
+            ..Settings::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("the-proxy")
+        );
+        let idle_first = Settings {
+            http_idle_timeout_ms: 5_000,
+            ..Settings::default()
+        };
+        assert!(idle_first.validate().is_err());
+        for zeroed in [
+            Settings {
+                request_timeout_ms: 0,
+                ..Settings::default()
+            },
+            Settings {
+                max_connections: 0,
+                ..Settings::default()
+            },
+            Settings {
+                database_acquire_timeout_ms: 0,
+                ..Settings::default()
+            },
+        ] {
+            assert!(zeroed.validate().is_err());
+        }
+        // 0 turns a rate limit off and is allowed.
+        let off = Settings {
+            rate_auth_per_address: 0,
+            ..Settings::default()
+        };
+        assert!(off.validate().is_ok());
     }
 
     #[test]

@@ -299,6 +299,7 @@ async fn attack_meets_every_refusal_it_expects_with_the_default_limits() {
         s.rate_auth_per_address = defaults.rate_auth_per_address;
         s.rate_signin_failures_per_handle = defaults.rate_signin_failures_per_handle;
         s.rate_mutations_per_user = defaults.rate_mutations_per_user;
+        s.http_header_timeout_ms = 200;
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -307,6 +308,7 @@ async fn attack_meets_every_refusal_it_expects_with_the_default_limits() {
         connections: 2,
         rounds: 2,
         guessers: 6,
+        slow_clients: 3,
     };
     let (report, _) = amity_bench::run(Command::Attack(args))
         .await
@@ -328,5 +330,9 @@ async fn attack_meets_every_refusal_it_expects_with_the_default_limits() {
     let guesses = &report.figures["password-guessing"]["codes"];
     assert_eq!(guesses["UNAUTHENTICATED"], 10);
     assert_eq!(guesses["RATE_LIMITED"], 2);
+    assert_eq!(
+        report.figures["slow-clients"]["codes"]["closed by the server"],
+        6
+    );
     server.stop().await;
 }

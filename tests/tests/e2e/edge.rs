@@ -657,9 +657,10 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<St
 
 #[tokio::test]
 async fn slow_and_idle_connections_are_closed_and_requests_time_out() {
+    // Every deadline but the one under test is far beyond the 10 s each check waits.
     let server = TestServer::start_with(|s| {
         s.http_header_timeout_ms = 300;
-        s.http_idle_timeout_ms = 600;
+        s.http_idle_timeout_ms = 60_000;
         s.request_timeout_ms = 300;
     })
     .await;
@@ -711,6 +712,32 @@ async fn slow_and_idle_connections_are_closed_and_requests_time_out() {
         "{answer}"
     );
     assert!(answer.contains("\"UNAVAILABLE\""), "{answer}");
+    healthy(&server).await;
+    server.stop().await;
+
+    // A connection that stops moving bytes half-way through a body, with a request timeout
+    // far off: the idle timeout closes it.
+    let server = TestServer::start_with(|s| {
+        s.http_header_timeout_ms = 60_000;
+        s.http_idle_timeout_ms = 500;
+        s.request_timeout_ms = 59_000;
+    })
+    .await;
+    let addr = server.base_url().trim_start_matches("http://").to_owned();
+    let mut stalled = TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(
+            b"POST /graphql HTTP/1.1\r\nHost: amity\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"query\":",
+        )
+        .await
+        .unwrap();
+    assert!(
+        read_until_closed(&mut stalled, Duration::from_secs(10))
+            .await
+            .is_some(),
+        "a stalled connection was kept"
+    );
     healthy(&server).await;
     server.stop().await;
 }

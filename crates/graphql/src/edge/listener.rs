@@ -10,7 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -36,8 +36,10 @@ pub struct PeerAddr(pub SocketAddr);
 ///
 /// At most [`EdgeSettings::max_connections`] connections are open at once; past that, new
 /// ones wait in the kernel's backlog until one closes. Request headers must arrive within
-/// [`EdgeSettings::header_read_timeout`] (also while a kept-alive connection waits for its next
-/// request), and a connection that moves no byte for [`EdgeSettings::idle_timeout`] is closed.
+/// [`EdgeSettings::header_read_timeout`] of the connection opening (or of the previous
+/// response, on a kept-alive connection: so an idle kept-alive connection is closed after
+/// that too), and a connection that moves no byte for [`EdgeSettings::idle_timeout`] (a
+/// request whose body stalls, say) is closed.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -110,10 +112,12 @@ impl Connection {
     async fn run(self, stream: TcpStream, held: Held, mut stop: watch::Receiver<bool>) {
         let started = Instant::now();
         let activity = Arc::new(AtomicU64::new(0));
+        let heard = Arc::new(AtomicBool::new(false));
         let io = TokioIo::new(Watched {
             inner: stream,
             started,
             activity: activity.clone(),
+            heard: heard.clone(),
             _held: held,
         });
         let peer = self.peer;
@@ -128,7 +132,8 @@ impl Connection {
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout);
         let mut conn = std::pin::pin!(builder.serve_connection_with_upgrades(io, service));
-        let mut check = tokio::time::interval(self.idle_timeout / 4);
+        let mut check =
+            tokio::time::interval((self.idle_timeout / 4).max(Duration::from_millis(1)));
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stopping = *stop.borrow();
         if stopping {
@@ -141,6 +146,15 @@ impl Connection {
                         tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
                     }
                     return;
+                }
+                // hyper's header timer starts only once it knows the protocol, which it learns
+                // from the first bytes: a client that sends none is closed here.
+                _ = tokio::time::sleep_until(started + self.header_read_timeout),
+                    if !heard.load(Ordering::Relaxed) => {
+                    if !heard.load(Ordering::Relaxed) {
+                        tracing::debug!(peer = %self.peer, "closing a connection that sent nothing");
+                        return;
+                    }
                 }
                 _ = check.tick() => {
                     let last = started + Duration::from_millis(activity.load(Ordering::Relaxed));
@@ -173,6 +187,8 @@ struct Watched {
     inner: TcpStream,
     started: Instant,
     activity: Arc<AtomicU64>,
+    /// Whether a byte was ever read.
+    heard: Arc<AtomicBool>,
     _held: Held,
 }
 
@@ -193,6 +209,7 @@ impl AsyncRead for Watched {
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.touch();
+            self.heard.store(true, Ordering::Relaxed);
         }
         result
     }

@@ -16,8 +16,8 @@
 //! | mutations per user | 50 a second | `AMITY_RATE_MUTATIONS_PER_USER` |
 //! | password hashes at once (waiting at most 2 s) | one per core | |
 //! | open HTTP connections | 10,000 | `AMITY_MAX_CONNECTIONS` |
-//! | request headers | within 10 s | |
-//! | idle keep-alive connections | closed after 60 s | |
+//! | request headers (also a kept-alive connection's next request) | within 10 s | `AMITY_HTTP_HEADER_TIMEOUT_MS` |
+//! | a connection moving no byte | closed after 60 s | `AMITY_HTTP_IDLE_TIMEOUT_MS` |
 //! | websocket message | 64 KiB | |
 //! | subscriptions per websocket | 20 | `AMITY_WEBSOCKET_MAX_SUBSCRIPTIONS` |
 //! | websockets per user and node | 10 | `AMITY_MAX_CONNECTIONS_PER_USER` |
