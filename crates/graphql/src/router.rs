@@ -17,14 +17,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use tokio::sync::watch;
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::Services;
 use crate::auth::Caller;
 use crate::edge::address::ClientAddress;
 use crate::edge::listener::PeerAddr;
-use crate::edge::{Edge, MAX_BODY_BYTES, READY_TIMEOUT};
+use crate::edge::{CorsOrigins, Edge, MAX_BODY_BYTES, READY_TIMEOUT};
 use crate::error::{ApiError, ErrorCode, ensure_codes};
 use crate::schema::AmitySchema;
 use crate::websocket::{self, WebSocketSettings};
@@ -53,18 +53,34 @@ pub fn router(
         websockets,
         shutdown,
     };
-    Router::new()
+    let cors = cors_layer(&state.edge.settings().cors);
+    let router = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
-        )
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .route("/readyz", get(readyz));
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+/// The CORS layer for the allowed origins; none (no CORS headers, same origin only) by default.
+fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
+    let allow = match origins {
+        CorsOrigins::SameOrigin => return None,
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => AllowOrigin::list(
+            list.iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        ),
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+    )
 }
 
 /// The client of a request: its TCP peer, or behind a trusted proxy the forwarded address.

@@ -47,8 +47,8 @@ use tokio::time::Instant;
 use crate::Services;
 use crate::auth::tokens::VerifiedToken;
 use crate::auth::{Admission, Caller};
-use crate::edge::Edge;
 use crate::edge::address::ClientAddress;
+use crate::edge::{Edge, document};
 use crate::error::{ApiError, ErrorCode};
 use crate::schema::AmitySchema;
 
@@ -77,6 +77,19 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// After a session check failed for want of the database, when to check again.
 const RECHECK_AFTER: Duration = Duration::from_secs(2);
+/// How long one message may take to go out: a client that stops reading is dropped instead of
+/// holding its connection (and the loop that would notice anything else) forever.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Sink = async_graphql::futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// Sends `message`, giving up after [`SEND_TIMEOUT`]; false when the connection is done for.
+async fn send(sink: &mut Sink, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
 
 /// Timings and limits of websocket connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,24 +202,10 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
             let verified = services.tokens.verify(&token).map_err(|reason| {
                 outcome.refuse(CLOSE_FORBIDDEN, format!("the token was refused: {reason}"))
             })?;
-            // Watch before checking, so that a ban landing in between is not missed.
-            let watch = services.access.watch(verified.session.user_id);
-            let session = match crate::auth::admit_fresh(&services, &verified).await {
-                Admission::Admitted(session) => session,
-                Admission::Refused(reason) => {
-                    return Err(
-                        outcome.refuse(CLOSE_FORBIDDEN, format!("the token was refused: {reason}"))
-                    );
-                }
-                Admission::Unavailable => {
-                    return Err(outcome.refuse(
-                        CLOSE_TRY_AGAIN_LATER,
-                        "the session could not be checked just now; try again later".to_owned(),
-                    ));
-                }
-            };
+            // The per-user place first: refusing costs no database work.
+            let user = verified.session.user_id;
             let slot = edge
-                .websocket_slot(session.user_id, settings.max_per_user)
+                .websocket_slot(user, settings.max_per_user)
                 .ok_or_else(|| {
                     outcome.refuse(
                         CLOSE_TOO_MANY,
@@ -216,17 +215,46 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
                         ),
                     )
                 })?;
-            let guard: PresenceGuard = match services.presence.connect(session.user_id).await {
-                Ok(guard) => guard,
-                Err(e @ DomainError::Unavailable(_)) => {
-                    tracing::warn!(error = %e, "recording presence failed");
-                    return Err(outcome.refuse(
-                        CLOSE_TRY_AGAIN_LATER,
-                        "the server cannot accept the connection just now; try again later"
-                            .to_owned(),
-                    ));
+            // Watch before checking, so that a ban landing in between is not missed.
+            let watch = services.access.watch(user);
+            let unavailable = || {
+                outcome.refuse(
+                    CLOSE_TRY_AGAIN_LATER,
+                    "the server cannot accept the connection just now; try again later".to_owned(),
+                )
+            };
+            let admitted = tokio::time::timeout(
+                edge.settings().request_timeout,
+                crate::auth::admit_fresh(&services, &verified),
+            )
+            .await;
+            let session = match admitted {
+                Ok(Admission::Admitted(session)) => session,
+                Ok(Admission::Refused(reason)) => {
+                    return Err(
+                        outcome.refuse(CLOSE_FORBIDDEN, format!("the token was refused: {reason}"))
+                    );
                 }
-                Err(e) => {
+                Ok(Admission::Unavailable) | Err(_) => return Err(unavailable()),
+            };
+            let connected = tokio::time::timeout(
+                edge.settings().request_timeout,
+                services.presence.connect(user),
+            )
+            .await;
+            let guard: PresenceGuard = match connected {
+                Ok(Ok(guard)) => guard,
+                Ok(Err(DomainError::Unauthenticated(reason))) => {
+                    return Err(
+                        outcome.refuse(CLOSE_FORBIDDEN, format!("the token was refused: {reason}"))
+                    );
+                }
+                Ok(Err(e @ DomainError::Unavailable(_))) => {
+                    tracing::warn!(error = %e, "recording presence failed");
+                    return Err(unavailable());
+                }
+                Err(_) => return Err(unavailable()),
+                Ok(Err(e)) => {
                     tracing::error!(error = %e, "recording presence failed");
                     return Err(async_graphql::Error::new(
                         "the server could not accept the connection",
@@ -253,6 +281,9 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
     let mut ticker = tokio::time::interval_at(started + settings.keepalive, settings.keepalive);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut acknowledged = false;
+    // Between a connection_init and its answer nothing else is read, so that every later
+    // message is checked as the signed-in user it will run as.
+    let mut init_pending = false;
     let mut access: Option<(Caller, AccessWatch, VerifiedToken)> = None;
     let mut recheck: Option<Instant> = None;
     let mut live = Live::new();
@@ -271,7 +302,7 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
         });
         let deadline = live.values().flatten().min().copied();
         tokio::select! {
-            frame = frames.next(), if to_protocol.capacity() > 0 => {
+            frame = frames.next(), if to_protocol.capacity() > 0 && !init_pending => {
                 let bytes = match frame {
                     Some(Ok(Message::Text(text))) => text.as_str().as_bytes().to_vec(),
                     Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
@@ -283,6 +314,29 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
                     Some(Err(e)) => break read_failure(e),
                 };
                 last_heard = Instant::now();
+                // Variables nested too deep for the JSON parser would make the whole message
+                // invalid; refuse that operation as HTTP refuses the request instead.
+                if document::json_nesting(&bytes) > document::MAX_NESTING + 3 {
+                    match too_deep_operation(&bytes) {
+                        Some(id) if !live.contains_key(&id) => {
+                            let error = ApiError::new(
+                                ErrorCode::BadUserInput,
+                                format!(
+                                    "the variables are nested too deep: at most {} levels of \
+                                     arrays and objects",
+                                    document::MAX_NESTING
+                                ),
+                            );
+                            if !send(&mut sink, error_message(protocol, &id, error)).await {
+                                break None;
+                            }
+                            continue;
+                        }
+                        _ => {
+                            break Some((CLOSE_INVALID_MESSAGE, "invalid message: nested too deep".to_owned()));
+                        }
+                    }
+                }
                 let message = match ClientMessage::from_bytes(&bytes) {
                     Ok(message) => message,
                     Err(e) => {
@@ -317,7 +371,7 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
                                 ClientMessage::Start { id, payload }
                             }
                             Err(error) => {
-                                if sink.send(error_message(protocol, &id, error)).await.is_err() {
+                                if !send(&mut sink, error_message(protocol, &id, error)).await {
                                     break None;
                                 }
                                 continue;
@@ -327,6 +381,10 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
                     ClientMessage::Stop { id } => {
                         live.remove(&id);
                         ClientMessage::Stop { id }
+                    }
+                    ClientMessage::ConnectionInit { payload } => {
+                        init_pending = !acknowledged;
+                        ClientMessage::ConnectionInit { payload }
                     }
                     other => other,
                 };
@@ -338,11 +396,12 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
                 Some(WsMessage::Text(text)) => {
                     if !acknowledged && text.contains("connection_ack") {
                         acknowledged = true;
+                        init_pending = false;
                     }
                     if let Some(id) = completed_id(&text) {
                         live.remove(&id);
                     }
-                    if sink.send(Message::Text(text.into())).await.is_err() {
+                    if !send(&mut sink, Message::Text(text.into())).await {
                         break None;
                     }
                 }
@@ -355,9 +414,12 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
                     };
                     break Some((code, reason));
                 }
-                // The legacy protocol ended the connection (after a connection_error or
-                // connection_terminate).
-                None => break Some((1000, String::new())),
+                // The legacy protocol ended the connection: after a connection_error (closed
+                // with the refusal's code, as on the other protocol) or connection_terminate.
+                None => {
+                    let refusal = outcome.refusal.lock().ok().and_then(|r| *r);
+                    break Some((refusal.unwrap_or(1000), String::new()));
+                }
             },
             _ = ticker.tick() => {
                 let silent = last_heard.elapsed();
@@ -365,12 +427,12 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
                     tracing::debug!(?silent, "dropping a websocket that stopped answering");
                     break Some((CLOSE_KEEPALIVE_TIMEOUT, "keep-alive timeout".to_owned()));
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                if !send(&mut sink, Message::Ping(Default::default())).await {
                     break None;
                 }
                 if acknowledged
                     && protocol == WebSocketProtocols::SubscriptionsTransportWS
-                    && sink.send(Message::Text(r#"{"type":"ka"}"#.into())).await.is_err()
+                    && !send(&mut sink, Message::Text(r#"{"type":"ka"}"#.into())).await
                 {
                     break None;
                 }
@@ -393,8 +455,9 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
                     live.remove(&id);
                     let message = timed_out_message(protocol, &id, edge.timed_out());
                     // Stopping it makes async-graphql drop the operation and send `complete`.
-                    gone = sink.send(message).await.is_err()
-                        || to_protocol.send(Ok(ClientMessage::Stop { id })).await.is_err();
+                    // try_send: awaiting room here would stop the loop that makes it.
+                    gone = !send(&mut sink, message).await
+                        || to_protocol.try_send(Ok(ClientMessage::Stop { id })).is_err();
                     if gone {
                         break;
                     }
@@ -431,14 +494,13 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
         }
     };
     if let Some((code, reason)) = close {
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: close_reason(reason).into(),
-            })))
-            .await;
+        let frame = CloseFrame {
+            code,
+            reason: close_reason(reason).into(),
+        };
+        send(&mut sink, Message::Close(Some(frame))).await;
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(SEND_TIMEOUT, sink.close()).await;
     // Dropping the protocol state drops the connection data, and with it the presence guard
     // and the user's connection slot.
     drop(messages);
@@ -472,6 +534,22 @@ fn read_failure(error: axum::Error) -> Option<(u16, String)> {
         Some(Error::Utf8(_)) => Some((1007, "text frames must be UTF-8".to_owned())),
         _ => None,
     }
+}
+
+/// The id of a `subscribe` (or legacy `start`) message whose payload nests too deep to parse,
+/// read without descending into the payload.
+fn too_deep_operation(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Shallow {
+        id: String,
+        #[serde(rename = "type")]
+        kind: String,
+        // Skipped without recursion, however deep.
+        #[serde(rename = "payload")]
+        _payload: serde::de::IgnoredAny,
+    }
+    let shallow: Shallow = serde_json::from_slice(bytes).ok()?;
+    matches!(shallow.kind.as_str(), "subscribe" | "start").then_some(shallow.id)
 }
 
 /// The id of a `complete` message async-graphql sends (it writes the type first).
@@ -567,6 +645,21 @@ mod tests {
         assert_eq!(close_reason("short".into()), "short");
         let long = close_reason("é".repeat(100));
         assert!(long.len() <= 123 && long.ends_with("..."), "{long}");
+    }
+
+    #[test]
+    fn operations_too_deep_to_parse_are_still_named() {
+        let deep = format!(
+            r#"{{"id":"7","type":"subscribe","payload":{{"query":"q","variables":{{"x":{}1{}}}}}}}"#,
+            "[".repeat(5_000),
+            "]".repeat(5_000)
+        );
+        assert_eq!(too_deep_operation(deep.as_bytes()).as_deref(), Some("7"));
+        let legacy = deep.replace("subscribe", "start");
+        assert_eq!(too_deep_operation(legacy.as_bytes()).as_deref(), Some("7"));
+        assert_eq!(too_deep_operation(b"[[[[1]]]]"), None);
+        let init = deep.replace("subscribe", "connection_init");
+        assert_eq!(too_deep_operation(init.as_bytes()), None);
     }
 
     #[test]

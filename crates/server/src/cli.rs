@@ -49,6 +49,7 @@ Settings (flag > environment > amity.toml > default):
   AMITY_RATE_MUTATIONS_PER_USER
                                mutations per user a second [default: 50]; 0 turns a rate off
   AMITY_TRUSTED_PROXIES        proxies whose X-Forwarded-For is believed (IPs, CIDRs) [default: none]
+  AMITY_CORS_ALLOWED_ORIGINS   web origins allowed to call from a browser, or * [default: none]
   AMITY_MAX_CONNECTIONS        open HTTP and websocket connections [default: 10000]
   AMITY_HTTP_HEADER_TIMEOUT_MS, AMITY_HTTP_IDLE_TIMEOUT_MS
                                header deadline and idle connection timeout [default: 10000, 60000]

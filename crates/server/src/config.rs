@@ -8,9 +8,9 @@ use std::time::Duration;
 use amity_domain::friends::FriendLimits;
 use amity_domain::presence::PresenceSettings;
 use amity_graphql::auth::passwords::HashCost;
-use amity_graphql::edge::EdgeSettings;
 use amity_graphql::edge::address::TrustedProxies;
 use amity_graphql::edge::rate::RateSettings;
+use amity_graphql::edge::{CorsOrigins, EdgeSettings};
 use amity_graphql::websocket::WebSocketSettings;
 use amity_persistence::PoolSettings;
 use anyhow::{Context, bail};
@@ -85,6 +85,9 @@ pub struct Settings {
     pub rate_mutations_per_user: u32,
     /// Reverse proxies whose `X-Forwarded-For` is believed: comma-separated IPs or CIDRs.
     pub trusted_proxies: String,
+    /// Web origins whose pages may call the API from a browser: comma-separated
+    /// `scheme://host[:port]`, or `*`; empty: same origin only.
+    pub cors_allowed_origins: String,
     /// Most open HTTP and websocket connections.
     pub max_connections: u32,
     /// How long a client may take to send a request's headers, in milliseconds (also while a
@@ -138,6 +141,7 @@ impl Default for Settings {
             rate_auth_per_address: edge.rates.auth_per_address,
             rate_mutations_per_user: edge.rates.mutations_per_user,
             trusted_proxies: String::new(),
+            cors_allowed_origins: String::new(),
             max_connections: u32::try_from(edge.max_connections).unwrap_or(u32::MAX),
             http_header_timeout_ms: duration_ms(edge.header_read_timeout),
             http_idle_timeout_ms: duration_ms(edge.idle_timeout),
@@ -242,7 +246,15 @@ impl Settings {
             );
         }
         self.trusted_proxies()?;
+        self.cors()?;
         Ok(())
+    }
+
+    /// The web origins allowed to call the API from a browser.
+    pub fn cors(&self) -> anyhow::Result<CorsOrigins> {
+        self.cors_allowed_origins
+            .parse()
+            .map_err(|e| anyhow::anyhow!("cors_allowed_origins: {e}"))
     }
 
     /// The reverse proxies whose `X-Forwarded-For` is believed.
@@ -265,6 +277,7 @@ impl Settings {
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             header_read_timeout: Duration::from_millis(self.http_header_timeout_ms),
             idle_timeout: Duration::from_millis(self.http_idle_timeout_ms),
+            cors: self.cors()?,
         })
     }
 

@@ -322,6 +322,7 @@ fn export_schema_matches_the_checked_in_sdl_and_help_lists_settings() {
         "AMITY_RATE_SIGNIN_FAILURES_PER_HANDLE",
         "AMITY_RATE_MUTATIONS_PER_USER",
         "AMITY_TRUSTED_PROXIES",
+        "AMITY_CORS_ALLOWED_ORIGINS",
         "AMITY_MAX_CONNECTIONS",
         "AMITY_HTTP_HEADER_TIMEOUT_MS",
         "AMITY_HTTP_IDLE_TIMEOUT_MS",
@@ -340,6 +341,7 @@ async fn hostile_requests_leave_the_process_up_and_sigterm_ends_it_whatever_runs
     let mut child = amity(dir.path(), db.url())
         .env("AMITY_LISTEN_ADDR", "127.0.0.1:0")
         .env("AMITY_REQUEST_TIMEOUT_MS", "60000")
+        .env("AMITY_HTTP_IDLE_TIMEOUT_MS", "120000")
         .env("AMITY_SHUTDOWN_GRACE_MS", "1000")
         .env("AMITY_LOG", "info")
         .stderr(Stdio::piped())

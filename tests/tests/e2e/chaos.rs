@@ -234,6 +234,10 @@ async fn a_database_outage_fails_fast_and_recovers_with_nothing_lost() {
         .unwrap();
     let readyz_took = asked.elapsed();
     assert_eq!(ready.status(), 503);
+    assert!(
+        readyz_took < Duration::from_secs(2),
+        "/readyz took {readyz_took:?}"
+    );
     // A new websocket is told to come back later; the open one stays open.
     match amity_e2e::ws::WsClient::connect(
         &server.ws_url(),

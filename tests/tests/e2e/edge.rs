@@ -172,11 +172,32 @@ async fn deeply_nested_values_are_refused_on_every_entry_point() {
         "BAD_USER_INPUT"
     );
     assert!(round_trip(&mut ws).await.is_empty());
-    // Variables too deep for the JSON parser itself make the message invalid.
-    let message = format!(
-        r#"{{"id":"2","type":"subscribe","payload":{{"query":"subscription {{ presence {{ online }} }}","variables":{{"x":{}}}}}}}"#,
-        json_objects(5_000)
-    );
+    // Variables nested too deep, within what the JSON parser takes and far beyond it: an error
+    // for that operation, as over HTTP.
+    for (id, levels) in [("2", 100), ("3", 5_000)] {
+        let message = format!(
+            r#"{{"id":"{id}","type":"subscribe","payload":{{"query":"subscription($x: JSON) {{ presence {{ online }} }}","variables":{{"x":{}}}}}}}"#,
+            json_objects(levels)
+        );
+        ws.send(Message::Text(message.into())).await.unwrap();
+        let refused = next_json(&mut ws).await;
+        assert_eq!(refused["type"], "error", "{refused}");
+        assert_eq!(refused["id"], id);
+        assert_eq!(
+            refused["payload"][0]["extensions"]["code"],
+            "BAD_USER_INPUT"
+        );
+        assert!(
+            refused["payload"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("nested too deep"),
+            "{refused}"
+        );
+    }
+    assert!(round_trip(&mut ws).await.is_empty());
+    // Anything else nested that deep is not a protocol message.
+    let message = format!(r#"{{"type":"ping","payload":{}}}"#, json_objects(5_000));
     ws.send(Message::Text(message.into())).await.unwrap();
     assert_eq!(close_code(&next_frame(&mut ws).await), 4400);
 
@@ -189,6 +210,15 @@ async fn deeply_nested_values_are_refused_on_every_entry_point() {
     .await;
     let refused = next_json(&mut legacy).await;
     assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["payload"]["extensions"]["code"], "BAD_USER_INPUT");
+    let message = format!(
+        r#"{{"id":"2","type":"start","payload":{{"query":"subscription {{ presence {{ online }} }}","variables":{{"x":{}}}}}}}"#,
+        json_objects(5_000)
+    );
+    legacy.send(Message::Text(message.into())).await.unwrap();
+    let refused = next_json(&mut legacy).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "2");
     assert_eq!(refused["payload"]["extensions"]["code"], "BAD_USER_INPUT");
 
     healthy(&server).await;
@@ -426,6 +456,41 @@ async fn mutations_per_user_are_a_token_bucket_counting_each_field() {
     user.client.gql("{ me { id } }", json!({})).await.data();
     let other = server.sign_up("other_writer").await;
     other.client.gql(&many(5), json!({})).await.data();
+
+    // Over a websocket too, even for mutations sent right behind the connection_init, before
+    // it was answered: they count against the signed-in user.
+    let third = server.sign_up("ws_writer").await;
+    let mut ws = connect_raw(&server.ws_url(), "graphql-transport-ws").await;
+    send(
+        &mut ws,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", third.token) } }),
+    )
+    .await;
+    for id in ["1", "2"] {
+        send(
+            &mut ws,
+            json!({ "id": id, "type": "subscribe", "payload": { "query": many(3) } }),
+        )
+        .await;
+    }
+    let mut outcomes = std::collections::HashMap::new();
+    while outcomes.len() < 2 {
+        let message = next_json(&mut ws).await;
+        match message["type"].as_str() {
+            Some("next") => {
+                outcomes.insert(message["id"].as_str().unwrap().to_owned(), "ran".to_owned());
+            }
+            Some("error") => {
+                let code = message["payload"][0]["extensions"]["code"]
+                    .as_str()
+                    .unwrap();
+                outcomes.insert(message["id"].as_str().unwrap().to_owned(), code.to_owned());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(outcomes["1"], "ran", "{outcomes:?}");
+    assert_eq!(outcomes["2"], "RATE_LIMITED", "{outcomes:?}");
     server.stop().await;
 }
 
@@ -505,6 +570,16 @@ async fn websockets_are_bounded_per_connection_and_per_user() {
         third.is_some(),
         "a closed connection did not free its place"
     );
+    // The legacy protocol is refused with a connection_error, then the same close code.
+    let mut legacy = connect_raw(&server.ws_url(), "graphql-ws").await;
+    send(
+        &mut legacy,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", user.token) } }),
+    )
+    .await;
+    let refused = next_json(&mut legacy).await;
+    assert_eq!(refused["type"], "connection_error", "{refused}");
+    assert_eq!(close_code(&next_frame(&mut legacy).await), 4429);
     second.close().await;
     server.stop().await;
 }
@@ -577,6 +652,49 @@ async fn only_json_bodies_are_executed() {
     server.stop().await;
 }
 
+/// The `Access-Control-Allow-Origin` a browser on `origin` gets in a preflight for a JSON POST.
+async fn preflight(server: &TestServer, origin: &str) -> Option<String> {
+    let res = reqwest::Client::new()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/graphql", server.base_url()),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    res.headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn other_web_origins_are_refused_unless_allowed() {
+    let server = TestServer::start().await;
+    assert_eq!(preflight(&server, "https://evil.example").await, None);
+    server.stop().await;
+    let server = TestServer::start_with(|s| {
+        s.cors_allowed_origins = "https://app.example, http://localhost:5173".into();
+    })
+    .await;
+    assert_eq!(
+        preflight(&server, "https://app.example").await.as_deref(),
+        Some("https://app.example")
+    );
+    assert_eq!(preflight(&server, "https://evil.example").await, None);
+    server.stop().await;
+    let server = TestServer::start_with(|s| s.cors_allowed_origins = "*".into()).await;
+    assert_eq!(
+        preflight(&server, "https://anyone.example")
+            .await
+            .as_deref(),
+        Some("*")
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn metadata_nesting_is_bounded_and_kept_exactly_below_the_bound() {
     let server = TestServer::start().await;
@@ -611,6 +729,14 @@ async fn a_user_removed_behind_the_servers_back_is_unauthenticated() {
             "mutation($id: ID!) { dismissRecommendation(userId: $id) }",
             json!({ "id": other.id }),
         )
+        .await;
+    assert_eq!(res.code(), "UNAUTHENTICATED", "{}", res.body);
+    // `me` finds the account gone, and from then on this node refuses the session outright.
+    let res = ghost.client.gql("{ me { id } }", json!({})).await;
+    assert_eq!(res.code(), "UNAUTHENTICATED", "{}", res.body);
+    let res = ghost
+        .client
+        .gql("{ friends { edges { cursor } } }", json!({}))
         .await;
     assert_eq!(res.code(), "UNAUTHENTICATED", "{}", res.body);
     match WsClient::connect(

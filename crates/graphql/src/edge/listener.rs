@@ -4,20 +4,22 @@
 //!
 //! axum's `serve` has none of these (it accepts without bound and waits for headers forever),
 //! so connections are served here with hyper directly, as axum's own `serve` does inside.
+//! HTTP/1.1 only (with upgrades to websockets): HTTP/2 comes through the TLS-terminating proxy
+//! in front, and serving only one protocol means no protocol-sniffing phase without a deadline.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -112,12 +114,10 @@ impl Connection {
     async fn run(self, stream: TcpStream, held: Held, mut stop: watch::Receiver<bool>) {
         let started = Instant::now();
         let activity = Arc::new(AtomicU64::new(0));
-        let heard = Arc::new(AtomicBool::new(false));
         let io = TokioIo::new(Watched {
             inner: stream,
             started,
             activity: activity.clone(),
-            heard: heard.clone(),
             _held: held,
         });
         let peer = self.peer;
@@ -126,12 +126,11 @@ impl Connection {
             request.map(axum::body::Body::new)
         });
         let service = TowerToHyperService::new(service);
-        let mut builder = Builder::new(TokioExecutor::new());
+        let mut builder = http1::Builder::new();
         builder
-            .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout);
-        let mut conn = std::pin::pin!(builder.serve_connection_with_upgrades(io, service));
+        let mut conn = std::pin::pin!(builder.serve_connection(io, service).with_upgrades());
         let mut check =
             tokio::time::interval((self.idle_timeout / 4).max(Duration::from_millis(1)));
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -146,15 +145,6 @@ impl Connection {
                         tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
                     }
                     return;
-                }
-                // hyper's header timer starts only once it knows the protocol, which it learns
-                // from the first bytes: a client that sends none is closed here.
-                _ = tokio::time::sleep_until(started + self.header_read_timeout),
-                    if !heard.load(Ordering::Relaxed) => {
-                    if !heard.load(Ordering::Relaxed) {
-                        tracing::debug!(peer = %self.peer, "closing a connection that sent nothing");
-                        return;
-                    }
                 }
                 _ = check.tick() => {
                     let last = started + Duration::from_millis(activity.load(Ordering::Relaxed));
@@ -187,8 +177,6 @@ struct Watched {
     inner: TcpStream,
     started: Instant,
     activity: Arc<AtomicU64>,
-    /// Whether a byte was ever read.
-    heard: Arc<AtomicBool>,
     _held: Held,
 }
 
@@ -209,7 +197,6 @@ impl AsyncRead for Watched {
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.touch();
-            self.heard.store(true, Ordering::Relaxed);
         }
         result
     }

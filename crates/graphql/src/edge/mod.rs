@@ -88,6 +88,55 @@ pub struct EdgeSettings {
     pub header_read_timeout: Duration,
     /// How long a connection may go without a byte either way.
     pub idle_timeout: Duration,
+    /// Which other web origins may call the API from a browser (`AMITY_CORS_ALLOWED_ORIGINS`).
+    pub cors: CorsOrigins,
+}
+
+/// The web origins whose pages may call the API from a browser.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// None but the server's own (no CORS headers are sent): no other page can drive
+    /// sign-ups or sign-in attempts from its visitors' browsers.
+    #[default]
+    SameOrigin,
+    /// Any origin (`*`).
+    Any,
+    /// These origins (`https://app.example.com`, ...).
+    List(Vec<String>),
+}
+
+impl std::str::FromStr for CorsOrigins {
+    type Err = String;
+
+    /// Empty for none, `*` for any, or comma-separated origins (`scheme://host[:port]`).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Self::SameOrigin);
+        }
+        if text == "*" {
+            return Ok(Self::Any);
+        }
+        text.split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(|origin| {
+                let rest = origin
+                    .strip_prefix("https://")
+                    .or_else(|| origin.strip_prefix("http://"));
+                match rest {
+                    Some(host) if !host.is_empty() && !host.contains(['/', ' ', '*']) => {
+                        Ok(origin.to_owned())
+                    }
+                    _ => Err(format!(
+                        "\"{origin}\" is not an origin: write scheme://host[:port], e.g. \
+                         https://app.example.com, or * for any"
+                    )),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self::List)
+    }
 }
 
 impl Default for EdgeSettings {
@@ -99,6 +148,7 @@ impl Default for EdgeSettings {
             max_connections: 10_000,
             header_read_timeout: HEADER_READ_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
+            cors: CorsOrigins::SameOrigin,
         }
     }
 }
@@ -376,6 +426,28 @@ mod tests {
             "{}",
             err.message()
         );
+    }
+
+    #[test]
+    fn cors_origins_are_parsed_strictly() {
+        assert_eq!("".parse(), Ok(CorsOrigins::SameOrigin));
+        assert_eq!(" * ".parse(), Ok(CorsOrigins::Any));
+        assert_eq!(
+            "https://a.example, http://localhost:3000".parse(),
+            Ok(CorsOrigins::List(vec![
+                "https://a.example".into(),
+                "http://localhost:3000".into()
+            ]))
+        );
+        for bad in [
+            "a.example",
+            "https://",
+            "https://a.example/path",
+            "ftp://x",
+            "https://*.x",
+        ] {
+            assert!(bad.parse::<CorsOrigins>().is_err(), "{bad}");
+        }
     }
 
     #[test]

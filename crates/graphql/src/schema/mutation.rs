@@ -144,11 +144,12 @@ impl MutationRoot {
         let svc = services(ctx)?;
         let rates = edge(ctx)?.rates();
         let from = client(ctx);
+        // Logged quoted and escaped (`?`): a handle is the client's text, never a log line.
         let shown = || handle.chars().take(40).collect::<String>();
         // Both checks come before the password is looked at: a refused attempt costs no hash.
         rates.auth_attempt(from).map_err(rate_limited)?;
         rates.signin_attempt(&handle, from).map_err(|limited| {
-            tracing::warn!(handle = %shown(), client = %from, "sign-in refused: too many failures");
+            tracing::warn!(handle = ?shown(), client = %from, "sign-in refused: too many failures");
             rate_limited(limited)
         })?;
         match svc.accounts.sign_in(&handle, &password).await {
@@ -158,7 +159,7 @@ impl MutationRoot {
             }
             // The attempt stays counted.
             Err(e @ DomainError::InvalidCredentials) => {
-                tracing::warn!(handle = %shown(), client = %from, "failed sign-in");
+                tracing::warn!(handle = ?shown(), client = %from, "failed sign-in");
                 Err(e.into())
             }
             // The password was right but the account may not sign in (banned): not a guess.

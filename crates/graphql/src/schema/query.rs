@@ -25,15 +25,15 @@ impl QueryRoot {
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<UserGql> {
         let me = session(ctx)?;
-        let user = services(ctx)?
-            .accounts
-            .user_by_id(me.user_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::from(amity_domain::DomainError::Unauthenticated(
-                    "your account no longer exists".into(),
-                ))
-            })?;
+        let svc = services(ctx)?;
+        let user = svc.accounts.user_by_id(me.user_id).await?.ok_or_else(|| {
+            // Removed behind the server's back: forget the cached status, so that every
+            // request of this session is refused from now on, not only at the next re-check.
+            svc.access.forget(me.user_id);
+            ApiError::from(amity_domain::DomainError::Unauthenticated(
+                "your account no longer exists".into(),
+            ))
+        })?;
         Ok(UserGql::new(user, true))
     }
 
