@@ -333,7 +333,7 @@ pub async fn run(args: AttackArgs) -> anyhow::Result<Report> {
         &guess,
         &["UNAUTHENTICATED", "RATE_LIMITED"],
         args.guessers,
-        args.rounds,
+        args.guess_rounds,
     )
     .await;
     stop.store(true, Ordering::Relaxed);

@@ -70,6 +70,9 @@ pub struct AttackArgs {
     /// Clients guessing one account's password at once.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub guessers: u32,
+    /// Guesses each guessing client sends.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub guess_rounds: u32,
     /// Then: this many connections that send half a request's headers and as many that send
     /// nothing, timed until the server closes them (its header timeout; 0 skips it).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10_000))]

@@ -308,6 +308,7 @@ async fn attack_meets_every_refusal_it_expects_with_the_default_limits() {
         connections: 2,
         rounds: 2,
         guessers: 6,
+        guess_rounds: 2,
         slow_clients: 3,
     };
     let (report, _) = amity_bench::run(Command::Attack(args))
