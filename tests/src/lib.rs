@@ -395,12 +395,13 @@ impl User {
             .await
     }
 
-    /// This user's view of `other` from the friends listing (None when absent).
-    pub async fn view_of(&self, other: &str) -> Option<String> {
+    /// This user's edges from the friends listing (up to 1,000): each node's `state`,
+    /// `updatedAt` and `user { id handle }`.
+    pub async fn friend_nodes(&self) -> Vec<Value> {
         let res = self
             .client
             .gql(
-                "{ friends(first: 1000) { edges { node { state user { id } } } } }",
+                "{ friends(first: 1000) { edges { node { state updatedAt user { id handle } } } } }",
                 json!({}),
             )
             .await;
@@ -408,8 +409,17 @@ impl User {
             .as_array()
             .unwrap()
             .iter()
-            .find(|e| e["node"]["user"]["id"] == other)
-            .map(|e| e["node"]["state"].as_str().unwrap().to_owned())
+            .map(|e| e["node"].clone())
+            .collect()
+    }
+
+    /// This user's view of `other` from the friends listing (None when absent).
+    pub async fn view_of(&self, other: &str) -> Option<String> {
+        self.friend_nodes()
+            .await
+            .into_iter()
+            .find(|node| node["user"]["id"] == other)
+            .map(|node| node["state"].as_str().unwrap().to_owned())
     }
 
     /// This user's notification codes, oldest first.

@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use graphql_ws_client::graphql::GraphqlOperation;
 use graphql_ws_client::{Client, Subscription};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
@@ -31,12 +32,61 @@ impl GraphqlOperation for Operation {
     }
 }
 
+/// A raw websocket, for tests that speak the protocol message by message.
+pub type Raw =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next text or close frame, skipping pings; fails the test after [`EVENT_TIMEOUT`].
+pub async fn next_frame(ws: &mut Raw) -> Message {
+    loop {
+        let message = tokio::time::timeout(EVENT_TIMEOUT, ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket is open")
+            .expect("a valid frame");
+        match message {
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// The next text frame as JSON.
+pub async fn next_json(ws: &mut Raw) -> Value {
+    match next_frame(ws).await {
+        Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+/// The code of a close frame.
+pub fn close_code(message: &Message) -> u16 {
+    match message {
+        Message::Close(Some(frame)) => frame.code.into(),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+/// Sends a JSON message.
+pub async fn send_json(ws: &mut Raw, value: Value) {
+    ws.send(Message::Text(value.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The close code and reason a graphql-transport-ws `connection_init` with `payload` is
+/// refused with; fails the test if it is accepted.
+pub async fn refused_init(url: &str, payload: Value) -> (u16, String) {
+    match WsClient::connect(url, payload.clone()).await {
+        Err(graphql_ws_client::Error::Close(code, reason)) => (code, reason),
+        Err(other) => panic!("{payload}: expected a close, got {other}"),
+        Ok(_) => panic!("{payload} was accepted"),
+    }
+}
+
 /// Opens a raw websocket with the given subprotocol (tests of refusals and of the legacy
 /// protocol).
-pub async fn connect_raw(
-    url: &str,
-    protocol: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+pub async fn connect_raw(url: &str, protocol: &str) -> Raw {
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use amity_graphql::edge::hostile;
 use anyhow::Context;
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -29,68 +30,45 @@ struct Attack {
     expected: &'static [&'static str],
 }
 
-fn nested(open: &str, close: &str, levels: usize) -> String {
-    format!("{}1{}", open.repeat(levels), close.repeat(levels))
-}
-
 fn query_body(query: &str) -> Vec<u8> {
     json!({ "query": query }).to_string().into_bytes()
 }
 
 /// The attacks, as reported in the hardening issue (sizes included).
 fn attacks() -> Vec<Attack> {
-    let mut fragments = String::from("query { ...F30 } fragment F0 on Query { __typename }");
-    for i in 1..=30 {
-        fragments.push_str(&format!(
-            " fragment F{i} on Query {{ ...F{p} ...F{p} }}",
-            p = i - 1
-        ));
-    }
-    let aliases = |n: usize| {
-        format!(
-            "{{ {} }}",
-            (0..n)
-                .map(|i| format!("a{i}:__typename"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        )
-    };
     vec![
         Attack {
             name: "list-literal-1600-deep",
-            body: query_body(&format!("{{ __typename(x: {}) }}", nested("[", "]", 1_600))),
+            body: query_body(&hostile::list_literal(1_600)),
             expected: &["BAD_USER_INPUT"],
         },
         Attack {
             name: "object-literal-1500-deep",
-            body: query_body(&format!(
-                "mutation {{ updateProfile(metadata: {}) {{ id }} }}",
-                nested("{a:", "}", 1_500)
-            )),
+            body: query_body(&hostile::object_literal(1_500)),
             expected: &["BAD_USER_INPUT"],
         },
         Attack {
             name: "variables-5000-deep",
             body: format!(
                 r#"{{"query":"query($x: JSON) {{ __typename }}","variables":{{"x":{}}}}}"#,
-                nested("{\"a\":", "}", 5_000)
+                hostile::nested("{\"a\":", "}", 5_000)
             )
             .into_bytes(),
             expected: &["BAD_USER_INPUT"],
         },
         Attack {
             name: "fragments-30-doubling",
-            body: query_body(&fragments),
+            body: query_body(&hostile::fragment_bomb(30)),
             expected: &["BAD_USER_INPUT"],
         },
         Attack {
             name: "aliases-14000-in-250KiB",
-            body: query_body(&aliases(14_000)),
+            body: query_body(&hostile::aliases(14_000)),
             expected: &["BAD_USER_INPUT"],
         },
         Attack {
             name: "largest-accepted-9900-aliases",
-            body: query_body(&aliases(9_900)),
+            body: query_body(&hostile::aliases(9_900)),
             expected: &["data"],
         },
     ]

@@ -364,25 +364,11 @@ async fn hostile_requests_leave_the_process_up_and_sigterm_ends_it_whatever_runs
 
     // What crashed or stalled the process before: value literals nested 1,600 deep, objects
     // 1,500 deep, thirty fragments each spreading the previous one twice.
-    let mut fragments = String::from("query { ...F30 } fragment F0 on Query { __typename }");
-    for i in 1..=30 {
-        fragments.push_str(&format!(
-            " fragment F{i} on Query {{ ...F{p} ...F{p} }}",
-            p = i - 1
-        ));
-    }
+    use amity_graphql::edge::hostile;
     for query in [
-        format!(
-            "{{ __typename(x: {}1{}) }}",
-            "[".repeat(1600),
-            "]".repeat(1600)
-        ),
-        format!(
-            "mutation {{ updateProfile(metadata: {}1{}) {{ id }} }}",
-            "{a:".repeat(1500),
-            "}".repeat(1500)
-        ),
-        fragments,
+        hostile::list_literal(1_600),
+        hostile::object_literal(1_500),
+        hostile::fragment_bomb(30),
     ] {
         let res = post(serde_json::json!({ "query": query })).await;
         assert_eq!(

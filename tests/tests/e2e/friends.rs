@@ -368,28 +368,6 @@ async fn the_updated_at_a_change_returns_is_the_one_stored() {
     let me = server.sign_up("stamp_me").await;
     let other = server.sign_up("stamp_other").await;
     let third = server.sign_up("stamp_third").await;
-    let listed = |user: &User| {
-        let client = user.client.clone();
-        async move {
-            let res = client
-                .gql(
-                    "{ friends { edges { node { updatedAt user { handle } } } } }",
-                    json!({}),
-                )
-                .await;
-            res.data()["friends"]["edges"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| {
-                    (
-                        e["node"]["user"]["handle"].as_str().unwrap().to_owned(),
-                        e["node"]["updatedAt"].as_str().unwrap().to_owned(),
-                    )
-                })
-                .collect::<std::collections::HashMap<_, _>>()
-        }
-    };
     let res = me
         .client
         .gql(
@@ -412,7 +390,15 @@ async fn the_updated_at_a_change_returns_is_the_one_stored() {
         .as_str()
         .unwrap()
         .to_owned();
-    let stored = listed(&me).await;
+    let stored: std::collections::HashMap<String, String> = me
+        .friend_nodes()
+        .await
+        .into_iter()
+        .map(|node| {
+            let handle = node["user"]["handle"].as_str().unwrap().to_owned();
+            (handle, node["updatedAt"].as_str().unwrap().to_owned())
+        })
+        .collect();
     assert_eq!(stored["stamp_other"], added);
     assert_eq!(stored["stamp_third"], blocked);
     server.stop().await;

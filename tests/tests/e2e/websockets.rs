@@ -4,35 +4,10 @@
 use std::time::Duration;
 
 use amity_e2e::TestServer;
-use amity_e2e::ws::{WsClient, connect_raw};
+use amity_e2e::ws::{WsClient, close_code, connect_raw, next_frame, refused_init};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-
-type Raw =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The next text or close frame, skipping pings.
-async fn next_frame(ws: &mut Raw) -> Message {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("the socket is open")
-            .expect("a valid frame");
-        match message {
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => return other,
-        }
-    }
-}
-
-fn close_code(message: &Message) -> u16 {
-    match message {
-        Message::Close(Some(frame)) => frame.code.into(),
-        other => panic!("expected a close frame, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn connection_init_without_a_valid_token_is_refused_with_4403() {
@@ -45,17 +20,9 @@ async fn connection_init_without_a_valid_token_is_refused_with_4403() {
         json!({ "Authorization": format!("Basic {}", user.token) }),
         json!({ "token": format!("{}x", user.token) }),
     ] {
-        let err = WsClient::connect(&server.ws_url(), payload.clone())
-            .await
-            .err()
-            .unwrap_or_else(|| panic!("{payload} was accepted"));
-        match err {
-            graphql_ws_client::Error::Close(code, reason) => {
-                assert_eq!(code, 4403, "{payload}: {reason}");
-                assert!(!reason.is_empty());
-            }
-            other => panic!("{payload}: expected a close, got {other}"),
-        }
+        let (code, reason) = refused_init(&server.ws_url(), payload.clone()).await;
+        assert_eq!(code, 4403, "{payload}: {reason}");
+        assert!(!reason.is_empty());
     }
 
     // A subscribe before the init is refused too.

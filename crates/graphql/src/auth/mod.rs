@@ -45,25 +45,23 @@ pub enum Admission {
 
 /// The session of a verified token as it stands now, or why it is refused.
 pub async fn admit(services: &Services, verified: &VerifiedToken) -> Admission {
-    admission(
-        services
-            .access
-            .admit(verified.session.user_id, verified.issued_at)
-            .await,
-        verified,
-    )
+    admit_from(services, verified, false).await
 }
 
 /// [`admit`], reading the user's status from the store rather than memory (a new websocket:
 /// rare, long-lived, and it should not outlive a user removed behind the server's back).
 pub async fn admit_fresh(services: &Services, verified: &VerifiedToken) -> Admission {
-    admission(
-        services
-            .access
-            .admit_fresh(verified.session.user_id, verified.issued_at)
-            .await,
-        verified,
-    )
+    admit_from(services, verified, true).await
+}
+
+async fn admit_from(services: &Services, verified: &VerifiedToken, fresh: bool) -> Admission {
+    let (user, issued_at) = (verified.session.user_id, verified.issued_at);
+    let checked = if fresh {
+        services.access.admit_fresh(user, issued_at).await
+    } else {
+        services.access.admit(user, issued_at).await
+    };
+    admission(checked, verified)
 }
 
 fn admission(

@@ -11,6 +11,7 @@ use async_graphql::{BatchRequest, Schema};
 use proptest::prelude::*;
 
 use crate::auth::Caller;
+use crate::edge::hostile::{fragment_bomb, list_literal, mixed_nesting, object_literal};
 use crate::edge::rate::RateSettings;
 use crate::edge::{Edge, EdgeSettings, parse_batch};
 use crate::schema::{AmitySchema, MutationRoot, QueryRoot, SubscriptionRoot};
@@ -73,22 +74,6 @@ fn on_worker_stack(check: impl FnOnce() + Send + 'static) {
         .expect("a test thread")
         .join()
         .expect("the check ran without panicking");
-}
-
-/// A value literal: lists and objects nested `depth` deep, in a random mix.
-fn value_literal(kinds: &[bool]) -> String {
-    let mut open = String::new();
-    let mut close = String::new();
-    for &list in kinds {
-        if list {
-            open.push('[');
-            close.insert(0, ']');
-        } else {
-            open.push_str("{a:");
-            close.insert(0, '}');
-        }
-    }
-    format!("{open}1{close}")
 }
 
 /// A document with `fragments` definitions, fragment `i` spreading the listed others (any
@@ -154,24 +139,6 @@ fn graphql_soup() -> impl Strategy<Value = String> {
     .prop_map(|parts| parts.concat())
 }
 
-fn json_nesting_body(kinds: &[bool]) -> Vec<u8> {
-    let mut open = String::new();
-    let mut close = String::new();
-    for &list in kinds {
-        if list {
-            open.push('[');
-            close.insert(0, ']');
-        } else {
-            open.push_str("{\"a\":");
-            close.insert(0, '}');
-        }
-    }
-    body_of(
-        "query($x: JSON) { __typename }",
-        &format!("{{\"x\":{open}1{close}}}"),
-    )
-}
-
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
@@ -181,13 +148,14 @@ proptest! {
 
     #[test]
     fn nested_value_literals(kinds in proptest::collection::vec(any::<bool>(), 0..3_000)) {
-        let query = format!("{{ __typename(x: {}) }}", value_literal(&kinds));
+        let query = format!("{{ __typename(x: {}) }}", mixed_nesting(&kinds, false));
         check(body_of(&query, "{}"));
     }
 
     #[test]
     fn nested_variables(kinds in proptest::collection::vec(any::<bool>(), 0..400)) {
-        check(json_nesting_body(&kinds));
+        let variables = format!("{{\"x\":{}}}", mixed_nesting(&kinds, true));
+        check(body_of("query($x: JSON) { __typename }", &variables));
     }
 
     #[test]
@@ -246,26 +214,7 @@ fn check(body: Vec<u8>) {
 
 #[test]
 fn the_reported_attacks_are_refused() {
-    let mut bomb = String::from("query { ...F30 } fragment F0 on Query { __typename }");
-    for i in 1..=30 {
-        bomb.push_str(&format!(
-            " fragment F{i} on Query {{ ...F{p} ...F{p} }}",
-            p = i - 1
-        ));
-    }
-    for query in [
-        format!(
-            "{{ __typename(x: {}1{}) }}",
-            "[".repeat(1600),
-            "]".repeat(1600)
-        ),
-        format!(
-            "mutation {{ updateProfile(metadata: {}1{}) {{ id }} }}",
-            "{a:".repeat(1500),
-            "}".repeat(1500)
-        ),
-        bomb,
-    ] {
+    for query in [list_literal(1600), object_literal(1500), fragment_bomb(30)] {
         let edge = Edge::new(EdgeSettings::default());
         let mut request = async_graphql::Request::new(query);
         let refusal = edge.admit(&mut request, &Caller::Anonymous).unwrap_err();

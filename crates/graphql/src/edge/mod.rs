@@ -27,6 +27,8 @@
 //!   or validates anything.
 //! - [`rate`]: rate limits; [`address`]: who the client is (behind trusted proxies too).
 //! - [`listener`]: the HTTP server loop with the connection limits.
+//! - [`hostile`]: the documents that crashed or stalled the server before, for tests and the
+//!   bench tool.
 //!
 //! [`Edge::admit`] is the one gate every GraphQL request passes, whichever way it came (HTTP
 //! POST, a batch item, either websocket protocol).
@@ -35,6 +37,7 @@ pub mod address;
 pub mod document;
 #[cfg(test)]
 mod fuzz;
+pub mod hostile;
 pub mod listener;
 pub mod rate;
 
