@@ -99,6 +99,14 @@ impl ApiError {
         err
     }
 
+    /// The error as a request-level GraphQL error (no path), for refusals made before
+    /// async-graphql runs anything.
+    pub fn into_server_error(self) -> async_graphql::ServerError {
+        let mut error = async_graphql::ServerError::new(self.0.message, None);
+        error.extensions = self.0.extensions;
+        error
+    }
+
     /// Adds `key` to the error's extensions.
     pub(crate) fn set(&mut self, key: &str, value: impl Into<Value>) {
         self.0

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
-use async_graphql::{BatchRequest, BatchResponse, Response, ServerError};
+use async_graphql::{BatchRequest, BatchResponse, Response};
 use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::body::Bytes;
@@ -168,10 +168,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// A response made of one request-level error.
 fn error_response(status: StatusCode, error: ApiError) -> axum::response::Response {
-    let error: async_graphql::Error = error.into();
-    let mut server_error = ServerError::new(error.message, None);
-    server_error.extensions = error.extensions;
-    let body = GraphQLResponse::from(Response::from_errors(vec![server_error]));
+    let body = GraphQLResponse::from(Response::from_errors(vec![error.into_server_error()]));
     let mut response = (status, body).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(
@@ -268,10 +265,7 @@ async fn execute_one(
 ) -> Response {
     let (request, admitted) = state.edge.admit_request(request, caller).await;
     if let Err(refusal) = admitted {
-        let error: async_graphql::Error = refusal.into();
-        let mut server_error = ServerError::new(error.message, None);
-        server_error.extensions = error.extensions;
-        return Response::from_errors(vec![server_error]);
+        return Response::from_errors(vec![refusal.into_server_error()]);
     }
     let request = request.data(caller.clone()).data(client);
     let mut response = state.schema.execute(request).await;

@@ -565,10 +565,8 @@ fn completed_id(text: &str) -> Option<String> {
 }
 
 fn error_json(error: ApiError) -> serde_json::Value {
-    let error: async_graphql::Error = error.into();
-    let mut server_error = async_graphql::ServerError::new(error.message, None);
-    server_error.extensions = error.extensions;
-    serde_json::to_value(server_error).unwrap_or_else(|_| json!({ "message": "refused" }))
+    serde_json::to_value(error.into_server_error())
+        .unwrap_or_else(|_| json!({ "message": "refused" }))
 }
 
 /// An `error` message refusing operation `id`.

@@ -35,6 +35,18 @@ pub fn db_err(err: DbErr) -> DomainError {
     }
 }
 
+/// Maps the error of a write that names the caller's own user row: a foreign-key violation
+/// there means the account was removed (behind the server's back), which is the caller's
+/// session failing, not a storage fault.
+pub fn caller_write_err(err: DbErr) -> DomainError {
+    match err.sql_err() {
+        Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
+            DomainError::Unauthenticated("the account no longer exists".into())
+        }
+        _ => db_err(err),
+    }
+}
+
 /// Maps an error of a statement run through sqlx directly (the fixed-SQL reads) as
 /// [`db_err`] does.
 pub fn sqlx_err(err: sea_orm::sqlx::Error) -> DomainError {

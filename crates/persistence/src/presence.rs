@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use amity_domain::ports::{GraphTransaction, PresenceStore};
 use amity_domain::time::{from_micros, to_micros};
-use amity_domain::{DomainError, NodeId, Result, UserId};
+use amity_domain::{NodeId, Result, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -185,13 +185,7 @@ impl PresenceStore for SqlStore {
         )
         .exec_without_returning(tx.txn())
         .await
-        .map_err(|e| match e.sql_err() {
-            // No such user (removed behind the server's back).
-            Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
-                DomainError::Unauthenticated("the account no longer exists".into())
-            }
-            _ => db_err(e),
-        })?;
+        .map_err(crate::convert::caller_write_err)?;
         Box::new(tx).commit().await?;
         Ok(elsewhere == 0)
     }

@@ -249,13 +249,8 @@ impl Store for SqlStore {
         )
         .exec_without_returning(&self.db.conn)
         .await
-        .map_err(|e| match e.sql_err() {
-            // The other user was checked just before: it is the caller who is gone.
-            Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
-                DomainError::Unauthenticated("your account no longer exists".into())
-            }
-            _ => db_err(e),
-        })?;
+        // The other user was checked just before: a missing row is the caller's.
+        .map_err(crate::convert::caller_write_err)?;
         Ok(())
     }
 

@@ -133,7 +133,8 @@ pub struct App {
     stop_tx: Arc<watch::Sender<bool>>,
     presence_task: JoinHandle<()>,
     hub_task: JoinHandle<()>,
-    access_tasks: Vec<JoinHandle<()>>,
+    /// Following access changes (and polling the log on SQLite), sweeping the rate limits.
+    background_tasks: Vec<JoinHandle<()>>,
     bus: NodeBus,
 }
 
@@ -189,12 +190,12 @@ impl App {
         let (stop, stopped) = watch::channel(false);
         // Bans and role changes reach this node's cache and websockets through the bus; on
         // SQLite, changes the command line made arrive by polling the moderation log.
-        let mut access_tasks = vec![
+        let mut background_tasks = vec![
             tokio::spawn(services.access.clone().follow(bus.subscribe())),
             tokio::spawn(sweep_rate_limits(edge.clone())),
         ];
         if db.backend() == Backend::Sqlite {
-            access_tasks.push(tokio::spawn(
+            background_tasks.push(tokio::spawn(
                 services
                     .access
                     .clone()
@@ -231,7 +232,7 @@ impl App {
             stop_tx: Arc::new(stop),
             presence_task,
             hub_task,
-            access_tasks,
+            background_tasks,
             bus: node_bus,
         })
     }
@@ -248,7 +249,7 @@ impl App {
         let _ = self.presence_task.await;
         self.bus.flush().await;
         self.hub_task.abort();
-        self.access_tasks.iter().for_each(JoinHandle::abort);
+        self.background_tasks.iter().for_each(JoinHandle::abort);
         self.db.close().await;
     }
 
@@ -257,7 +258,7 @@ impl App {
     pub async fn abandon(self) {
         self.presence_task.abort();
         self.hub_task.abort();
-        self.access_tasks.iter().for_each(JoinHandle::abort);
+        self.background_tasks.iter().for_each(JoinHandle::abort);
         self.bus.abort();
         let _ = self.stop_tx.send(true);
     }

@@ -7,14 +7,14 @@
 
 use std::time::{Duration, Instant};
 
-use async_graphql::{BatchRequest, Schema};
+use async_graphql::BatchRequest;
 use proptest::prelude::*;
 
 use crate::auth::Caller;
 use crate::edge::hostile::{fragment_bomb, list_literal, mixed_nesting, object_literal};
 use crate::edge::rate::RateSettings;
 use crate::edge::{Edge, EdgeSettings, parse_batch};
-use crate::schema::{AmitySchema, MutationRoot, QueryRoot, SubscriptionRoot};
+use crate::schema::AmitySchema;
 
 /// Far above what any document takes in a release build (well under 50 ms): only work that
 /// runs away trips it.
@@ -22,10 +22,7 @@ const RUNAWAY: Duration = Duration::from_secs(20);
 
 fn schema() -> AmitySchema {
     // The real types and limits, without services: resolvers fail, validation runs in full.
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .limit_depth(crate::schema::MAX_DEPTH)
-        .limit_complexity(crate::schema::MAX_COMPLEXITY)
-        .finish()
+    crate::schema::limited().finish()
 }
 
 /// Takes one body the way `POST /graphql` does, up to validation and execution.

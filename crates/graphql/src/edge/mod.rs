@@ -296,16 +296,11 @@ impl Edge {
 
     /// The error for a request that ran past [`EdgeSettings::request_timeout`].
     pub fn timed_out(&self) -> ApiError {
-        let mut error = ApiError::new(
-            ErrorCode::Unavailable,
-            format!(
-                "the request took longer than {} ms and was cancelled; nothing it had not \
-                 finished was kept",
-                self.settings.request_timeout.as_millis()
-            ),
-        );
-        error.set("retryAfter", Value::from(UNAVAILABLE_RETRY_AFTER_SECS));
-        error
+        ApiError::unavailable(format!(
+            "the request took longer than {} ms and was cancelled; nothing it had not finished \
+             was kept",
+            self.settings.request_timeout.as_millis()
+        ))
     }
 }
 
@@ -416,13 +411,11 @@ mod tests {
         let mut bad = Request::new("{ me { id ");
         let err = edge.admit(&mut bad, &Caller::Anonymous).unwrap_err();
         assert_eq!(err.code().as_deref(), Some("BAD_USER_INPUT"));
-        let deep = format!(
-            "{{ __typename(x: {}1{}) }}",
-            "[".repeat(1600),
-            "]".repeat(1600)
-        );
         let err = edge
-            .admit(&mut Request::new(deep), &Caller::Anonymous)
+            .admit(
+                &mut Request::new(hostile::list_literal(1_600)),
+                &Caller::Anonymous,
+            )
             .unwrap_err();
         assert!(
             err.message().contains("nested too deep"),

@@ -6,7 +6,7 @@ mod subscription;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Schema};
+use async_graphql::{Context, Schema, SchemaBuilder};
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
@@ -28,12 +28,14 @@ pub const MAX_COMPLEXITY: usize = 20_000;
 
 /// Builds the schema on these services, behind this edge.
 pub fn build_schema(services: Services, edge: Arc<Edge>) -> AmitySchema {
+    limited().data(services).data(edge).finish()
+}
+
+/// The schema's types with the limits every request runs under, before any data is attached.
+pub(crate) fn limited() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .data(services)
-        .data(edge)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .finish()
 }
 
 /// The schema as SDL, as kept in `schema.graphql`.
