@@ -138,14 +138,17 @@ fn token_from_init(payload: &serde_json::Value) -> Result<String, &'static str> 
     }
 }
 
+/// The signed-in caller, the watch that wakes when their access may have changed, and the
+/// token (re-checked then; its expiry closes the connection).
+type SignedIn = (Caller, AccessWatch, VerifiedToken);
+
 /// What the init handler found out, for the connection loop.
 #[derive(Default)]
 struct InitOutcome {
     /// The close code a refused init ends with (4403, 4429 or 1013), if it was refused.
     refusal: Mutex<Option<u16>>,
-    /// The signed-in caller, the watch that wakes when their access may have changed, and
-    /// the token (re-checked then; its expiry closes the connection).
-    access: Mutex<Option<(Caller, AccessWatch, VerifiedToken)>>,
+    /// Who signed in, once the init succeeded.
+    access: Mutex<Option<SignedIn>>,
 }
 
 impl InitOutcome {
@@ -173,6 +176,92 @@ pub struct Connection {
     pub client: ClientAddress,
 }
 
+/// Why a `connection_init` was refused: the close code (none: the protocol's own) and reason.
+struct InitRefusal {
+    code: Option<u16>,
+    message: String,
+}
+
+impl InitRefusal {
+    fn new(code: u16, message: impl Into<String>) -> Self {
+        Self {
+            code: Some(code),
+            message: message.into(),
+        }
+    }
+
+    fn token(reason: impl std::fmt::Display) -> Self {
+        Self::new(CLOSE_FORBIDDEN, format!("the token was refused: {reason}"))
+    }
+
+    fn try_later() -> Self {
+        Self::new(
+            CLOSE_TRY_AGAIN_LATER,
+            "the server cannot accept the connection just now; try again later",
+        )
+    }
+}
+
+/// Checks a `connection_init` and opens the session: the token, the user's place on this node
+/// (before any database work, so refusing is cheap), their current status (read fresh), and
+/// their presence. Returns the connection's data and what the loop watches.
+async fn open_session(
+    payload: &serde_json::Value,
+    services: &Services,
+    edge: &Edge,
+    settings: WebSocketSettings,
+    client: ClientAddress,
+) -> Result<(Data, SignedIn), InitRefusal> {
+    let token = token_from_init(payload).map_err(|m| InitRefusal::new(CLOSE_FORBIDDEN, m))?;
+    let verified = services.tokens.verify(&token).map_err(InitRefusal::token)?;
+    let user = verified.session.user_id;
+    let slot = edge
+        .websocket_slot(user, settings.max_per_user)
+        .ok_or_else(|| {
+            InitRefusal::new(
+                CLOSE_TOO_MANY,
+                format!(
+                    "too many connections: at most {} per user on this server",
+                    settings.max_per_user
+                ),
+            )
+        })?;
+    // Watch before checking, so that a ban landing in between is not missed.
+    let watch = services.access.watch(user);
+    let limit = edge.settings().request_timeout;
+    let session =
+        match tokio::time::timeout(limit, crate::auth::admit_fresh(services, &verified)).await {
+            Ok(Admission::Admitted(session)) => session,
+            Ok(Admission::Refused(reason)) => return Err(InitRefusal::token(reason)),
+            Ok(Admission::Unavailable) | Err(_) => return Err(InitRefusal::try_later()),
+        };
+    let guard: PresenceGuard = match tokio::time::timeout(limit, services.presence.connect(user))
+        .await
+    {
+        Ok(Ok(guard)) => guard,
+        Ok(Err(DomainError::Unauthenticated(reason))) => return Err(InitRefusal::token(reason)),
+        Ok(Err(e @ DomainError::Unavailable(_))) => {
+            tracing::warn!(error = %e, "recording presence failed");
+            return Err(InitRefusal::try_later());
+        }
+        Err(_) => return Err(InitRefusal::try_later()),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "recording presence failed");
+            return Err(InitRefusal {
+                code: None,
+                message: "the server could not accept the connection".to_owned(),
+            });
+        }
+    };
+    let caller = Caller::User(session);
+    let mut data = Data::default();
+    data.insert(caller.clone());
+    data.insert(client);
+    data.insert(Arc::new(guard));
+    data.insert(Arc::new(slot));
+    Ok((data, (caller, watch, verified)))
+}
+
 /// A live operation of the connection: its deadline, if it is a query or mutation.
 type Live = HashMap<String, Option<Instant>>;
 
@@ -194,83 +283,24 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
     let outcome = Arc::new(InitOutcome::default());
     let init = {
         let outcome = outcome.clone();
-        let services = services.clone();
-        let edge = edge.clone();
+        let (services, edge) = (services.clone(), edge.clone());
         move |payload: serde_json::Value| async move {
-            let token = token_from_init(&payload)
-                .map_err(|m| outcome.refuse(CLOSE_FORBIDDEN, m.to_owned()))?;
-            let verified = services.tokens.verify(&token).map_err(|reason| {
-                outcome.refuse(CLOSE_FORBIDDEN, format!("the token was refused: {reason}"))
-            })?;
-            // The per-user place first: refusing costs no database work.
-            let user = verified.session.user_id;
-            let slot = edge
-                .websocket_slot(user, settings.max_per_user)
-                .ok_or_else(|| {
-                    outcome.refuse(
-                        CLOSE_TOO_MANY,
-                        format!(
-                            "too many connections: at most {} per user on this server",
-                            settings.max_per_user
-                        ),
-                    )
-                })?;
-            // Watch before checking, so that a ban landing in between is not missed.
-            let watch = services.access.watch(user);
-            let unavailable = || {
-                outcome.refuse(
-                    CLOSE_TRY_AGAIN_LATER,
-                    "the server cannot accept the connection just now; try again later".to_owned(),
-                )
-            };
-            let admitted = tokio::time::timeout(
-                edge.settings().request_timeout,
-                crate::auth::admit_fresh(&services, &verified),
-            )
-            .await;
-            let session = match admitted {
-                Ok(Admission::Admitted(session)) => session,
-                Ok(Admission::Refused(reason)) => {
-                    return Err(
-                        outcome.refuse(CLOSE_FORBIDDEN, format!("the token was refused: {reason}"))
-                    );
+            match open_session(&payload, &services, &edge, settings, client).await {
+                Ok((data, access)) => {
+                    if let Ok(mut slot) = outcome.access.lock() {
+                        *slot = Some(access);
+                    }
+                    Ok(data)
                 }
-                Ok(Admission::Unavailable) | Err(_) => return Err(unavailable()),
-            };
-            let connected = tokio::time::timeout(
-                edge.settings().request_timeout,
-                services.presence.connect(user),
-            )
-            .await;
-            let guard: PresenceGuard = match connected {
-                Ok(Ok(guard)) => guard,
-                Ok(Err(DomainError::Unauthenticated(reason))) => {
-                    return Err(
-                        outcome.refuse(CLOSE_FORBIDDEN, format!("the token was refused: {reason}"))
-                    );
-                }
-                Ok(Err(e @ DomainError::Unavailable(_))) => {
-                    tracing::warn!(error = %e, "recording presence failed");
-                    return Err(unavailable());
-                }
-                Err(_) => return Err(unavailable()),
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "recording presence failed");
-                    return Err(async_graphql::Error::new(
-                        "the server could not accept the connection",
-                    ));
-                }
-            };
-            let caller = Caller::User(session);
-            if let Ok(mut slot) = outcome.access.lock() {
-                *slot = Some((caller.clone(), watch, verified));
+                Err(InitRefusal {
+                    code: Some(code),
+                    message,
+                }) => Err(outcome.refuse(code, message)),
+                Err(InitRefusal {
+                    code: None,
+                    message,
+                }) => Err(async_graphql::Error::new(message)),
             }
-            let mut data = Data::default();
-            data.insert(caller);
-            data.insert(client);
-            data.insert(Arc::new(guard));
-            data.insert(Arc::new(slot));
-            Ok(data)
         }
     };
     let mut messages = async_graphql::http::WebSocket::from_message_stream(schema, input, protocol)
@@ -284,7 +314,7 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
     // Between a connection_init and its answer nothing else is read, so that every later
     // message is checked as the signed-in user it will run as.
     let mut init_pending = false;
-    let mut access: Option<(Caller, AccessWatch, VerifiedToken)> = None;
+    let mut access: Option<SignedIn> = None;
     let mut recheck: Option<Instant> = None;
     let mut live = Live::new();
     let close = loop {
@@ -593,9 +623,7 @@ fn timed_out_message(protocol: WebSocketProtocols, id: &str, error: ApiError) ->
 
 /// Resolves with the token to re-check when the user's access may have changed; never without
 /// a watch.
-async fn access_changed(
-    access: &mut Option<(Caller, AccessWatch, VerifiedToken)>,
-) -> VerifiedToken {
+async fn access_changed(access: &mut Option<SignedIn>) -> VerifiedToken {
     match access {
         Some((_, watch, verified)) => {
             watch.changed().await;
