@@ -1,6 +1,7 @@
 //! The domain's error type.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Result alias used across the domain.
 pub type Result<T, E = DomainError> = std::result::Result<T, E>;
@@ -56,6 +57,66 @@ impl fmt::Display for LimitKind {
     }
 }
 
+/// A failure below the domain (the store, a lock, a pool), kept whole for the logs: what was
+/// being done and, when another error caused it, that error with its own chain of causes.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{context}")]
+pub struct Fault {
+    context: String,
+    #[source]
+    cause: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Fault {
+    /// A fault described by `context` alone.
+    pub fn new(context: impl Into<String>) -> Self {
+        Self {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    /// A fault while doing `context`, caused by `cause`.
+    pub fn caused_by(
+        context: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            context: context.into(),
+            cause: Some(Arc::new(cause)),
+        }
+    }
+}
+
+impl From<String> for Fault {
+    fn from(context: String) -> Self {
+        Self::new(context)
+    }
+}
+
+impl From<&str> for Fault {
+    fn from(context: &str) -> Self {
+        Self::new(context)
+    }
+}
+
+/// An error and each of its causes, joined by ": " (what logs show, once, where the error is
+/// handled).
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let more = next.to_string();
+        // Some errors repeat their cause in their own message; say it once.
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = next.source();
+    }
+    text
+}
+
 /// Every way a domain operation can fail.
 ///
 /// The GraphQL edge maps each variant to a stable `extensions.code`; `Storage` and `Conflict`
@@ -103,16 +164,16 @@ pub enum DomainError {
     ImportFailed(String),
     /// A concurrent transaction got in the way (serialization failure, deadlock, busy database).
     /// Services retry these; one that escapes is reported as an internal error.
-    #[error("concurrent update conflict: {0}")]
-    Conflict(String),
-    /// The store failed; the text is for logs only.
-    #[error("storage failure: {0}")]
-    Storage(String),
+    #[error("concurrent update conflict")]
+    Conflict(#[source] Fault),
+    /// The store failed; the fault is for logs only.
+    #[error("storage failure")]
+    Storage(#[source] Fault),
     /// The store cannot be reached or is saturated (no connection within the pool's wait, the
     /// connection refused or lost, the server shutting down), or another resource the call
-    /// needs is busy past its wait; trying again later may succeed. The text is for logs only.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
+    /// needs is busy past its wait; trying again later may succeed. For logs only.
+    #[error("unavailable")]
+    Unavailable(#[source] Fault),
     /// Any other internal failure; the text is for logs only.
     #[error("internal failure: {0}")]
     Internal(String),
@@ -144,6 +205,21 @@ impl DomainError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn faults_keep_their_causes_for_the_log() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let err = DomainError::Unavailable(Fault::caused_by("acquiring a connection", io));
+        assert_eq!(err.to_string(), "unavailable");
+        assert_eq!(
+            chain(&err),
+            "unavailable: acquiring a connection: connection refused"
+        );
+        assert_eq!(
+            chain(&DomainError::Storage("bad row".into())),
+            "storage failure: bad row"
+        );
+    }
 
     #[test]
     fn target_errors_name_each_target() {

@@ -33,6 +33,6 @@ pub mod realtime;
 pub mod social;
 pub mod time;
 
-pub use error::{DomainError, Result};
+pub use error::{DomainError, Fault, Result};
 pub use handle::Handle;
 pub use ids::{MessageId, ModerationEntryId, NodeId, NotificationId, UserId};

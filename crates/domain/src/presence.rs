@@ -290,7 +290,7 @@ impl PresenceService {
                     Ok(false) => {}
                     Err(e) => {
                         // Keep the entry: the next round tries again.
-                        tracing::warn!(%user, error = %e, "could not record a user offline");
+                        tracing::warn!(%user, error = %crate::error::chain(&e), "could not record a user offline");
                         if let Some(local) = users.get_mut(&user) {
                             local.offline_since =
                                 Some((at, Instant::now() + inner.settings.heartbeat));
@@ -312,7 +312,7 @@ impl PresenceService {
         match inner.store.heartbeat(inner.node, now).await {
             Ok(true) => {}
             Ok(false) => self.reregister().await,
-            Err(e) => tracing::warn!(error = %e, "presence heartbeat failed"),
+            Err(e) => tracing::warn!(error = %crate::error::chain(&e), "presence heartbeat failed"),
         }
         match inner.store.sweep_dead_nodes(self.live_after(now)).await {
             Ok(gone) if !gone.is_empty() => {
@@ -328,7 +328,7 @@ impl PresenceService {
                 );
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "sweeping dead nodes failed"),
+            Err(e) => tracing::warn!(error = %crate::error::chain(&e), "sweeping dead nodes failed"),
         }
     }
 
@@ -339,7 +339,7 @@ impl PresenceService {
         tracing::warn!(node = %inner.node, "this node was presumed dead; registering again");
         let now = inner.clock.now();
         if let Err(e) = inner.store.register_node(inner.node, now).await {
-            tracing::warn!(error = %e, "registering the node again failed");
+            tracing::warn!(error = %crate::error::chain(&e), "registering the node again failed");
             return;
         }
         let mut users = inner.users.lock().await;
@@ -364,7 +364,7 @@ impl PresenceService {
                         });
                     }
                 }
-                Err(e) => tracing::warn!(%user, error = %e, "restoring presence failed"),
+                Err(e) => tracing::warn!(%user, error = %crate::error::chain(&e), "restoring presence failed"),
             }
         }
         users.retain(|_, l| l.connections > 0);

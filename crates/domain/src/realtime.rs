@@ -308,7 +308,7 @@ impl Hub {
         match self.inner.store.notifications_by_ids(ids).await {
             Ok(items) => items.into_iter().map(|n| (n.id, Arc::new(n))).collect(),
             Err(e) => {
-                tracing::warn!(error = %e, "could not load notifications for live delivery");
+                tracing::warn!(error = %crate::error::chain(&e), "could not load notifications for live delivery");
                 HashMap::new()
             }
         }
@@ -321,7 +321,7 @@ impl Hub {
         match self.inner.store.direct_messages_by_ids(ids).await {
             Ok(items) => items.into_iter().map(|m| (m.id, Arc::new(m))).collect(),
             Err(e) => {
-                tracing::warn!(error = %e, "could not load direct messages for live delivery");
+                tracing::warn!(error = %crate::error::chain(&e), "could not load direct messages for live delivery");
                 HashMap::new()
             }
         }
@@ -334,7 +334,7 @@ impl Hub {
         let friends = match store.friend_ids(user).await {
             Ok(friends) => friends,
             Err(e) => {
-                tracing::warn!(%user, error = %e, "could not load friends for presence");
+                tracing::warn!(%user, error = %crate::error::chain(&e), "could not load friends for presence");
                 return;
             }
         };
@@ -352,7 +352,7 @@ impl Hub {
             Ok(Some(u)) => Arc::new(u),
             Ok(None) => return,
             Err(e) => {
-                tracing::warn!(%user, error = %e, "could not load a user for presence");
+                tracing::warn!(%user, error = %crate::error::chain(&e), "could not load a user for presence");
                 return;
             }
         };

@@ -5,6 +5,7 @@
 //! causes instead of returning them.
 
 use amity_domain::DomainError;
+use amity_domain::error::chain;
 use amity_domain::error::TargetProblemKind;
 use async_graphql::{Error, ErrorExtensionValues, Value};
 
@@ -33,6 +34,19 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code.
+    pub const ALL: [ErrorCode; 9] = [
+        ErrorCode::BadUserInput,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::LimitExceeded,
+        ErrorCode::RateLimited,
+        ErrorCode::ImportFailed,
+        ErrorCode::Unavailable,
+        ErrorCode::InternalServerError,
+    ];
+
     /// The code as sent in `extensions.code`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -172,14 +186,14 @@ impl From<DomainError> for ApiError {
                 api.set("limit", *limit);
                 api
             }
-            DomainError::Unavailable(cause) => {
-                tracing::warn!(cause = %cause, "unavailable");
+            DomainError::Unavailable(_) => {
+                tracing::warn!(error = %chain(&err), "unavailable");
                 ApiError::unavailable(
                     "the server cannot reach its database just now; try again shortly",
                 )
             }
             DomainError::Conflict(_) | DomainError::Storage(_) | DomainError::Internal(_) => {
-                tracing::error!(error = %err, "internal error");
+                tracing::error!(error = %chain(&err), "internal error");
                 ApiError::new(
                     ErrorCode::InternalServerError,
                     "internal server error; the details are in the server log",

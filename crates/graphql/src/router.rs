@@ -1,12 +1,14 @@
-//! The HTTP routes: `POST /graphql`, GraphiQL on `GET /graphql` (or a websocket there, see
-//! [`crate::websocket`]), `/healthz` and `/readyz`.
+//! The HTTP routes: `POST /graphql`; `GET /graphql`, which is GraphiQL for a browser (see
+//! [`crate::graphiql`]), a websocket for an upgrade request (see [`crate::websocket`]) and
+//! otherwise a query executed as GraphQL over HTTP specifies; `/healthz` and `/readyz`.
 //!
 //! Every GraphQL request passes [`Edge::admit`] before async-graphql sees it, and runs under
 //! the request timeout; see [`crate::edge`] for the limits.
 
 use std::sync::Arc;
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Response};
 use async_graphql_axum::GraphQLResponse;
 use axum::Router;
@@ -14,11 +16,11 @@ use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 
 use crate::Services;
 use crate::auth::Caller;
@@ -26,6 +28,7 @@ use crate::edge::address::ClientAddress;
 use crate::edge::listener::PeerAddr;
 use crate::edge::{CorsOrigins, Edge, MAX_BODY_BYTES, READY_TIMEOUT};
 use crate::error::{ApiError, ErrorCode, ensure_codes};
+use crate::observe::{self, Transport};
 use crate::schema::AmitySchema;
 use crate::websocket::{self, WebSocketSettings};
 
@@ -56,13 +59,59 @@ pub fn router(
     let cors = cors_layer(&state.edge.settings().cors);
     let router = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphiql/{file}", get(crate::graphiql::asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz));
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    router.layer(TraceLayer::new_for_http()).with_state(state)
+    router
+        .layer(axum::middleware::from_fn(access_log))
+        .with_state(state)
+}
+
+/// Runs a request in a `request` span (method, path; the GraphQL handlers add the operation,
+/// the user id and the outcome) and writes one access line when it is answered: at info for
+/// `/graphql`, at debug for health checks, scrapes and GraphiQL's files. The query string is
+/// never logged (it may carry variables), nor is any header.
+async fn access_log(request: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        path = %path,
+        operation = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let _entered = span.enter();
+    if path == "/graphql" {
+        tracing::info!(target: "amity::access", status, duration_ms, "answered");
+    } else {
+        tracing::debug!(target: "amity::access", status, duration_ms, "answered");
+    }
+    response
+}
+
+/// Notes in the current request span what ran, for whom, and how it ended.
+fn record_in_span(caller: &Caller, operations: &[(Option<String>, &'static str)]) {
+    let span = tracing::Span::current();
+    if let Caller::User(session) = caller {
+        span.record("user_id", tracing::field::display(session.user_id));
+    }
+    let names: Vec<&str> = operations
+        .iter()
+        .map(|(name, _)| name.as_deref().unwrap_or("-"))
+        .collect();
+    let outcomes: Vec<&str> = operations.iter().map(|(_, outcome)| *outcome).collect();
+    span.record("operation", names.join(",").as_str());
+    span.record("outcome", outcomes.join(",").as_str());
 }
 
 /// The CORS layer for the allowed origins; none (no CORS headers, same origin only) by default.
@@ -92,23 +141,151 @@ fn client_of(edge: &Edge, request: &Request) -> ClientAddress {
     ClientAddress::of(peer, request.headers(), &edge.settings().trusted_proxies)
 }
 
-/// GraphiQL for a browser, or a GraphQL websocket for an upgrade request.
-async fn graphql_get(State(state): State<AppState>, request: Request) -> axum::response::Response {
-    let wants_websocket = request
-        .headers()
+/// The parameters of a GraphQL-over-HTTP GET: `?query=...&operationName=...&variables=...`
+/// (variables and extensions as JSON text).
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+/// What a GET on `/graphql` asks for.
+enum GetKind {
+    /// A websocket upgrade.
+    Websocket,
+    /// GraphiQL, for a browser (`Accept: text/html`) or a GET without a query.
+    GraphiQl,
+    /// A query to execute (GraphQL over HTTP).
+    Execute,
+}
+
+fn get_kind(headers: &HeaderMap, has_query: bool) -> GetKind {
+    let wants_websocket = headers
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !wants_websocket {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .title("Amity GraphQL")
-                .finish(),
-        )
-        .into_response();
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if wants_websocket {
+        GetKind::Websocket
+    } else if accept.contains("text/html") || (!has_query && !accept.contains("json")) {
+        GetKind::GraphiQl
+    } else {
+        GetKind::Execute
     }
+}
+
+/// `GET /graphql`: a websocket for an upgrade request, GraphiQL for a browser, otherwise a
+/// query executed as GraphQL over HTTP specifies (mutations and subscriptions: 405).
+async fn graphql_get(State(state): State<AppState>, request: Request) -> axum::response::Response {
+    let params = axum::extract::Query::<GetParams>::try_from_uri(request.uri()).map(|q| q.0);
+    match get_kind(
+        request.headers(),
+        params.as_ref().is_ok_and(|p| p.query.is_some()),
+    ) {
+        GetKind::Websocket => websocket_upgrade(state, request).await,
+        GetKind::GraphiQl => crate::graphiql::page(),
+        GetKind::Execute => {
+            let params = match params {
+                Ok(params) => params,
+                Err(e) => {
+                    return bad_request(
+                        StatusCode::BAD_REQUEST,
+                        format!("the query string could not be read: {}", e.body_text()),
+                    );
+                }
+            };
+            let limit = state.edge.settings().request_timeout;
+            match tokio::time::timeout(limit, execute_get(&state, request, params)).await {
+                Ok(response) => response,
+                Err(_) => timed_out(&state, limit),
+            }
+        }
+    }
+}
+
+/// A GraphQL request from the parameters of a GET.
+fn request_from_get(params: GetParams) -> Result<async_graphql::Request, ApiError> {
+    let Some(query) = params.query else {
+        return Err(ApiError::new(
+            ErrorCode::BadUserInput,
+            "a GET on /graphql needs a ?query= parameter (or send a POST)",
+        ));
+    };
+    let json = |name: &str, text: Option<String>| -> Result<Option<serde_json::Value>, ApiError> {
+        let Some(text) = text else { return Ok(None) };
+        if crate::edge::document::json_nesting(text.as_bytes()) > crate::edge::document::MAX_NESTING + 1 {
+            return Err(ApiError::new(
+                ErrorCode::BadUserInput,
+                format!("the {name} parameter is nested too deep"),
+            ));
+        }
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            ApiError::new(
+                ErrorCode::BadUserInput,
+                format!("the {name} parameter must be JSON: {e}"),
+            )
+        })
+    };
+    let mut request = async_graphql::Request::new(query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = json("variables", params.variables)? {
+        request = request.variables(async_graphql::Variables::from_json(variables));
+    }
+    if let Some(serde_json::Value::Object(extensions)) = json("extensions", params.extensions)? {
+        for (key, value) in extensions {
+            if let Ok(value) = async_graphql::Value::from_json(value) {
+                request.extensions.insert(key, value);
+            }
+        }
+    }
+    Ok(request)
+}
+
+async fn execute_get(
+    state: &AppState,
+    request: Request,
+    params: GetParams,
+) -> axum::response::Response {
+    let graphql = match request_from_get(params) {
+        Ok(graphql) => graphql,
+        Err(refusal) => return error_response(StatusCode::BAD_REQUEST, refusal),
+    };
+    let client = client_of(&state.edge, &request);
+    let caller = caller_of(state, request.headers()).await;
+    let name = graphql.operation_name.clone();
+    match execute_one(state, graphql, &caller, client, Method::Get).await {
+        Executed::Done(response) => {
+            record_in_span(&caller, &[(name, observe::outcome(&response))]);
+            GraphQLResponse::from(response).into_response()
+        }
+        Executed::WrongMethod => {
+            record_in_span(&caller, &[(name, ErrorCode::BadUserInput.as_str())]);
+            let mut response = error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ApiError::new(
+                    ErrorCode::BadUserInput,
+                    "only queries may be sent with GET; send mutations and subscriptions with \
+                     POST or over the websocket",
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+            response
+        }
+    }
+}
+
+/// A GraphQL websocket for an upgrade request.
+async fn websocket_upgrade(state: AppState, request: Request) -> axum::response::Response {
     let client = client_of(&state.edge, &request);
     let protocol = request
         .headers()
@@ -196,14 +373,25 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> axum::
     let limit = state.edge.settings().request_timeout;
     match tokio::time::timeout(limit, execute_post(&state, request)).await {
         Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(
-                timeout_ms = limit.as_millis() as u64,
-                "a request ran out of time and was cancelled"
-            );
-            error_response(StatusCode::SERVICE_UNAVAILABLE, state.edge.timed_out())
-        }
+        Err(_) => timed_out(&state, limit),
     }
+}
+
+/// The answer to a request cancelled after `limit`.
+fn timed_out(state: &AppState, limit: std::time::Duration) -> axum::response::Response {
+    tracing::warn!(
+        timeout_ms = limit.as_millis() as u64,
+        "a request ran out of time and was cancelled"
+    );
+    error_response(StatusCode::SERVICE_UNAVAILABLE, state.edge.timed_out())
+}
+
+/// The caller named by a request's `Authorization` header.
+async fn caller_of(state: &AppState, headers: &HeaderMap) -> Caller {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    crate::auth::authenticate(&state.services, auth).await
 }
 
 async fn execute_post(state: &AppState, request: Request) -> axum::response::Response {
@@ -237,23 +425,61 @@ async fn execute_post(state: &AppState, request: Request) -> axum::response::Res
         Ok(batch) => batch,
         Err(refusal) => return error_response(StatusCode::BAD_REQUEST, refusal),
     };
-    let auth = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let caller = crate::auth::authenticate(&state.services, auth).await;
+    let caller = caller_of(state, &parts.headers).await;
     let response = match batch {
         BatchRequest::Single(request) => {
-            BatchResponse::Single(execute_one(state, request, &caller, client).await)
+            let name = request.operation_name.clone();
+            let response: Response = execute_one(state, request, &caller, client, Method::Post)
+                .await
+                .into();
+            record_in_span(&caller, &[(name, observe::outcome(&response))]);
+            BatchResponse::Single(response)
         }
         BatchRequest::Batch(requests) => {
-            let runs = requests
+            let names: Vec<Option<String>> =
+                requests.iter().map(|r| r.operation_name.clone()).collect();
+            let runs = requests.into_iter().map(|request| async {
+                Response::from(
+                    execute_one(state, request, &caller, client, Method::Post).await,
+                )
+            });
+            let responses = async_graphql::futures_util::future::join_all(runs).await;
+            let operations: Vec<_> = names
                 .into_iter()
-                .map(|request| execute_one(state, request, &caller, client));
-            BatchResponse::Batch(async_graphql::futures_util::future::join_all(runs).await)
+                .zip(responses.iter().map(observe::outcome))
+                .collect();
+            record_in_span(&caller, &operations);
+            BatchResponse::Batch(responses)
         }
     };
     GraphQLResponse::from(response).into_response()
+}
+
+/// How an operation arrived over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    /// Any operation.
+    Post,
+    /// Queries only.
+    Get,
+}
+
+/// What became of one operation.
+enum Executed {
+    /// It ran, or was refused with an error in its response.
+    Done(Response),
+    /// A mutation or subscription sent with GET: not run.
+    WrongMethod,
+}
+
+impl From<Executed> for Response {
+    fn from(executed: Executed) -> Self {
+        match executed {
+            Executed::Done(response) => response,
+            // POST takes every kind of operation.
+            Executed::WrongMethod => Response::default(),
+        }
+    }
 }
 
 /// One operation: admitted by the edge, then executed with the caller and client attached.
@@ -262,13 +488,30 @@ async fn execute_one(
     request: async_graphql::Request,
     caller: &Caller,
     client: ClientAddress,
-) -> Response {
-    let (request, admitted) = state.edge.admit_request(request, caller).await;
-    if let Err(refusal) = admitted {
-        return Response::from_errors(vec![refusal.into_server_error()]);
-    }
+    method: Method,
+) -> Executed {
+    let started = std::time::Instant::now();
+    let (mut request, admitted) = state.edge.admit_request(request, caller).await;
+    let kind = match admitted {
+        Err(refusal) => {
+            let response = Response::from_errors(vec![refusal.into_server_error()]);
+            observe::record_operation(Transport::Http, None, observe::outcome(&response));
+            return Executed::Done(response);
+        }
+        Ok(Some(OperationType::Mutation | OperationType::Subscription)) if method == Method::Get => {
+            observe::record_operation(Transport::Http, None, ErrorCode::BadUserInput.as_str());
+            return Executed::WrongMethod;
+        }
+        Ok(kind) => kind,
+    };
+    let operation_name = request.operation_name.clone();
+    let field = request
+        .parsed_query()
+        .map_or("unknown", |doc| observe::field_label(doc, operation_name.as_deref()));
     let request = request.data(caller.clone()).data(client);
     let mut response = state.schema.execute(request).await;
     ensure_codes(&mut response);
-    response
+    observe::record_operation(Transport::Http, kind, observe::outcome(&response));
+    observe::record_latency(field, started.elapsed());
+    Executed::Done(response)
 }

@@ -9,7 +9,8 @@
 //!   [`WebSocketSettings::max_subscriptions`] live at once (an `error` message for that id);
 //!   a query or mutation sent this way is cancelled after the request timeout;
 //! - authentication in `connection_init` (`{"Authorization": "Bearer <token>"}`, the key in any
-//!   case, or `{"token": "<token>"}`); a missing, forged or expired token, or a user who no
+//!   case, `{"token": "<token>"}`, `{"authToken": "<token>"}` or
+//!   `{"headers": {"Authorization": "Bearer <token>"}}`); a missing, forged or expired token, or a user who no
 //!   longer exists, is refused with close code 4403 (graphql-transport-ws) or a
 //!   `connection_error` (legacy); a user with [`WebSocketSettings::max_per_user`] websockets
 //!   on this node already is refused with 4429; when the session cannot be checked (the
@@ -43,9 +44,11 @@ use chrono::Utc;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::Services;
 use crate::auth::tokens::VerifiedToken;
+use crate::observe::{self, Transport};
 use crate::auth::{Admission, Caller};
 use crate::edge::address::ClientAddress;
 use crate::edge::{Edge, document};
@@ -116,26 +119,45 @@ impl Default for WebSocketSettings {
     }
 }
 
-/// The token in a `connection_init` payload.
+/// What a `connection_init` without a usable token is told.
+const INIT_HINT: &str = "send {\"Authorization\": \"Bearer <token>\"} in connection_init";
+
+/// The token in a `connection_init` payload, in any of the shapes clients send (SPEC 12.2):
+/// `{"Authorization": "Bearer t"}` (the key in any case), `{"token": t}`, `{"authToken": t}`,
+/// or `{"headers": {"Authorization": "Bearer t"}}`.
 fn token_from_init(payload: &serde_json::Value) -> Result<String, &'static str> {
     let Some(map) = payload.as_object() else {
-        return Err("send {\"Authorization\": \"Bearer <token>\"} in connection_init");
+        return Err(INIT_HINT);
     };
-    for (key, value) in map {
-        if key.eq_ignore_ascii_case("authorization") {
-            let value = value.as_str().unwrap_or_default().trim();
-            return match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                    Ok(token.trim().to_owned())
-                }
-                _ => Err("Authorization must be \"Bearer <token>\""),
-            };
+    if let Some(found) = bearer_in(map) {
+        return found;
+    }
+    if let Some(found) = map
+        .get("headers")
+        .and_then(|h| h.as_object())
+        .and_then(bearer_in)
+    {
+        return found;
+    }
+    ["token", "authToken"]
+        .iter()
+        .find_map(|key| map.get(*key).and_then(|t| t.as_str()))
+        .map(|token| token.trim().to_owned())
+        .ok_or(INIT_HINT)
+}
+
+/// The bearer token of an `Authorization` entry (the key in any case), if the map has one.
+fn bearer_in(map: &serde_json::Map<String, serde_json::Value>) -> Option<Result<String, &'static str>> {
+    let (_, value) = map
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))?;
+    let value = value.as_str().unwrap_or_default().trim();
+    Some(match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            Ok(token.trim().to_owned())
         }
-    }
-    match map.get("token").and_then(|t| t.as_str()) {
-        Some(token) => Ok(token.trim().to_owned()),
-        None => Err("send {\"Authorization\": \"Bearer <token>\"} in connection_init"),
-    }
+        _ => Err("Authorization must be \"Bearer <token>\""),
+    })
 }
 
 /// The signed-in caller, the watch that wakes when their access may have changed, and the
@@ -241,12 +263,12 @@ async fn open_session(
         Ok(Ok(guard)) => guard,
         Ok(Err(DomainError::Unauthenticated(reason))) => return Err(InitRefusal::token(reason)),
         Ok(Err(e @ DomainError::Unavailable(_))) => {
-            tracing::warn!(error = %e, "recording presence failed");
+            tracing::warn!(error = %amity_domain::error::chain(&e), "recording presence failed");
             return Err(InitRefusal::try_later());
         }
         Err(_) => return Err(InitRefusal::try_later()),
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "recording presence failed");
+            tracing::error!(error = %amity_domain::error::chain(&e), "recording presence failed");
             return Err(InitRefusal {
                 code: None,
                 message: "the server could not accept the connection".to_owned(),
@@ -265,8 +287,42 @@ async fn open_session(
 /// A live operation of the connection: its deadline, if it is a query or mutation.
 type Live = HashMap<String, Option<Instant>>;
 
-/// Serves one upgraded websocket until either side ends it or the server shuts down.
-pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watch::Receiver<bool>) {
+/// This connection's share of [`observe::SUBSCRIPTIONS_LIVE`].
+#[derive(Default)]
+struct LiveSubscriptions(usize);
+
+impl LiveSubscriptions {
+    /// Brings the gauge in line with the subscriptions (operations without a deadline) of
+    /// `live`.
+    fn update(&mut self, live: &Live) {
+        let now = live.values().filter(|deadline| deadline.is_none()).count();
+        if now != self.0 {
+            observe::adjust(observe::SUBSCRIPTIONS_LIVE, now as f64 - self.0 as f64);
+            self.0 = now;
+        }
+    }
+}
+
+/// Serves one upgraded websocket until either side ends it or the server shuts down, in a
+/// `websocket` span that carries the user id once the connection is signed in.
+pub async fn serve(socket: WebSocket, connection: Connection, shutdown: watch::Receiver<bool>) {
+    let span = tracing::info_span!(
+        "websocket",
+        protocol = connection.protocol.sec_websocket_protocol(),
+        client = %connection.client,
+        user_id = tracing::field::Empty,
+    );
+    serve_connection(socket, connection, shutdown)
+        .instrument(span)
+        .await;
+}
+
+async fn serve_connection(
+    socket: WebSocket,
+    connection: Connection,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _open = observe::Held::new(observe::WEBSOCKETS_OPEN);
     let Connection {
         schema,
         services,
@@ -317,9 +373,15 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
     let mut access: Option<SignedIn> = None;
     let mut recheck: Option<Instant> = None;
     let mut live = Live::new();
+    let mut subscriptions = LiveSubscriptions::default();
     let close = loop {
+        subscriptions.update(&live);
         if access.is_none() {
             access = outcome.access.lock().ok().and_then(|mut slot| slot.take());
+            if let Some((Caller::User(session), _, _)) = &access {
+                tracing::Span::current().record("user_id", tracing::field::display(session.user_id));
+                tracing::info!("websocket signed in");
+            }
         }
         let caller = access
             .as_ref()
@@ -393,6 +455,14 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
                         } else {
                             edge.admit_request(payload, &caller).await
                         };
+                        observe::record_operation(
+                            Transport::Websocket,
+                            refusal.as_ref().ok().copied().flatten(),
+                            match &refusal {
+                                Ok(_) => "OK",
+                                Err(error) => observe::code_label(error.code().as_deref()),
+                            },
+                        );
                         match refusal {
                             Ok(kind) => {
                                 let deadline = (kind != Some(OperationType::Subscription))
@@ -523,6 +593,12 @@ pub async fn serve(socket: WebSocket, connection: Connection, mut shutdown: watc
             }
         }
     };
+    subscriptions.update(&Live::new());
+    observe::record_websocket_close(close.as_ref().map(|(code, _)| *code));
+    match &close {
+        Some((code, reason)) => tracing::info!(code, reason = %reason, "websocket closed"),
+        None => tracing::info!("websocket ended by the client"),
+    }
     if let Some((code, reason)) = close {
         let frame = CloseFrame {
             code,
@@ -660,6 +736,17 @@ mod tests {
             "abc"
         );
         assert_eq!(token_from_init(&json!({"token": "abc"})).unwrap(), "abc");
+        assert_eq!(token_from_init(&json!({"authToken": "abc"})).unwrap(), "abc");
+        assert_eq!(
+            token_from_init(&json!({"headers": {"Authorization": "Bearer abc"}})).unwrap(),
+            "abc"
+        );
+        assert_eq!(
+            token_from_init(&json!({"headers": {"authorization": "Bearer abc"}})).unwrap(),
+            "abc"
+        );
+        assert!(token_from_init(&json!({"headers": {"Authorization": "abc"}})).is_err());
+        assert!(token_from_init(&json!({"headers": "Bearer abc"})).is_err());
         assert!(token_from_init(&json!({"Authorization": "Basic abc"})).is_err());
         assert!(token_from_init(&json!({})).is_err());
         assert!(token_from_init(&json!(null)).is_err());

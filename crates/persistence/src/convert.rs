@@ -7,7 +7,9 @@ use amity_domain::messages::{DirectMessage, MessageBody};
 use amity_domain::moderation::{AccessStatus, Ban, ModerationAction, ModerationEntry};
 use amity_domain::notifications::{Notification, NotificationCode};
 use amity_domain::time::from_micros;
-use amity_domain::{DomainError, Handle, MessageId, ModerationEntryId, NotificationId, UserId};
+use amity_domain::{
+    DomainError, Fault, Handle, MessageId, ModerationEntryId, NotificationId, UserId,
+};
 use sea_orm::{DbErr, RuntimeErr};
 use uuid::Uuid;
 
@@ -21,18 +23,14 @@ use crate::reads::UserRow;
 /// on the handle become [`DomainError::HandleTaken`] at the call site; everything else is a
 /// storage failure.
 pub fn db_err(err: DbErr) -> DomainError {
-    match &err {
-        DbErr::ConnectionAcquire(_) => DomainError::Unavailable(err.to_string()),
-        DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e))
-        | DbErr::Conn(RuntimeErr::SqlxError(e)) => match classify(e) {
-            Failure::Conflict => DomainError::Conflict(err.to_string()),
-            Failure::Unavailable => DomainError::Unavailable(err.to_string()),
-            Failure::Other => DomainError::Storage(err.to_string()),
-        },
-        DbErr::Conn(_) => DomainError::Unavailable(err.to_string()),
-        _ => DomainError::Storage(err.to_string()),
-    }
+    let failure = match &err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Failure::Unavailable,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            classify(e)
+        }
+        _ => Failure::Other,
+    };
+    failure.into_error(err)
 }
 
 /// Maps the error of a write that names the caller's own user row: a foreign-key violation
@@ -50,11 +48,7 @@ pub fn caller_write_err(err: DbErr) -> DomainError {
 /// Maps an error of a statement run through sqlx directly (the fixed-SQL reads) as
 /// [`db_err`] does.
 pub fn sqlx_err(err: sea_orm::sqlx::Error) -> DomainError {
-    match classify(&err) {
-        Failure::Conflict => DomainError::Conflict(err.to_string()),
-        Failure::Unavailable => DomainError::Unavailable(err.to_string()),
-        Failure::Other => DomainError::Storage(err.to_string()),
-    }
+    classify(&err).into_error(err)
 }
 
 /// What kind of failure a sqlx error is.
@@ -66,6 +60,21 @@ pub(crate) enum Failure {
     Unavailable,
     /// Anything else.
     Other,
+}
+
+impl Failure {
+    /// The domain error for `cause`, which it keeps as its source (logged with its chain).
+    fn into_error(self, cause: impl std::error::Error + Send + Sync + 'static) -> DomainError {
+        match self {
+            Failure::Conflict => {
+                DomainError::Conflict(Fault::caused_by("another transaction got in the way", cause))
+            }
+            Failure::Unavailable => {
+                DomainError::Unavailable(Fault::caused_by("the database is unreachable", cause))
+            }
+            Failure::Other => DomainError::Storage(Fault::caused_by("a database statement failed", cause)),
+        }
+    }
 }
 
 pub(crate) fn classify(err: &sea_orm::sqlx::Error) -> Failure {
@@ -142,7 +151,7 @@ pub(crate) fn user_from_columns(row: UserRow) -> Result<User, DomainError> {
 /// A stored role.
 fn role_of(user: Uuid, role: &str) -> Result<Role, DomainError> {
     role.parse::<Role>()
-        .map_err(|e| DomainError::Storage(format!("user {user}: {e}")))
+        .map_err(|e| DomainError::Storage(format!("user {user}: {e}").into()))
 }
 
 /// The ban recorded on a user row, if any.
@@ -175,7 +184,7 @@ pub fn access_from_row(row: &user::Model) -> Result<AccessStatus, DomainError> {
 pub fn moderation_entry_from_row(
     row: moderation_log::Model,
 ) -> Result<ModerationEntry, DomainError> {
-    let bad = |what: &str| DomainError::Storage(format!("moderation entry {}: {what}", row.id));
+    let bad = |what: &str| DomainError::Storage(format!("moderation entry {}: {what}", row.id).into());
     Ok(ModerationEntry {
         id: ModerationEntryId::from_uuid(row.id),
         actor: row.actor_id.map(UserId::from_uuid),
@@ -197,7 +206,7 @@ pub fn moderation_entry_from_row(
 /// A stored state rank as a domain state.
 pub fn state_from_rank(rank: i16) -> Result<FriendState, DomainError> {
     FriendState::from_rank(rank)
-        .ok_or_else(|| DomainError::Storage(format!("unknown friend state {rank}")))
+        .ok_or_else(|| DomainError::Storage(format!("unknown friend state {rank}").into()))
 }
 
 /// An edge row joined with its other user as a domain view.
@@ -234,7 +243,7 @@ pub(crate) fn edge_view(
 /// A notification row as a domain notification.
 pub fn notification_from_row(row: notification::Model) -> Result<Notification, DomainError> {
     let code = NotificationCode::from_i16(row.code)
-        .ok_or_else(|| DomainError::Storage(format!("unknown notification code {}", row.code)))?;
+        .ok_or_else(|| DomainError::Storage(format!("unknown notification code {}", row.code).into()))?;
     Ok(Notification {
         id: NotificationId::from_uuid(row.id),
         recipient: UserId::from_uuid(row.recipient_id),

@@ -19,13 +19,24 @@ pub enum PersistenceError {
     #[error("unsupported database URL \"{0}\": use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
     /// The database could not be reached or refused us.
-    #[error("cannot connect to the database: {0}")]
+    #[error("cannot connect to the database")]
     Connect(#[source] DbErr),
+    /// The PostgreSQL server could not be reached or refused the connection.
+    #[error("cannot connect to PostgreSQL at {host}:{port}")]
+    Unreachable {
+        /// The host in the URL (or the socket directory).
+        host: String,
+        /// The port.
+        port: u16,
+        /// Why: connection refused, no such host, a timeout, bad credentials...
+        #[source]
+        cause: sea_orm::sqlx::Error,
+    },
     /// A migration step failed.
-    #[error("migration failed: {0}")]
+    #[error("migration failed")]
     Migrate(#[source] DbErr),
     /// Any other database failure.
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[from] DbErr),
     /// The caller's data is inconsistent (bulk loads).
     #[error("invalid data: {0}")]
@@ -63,6 +74,81 @@ pub struct Database {
 
 /// Whether a PostgreSQL host is this machine: a loopback address, `localhost` or a Unix
 /// socket directory.
+/// How long the first connection to PostgreSQL may take before the start fails.
+pub const CONNECT_PROBE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// PostgreSQL's options: TLS off for a server on this machine unless the URL or `PGSSLMODE`
+/// asks for it (it protects nothing there and cost about a tenth of the server's CPU under
+/// load).
+fn postgres_tls(
+    options: sea_orm::sqlx::postgres::PgConnectOptions,
+    tls_asked: bool,
+) -> sea_orm::sqlx::postgres::PgConnectOptions {
+    if !tls_asked && is_local_host(options.get_host()) {
+        options.ssl_mode(PgSslMode::Disable)
+    } else {
+        options
+    }
+}
+
+/// One connection to PostgreSQL before the pool is made, so that a server that cannot be
+/// reached fails the start within [`CONNECT_PROBE_TIMEOUT`] with its host, port and the cause
+/// (the pool would retry until its own timeouts and report only "pool timed out").
+async fn probe_postgres(url: &str, tls_asked: bool) -> Result<(), PersistenceError> {
+    use sea_orm::sqlx::Connection;
+    use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
+    let options: PgConnectOptions = url.parse().map_err(|e: sea_orm::sqlx::Error| {
+        PersistenceError::UnsupportedUrl(format!("{}: {e}", redact(url)))
+    })?;
+    let options = postgres_tls(options, tls_asked);
+    let unreachable = |cause| PersistenceError::Unreachable {
+        host: options.get_host().to_owned(),
+        port: options.get_port(),
+        cause,
+    };
+    match tokio::time::timeout(CONNECT_PROBE_TIMEOUT, PgConnection::connect_with(&options)).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(cause)) => Err(unreachable(cause)),
+        Err(_) => Err(unreachable(sea_orm::sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "no answer within {} s",
+                CONNECT_PROBE_TIMEOUT.as_secs()
+            ),
+        )))),
+    }
+}
+
+/// `url` with its password, if any, replaced by `***` (for logs and errors).
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u:p@ss@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite://amity.db"), "sqlite://amity.db");
+    }
+}
+
 fn is_local_host(host: &str) -> bool {
     host.starts_with('/')
         || host.eq_ignore_ascii_case("localhost")
@@ -163,19 +249,11 @@ impl Database {
                 let tls_asked = url.contains("sslmode=")
                     || url.contains("ssl-mode=")
                     || std::env::var_os("PGSSLMODE").is_some();
+                probe_postgres(url, tls_asked).await?;
                 options
                     .max_connections(pool_size)
                     .min_connections(1)
-                    .map_sqlx_postgres_opts(move |o| {
-                        // TLS to a server on this machine protects nothing and cost about a
-                        // tenth of the server's CPU under load; `sslmode=` in the URL (or
-                        // PGSSLMODE) still decides when given.
-                        if !tls_asked && is_local_host(o.get_host()) {
-                            o.ssl_mode(PgSslMode::Disable)
-                        } else {
-                            o
-                        }
-                    });
+                    .map_sqlx_postgres_opts(move |o| postgres_tls(o, tls_asked));
             }
         }
         let conn = sea_orm::Database::connect(options)
@@ -208,6 +286,22 @@ impl Database {
     /// The most connections the pool opens.
     pub fn pool_size(&self) -> u32 {
         self.pool_size
+    }
+
+    /// Connections of the pool now: `(in use, idle)`.
+    pub fn pool_usage(&self) -> (u32, u32) {
+        let (open, idle) = match self.backend {
+            Backend::Postgres => {
+                let pool = self.conn.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            Backend::Sqlite => {
+                let pool = self.conn.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(open);
+        (open - idle, idle)
     }
 
     /// Whether the database answers (for readiness probes).

@@ -26,7 +26,8 @@ pub mod testing;
 mod transaction;
 
 pub use database::{
-    Backend, DEFAULT_ACQUIRE_TIMEOUT, Database, MigrationStatus, PersistenceError, PoolSettings,
+    Backend, CONNECT_PROBE_TIMEOUT, DEFAULT_ACQUIRE_TIMEOUT, Database, MigrationStatus,
+    PersistenceError, PoolSettings, redact,
 };
-pub use pg_bus::{PgBusWorker, PgEventBus};
+pub use pg_bus::{BUS_DELIVERY_LAG, BUS_LAG_BUCKETS, PgBusWorker, PgEventBus, describe_metrics};
 pub use store::SqlStore;

@@ -37,6 +37,32 @@ struct Envelope {
     n: NodeId,
     /// Its events, in order.
     e: Vec<Event>,
+    /// When the payload was sent, in microseconds since the Unix epoch (0 from a node that
+    /// did not say): the receiving node records the delivery lag from it.
+    #[serde(default)]
+    t: i64,
+}
+
+/// How long events took from the publishing node's NOTIFY to this node, in seconds (the
+/// nodes' clocks are assumed in step, as NTP keeps them).
+pub const BUS_DELIVERY_LAG: &str = "amity_bus_delivery_lag_seconds";
+
+/// Buckets of [`BUS_DELIVERY_LAG`]: a tenth of a millisecond to five seconds.
+pub const BUS_LAG_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0, 5.0,
+];
+
+/// Describes this crate's metrics to the installed recorder.
+pub fn describe_metrics() {
+    metrics::describe_histogram!(
+        BUS_DELIVERY_LAG,
+        metrics::Unit::Seconds,
+        "Time from another node's NOTIFY to its events reaching this node (PostgreSQL bus)"
+    );
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
 }
 
 /// The LISTEN/NOTIFY bus of one node. Drive its [`PgBusWorker`] for events to cross nodes.
@@ -118,7 +144,12 @@ fn encode(node: NodeId, events: &[Event]) -> Vec<String> {
 }
 
 fn envelope(node: NodeId, events: Vec<Event>) -> Option<String> {
-    serde_json::to_string(&Envelope { n: node, e: events }).ok()
+    serde_json::to_string(&Envelope {
+        n: node,
+        e: events,
+        t: now_micros(),
+    })
+    .ok()
 }
 
 impl PgBusWorker {
@@ -181,7 +212,7 @@ async fn publish_loop(
                 match options.connect().await {
                     Ok(c) => conn = Some(c),
                     Err(e) => {
-                        tracing::warn!(error = %e, "event bus: cannot connect to publish");
+                        tracing::warn!(error = %amity_domain::error::chain(&e), "event bus: cannot connect to publish");
                         if !stopping {
                             tokio::time::sleep(Duration::from_millis(200)).await;
                         }
@@ -198,7 +229,7 @@ async fn publish_loop(
             match sent {
                 Ok(_) => break,
                 Err(e) => {
-                    tracing::warn!(error = %e, attempt, "event bus: publishing failed");
+                    tracing::warn!(error = %amity_domain::error::chain(&e), attempt, "event bus: publishing failed");
                     conn = None;
                 }
             }
@@ -234,7 +265,7 @@ async fn listen(
             result = connected => match result {
                 Ok(ok) => ok,
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "event bus: cannot listen");
+                    tracing::warn!(error = %amity_domain::error::chain(&e), retry_in = ?backoff, "event bus: cannot listen");
                     tokio::select! {
                         _ = stop.changed() => return,
                         _ = tokio::time::sleep(backoff) => {}
@@ -265,7 +296,7 @@ async fn listen(
                     tracing::warn!("event bus: the listening connection was lost and restored");
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "event bus: listening failed; reconnecting");
+                    tracing::warn!(error = %amity_domain::error::chain(&e), "event bus: listening failed; reconnecting");
                     break;
                 }
             }
@@ -279,11 +310,15 @@ fn deliver(node: NodeId, local: &broadcast::Sender<Event>, payload: &str) {
     match serde_json::from_str::<Envelope>(payload) {
         Ok(envelope) if envelope.n == node => {}
         Ok(envelope) => {
+            if envelope.t > 0 {
+                let lag = now_micros().saturating_sub(envelope.t).max(0);
+                metrics::histogram!(BUS_DELIVERY_LAG).record(lag as f64 / 1_000_000.0);
+            }
             for event in envelope.e {
                 let _ = local.send(event);
             }
         }
-        Err(e) => tracing::warn!(error = %e, "event bus: ignoring a malformed payload"),
+        Err(e) => tracing::warn!(error = %amity_domain::error::chain(&e), "event bus: ignoring a malformed payload"),
     }
 }
 

@@ -350,7 +350,7 @@ impl GraphTransaction for SqlGraphTransaction {
             // Someone linked it (or this user linked another account) concurrently.
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => DomainError::Conflict(format!(
                 "{network} account {external_id} was linked concurrently"
-            )),
+            ).into()),
             _ => db_err(e),
         })?;
         Ok(())

@@ -18,11 +18,13 @@ use amity_graphql::cursor::CursorCodec;
 use amity_graphql::edge::{Edge, EdgeSettings};
 use amity_persistence::{Backend, Database, PgBusWorker, PgEventBus, SqlStore};
 use anyhow::Context;
+use tracing::Instrument;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Settings;
+pub use amity_persistence::redact;
 
 /// Connects to the configured database and applies pending migrations.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
@@ -81,9 +83,13 @@ impl NodeBus {
     pub fn start(&mut self) {
         if let Some(worker) = self.worker.take() {
             let (tx, rx) = oneshot::channel::<()>();
-            let task = tokio::spawn(worker.run(async {
-                let _ = rx.await;
-            }));
+            let task = tokio::spawn(
+                worker
+                    .run(async {
+                        let _ = rx.await;
+                    })
+                    .instrument(tracing::info_span!("bus")),
+            );
             self.task = Some((tx, task));
         }
     }
@@ -148,9 +154,14 @@ impl App {
     /// Opens and migrates the database, wires the services, registers this node and starts its
     /// background work.
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
+        // Everything that can be refused without the database is checked before it is opened.
         let edge = Arc::new(Edge::new(settings.edge()?));
-        let db = open_database(settings).await?;
         let secret = settings.resolve_secret()?;
+        let hasher =
+            Arc::new(Argon2Hasher::new(settings.hash_cost()).map_err(|e| anyhow::anyhow!("{e}"))?);
+        let networks = amity_importers::networks(&settings.importers())
+            .context("configuring the Facebook and Steam clients")?;
+        let db = open_database(settings).await?;
         let node = NodeId::new();
         let sql = SqlStore::new(db.clone());
         let store: Arc<dyn Store> = Arc::new(sql.clone());
@@ -170,10 +181,6 @@ impl App {
             .start()
             .await
             .context("registering this node for presence")?;
-        let hasher =
-            Arc::new(Argon2Hasher::new(settings.hash_cost()).map_err(|e| anyhow::anyhow!("{e}"))?);
-        let networks = amity_importers::networks(&settings.importers())
-            .context("configuring the Facebook and Steam clients")?;
         let services = Services::new(
             store,
             bus.clone(),
@@ -186,12 +193,24 @@ impl App {
             vec![networks.facebook, networks.steam],
         );
 
-        let hub_task = tokio::spawn(services.hub.clone().run(bus.subscribe()));
+        let hub_task = tokio::spawn(
+            services
+                .hub
+                .clone()
+                .run(bus.subscribe())
+                .instrument(tracing::info_span!("hub", %node)),
+        );
         let (stop, stopped) = watch::channel(false);
         // Bans and role changes reach this node's cache and websockets through the bus; on
         // SQLite, changes the command line made arrive by polling the moderation log.
         let mut background_tasks = vec![
-            tokio::spawn(services.access.clone().follow(bus.subscribe())),
+            tokio::spawn(
+                services
+                    .access
+                    .clone()
+                    .follow(bus.subscribe())
+                    .instrument(tracing::info_span!("access", %node)),
+            ),
             tokio::spawn(sweep_rate_limits(edge.clone())),
         ];
         if db.backend() == Backend::Sqlite {
@@ -209,14 +228,20 @@ impl App {
                 let shutdown = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
-                if let Err(e) = presence.run(shutdown).await {
-                    tracing::warn!(error = %e, "presence stopped with an error");
+                if let Err(e) = presence
+                    .run(shutdown)
+                    .instrument(tracing::info_span!("presence", %node))
+                    .await
+                {
+                    tracing::warn!(error = %amity_domain::error::chain(&e), "presence stopped with an error");
                 }
             })
         };
         tracing::info!(%node, bus = if node_bus.is_shared() { "postgres" } else { "in-process" }, "node started");
 
-        let schema = amity_graphql::build_schema(services.clone(), edge.clone());
+        let schema =
+            amity_graphql::build_schema(services.clone(), edge.clone(), settings.introspection);
+        crate::metrics::install(stopped.clone());
         let router = amity_graphql::router(
             schema,
             services.clone(),
@@ -224,6 +249,7 @@ impl App {
             settings.websockets(),
             stopped,
         );
+        let router = crate::metrics::route(router, db.clone());
         Ok(Self {
             router,
             db,
@@ -319,10 +345,10 @@ struct AppHandle {
 impl RunningServer {
     /// Starts a server with these settings (use port 0 for a free port).
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
-        let app = App::start(settings).await?;
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;
+        let app = App::start(settings).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let router = app.router.clone();
@@ -480,31 +506,5 @@ impl ShutdownSignal {
             let _ = tokio::signal::ctrl_c().await;
         }
         tracing::info!("shutting down: finishing requests in flight");
-    }
-}
-
-/// Hides a password in a database URL for logs.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_are_hidden() {
-        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("sqlite://amity.db"), "sqlite://amity.db");
     }
 }

@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::app;
-use crate::config::{FlagOverrides, Settings};
+use crate::config::{FlagOverrides, LogFormat, Settings};
 
 const SETTINGS_HELP: &str = "\
 Settings (flag > environment > amity.toml > default):
@@ -30,6 +30,8 @@ Settings (flag > environment > amity.toml > default):
   AMITY_PASSWORD_HASH_MEMORY_KIB, AMITY_PASSWORD_HASH_ITERATIONS
                                argon2id cost [default: 19456, 2]
   AMITY_LOG                    log filter, e.g. info or amity=debug [default: info]
+  AMITY_LOG_FORMAT             text or json (one object a line) [default: text]
+  AMITY_INTROSPECTION          whether __schema and __type answer [default: true]
   AMITY_PRESENCE_HEARTBEAT_MS, AMITY_PRESENCE_TTL_MS, AMITY_PRESENCE_OFFLINE_GRACE_MS
                                presence timings [default: 5000, 15000, 1000]
   AMITY_WEBSOCKET_KEEPALIVE_MS, AMITY_WEBSOCKET_INIT_TIMEOUT_MS
@@ -56,7 +58,8 @@ Settings (flag > environment > amity.toml > default):
   AMITY_WEBSOCKET_MAX_SUBSCRIPTIONS, AMITY_MAX_CONNECTIONS_PER_USER
                                subscriptions per websocket, websockets per user [default: 20, 10]
   AMITY_SHUTDOWN_GRACE_MS      after SIGTERM, exit anyway after this long [default: 10000]
-SECURITY.md has every limit. Each is also a key of amity.toml in lower case without the prefix (listen_addr = \"...\").";
+SECURITY.md has every limit. Each is also a key of amity.toml in lower case without the prefix (listen_addr = \"...\").
+An unknown AMITY_* variable or amity.toml key stops the start (AMITY_TEST_* and AMITY_CI_* are left to the test suite).";
 
 /// Amity: a social-graph server for games and apps (friends, requests, blocks, notifications),
 /// behind one GraphQL API.
@@ -117,7 +120,7 @@ enum MigrateAction {
     },
     /// Revert applied migrations.
     Down {
-        /// Revert this many [default: 1].
+        /// Revert this many.
         #[arg(long, default_value_t = 1)]
         steps: u32,
     },
@@ -199,9 +202,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve);
     if matches!(command, Command::Users { .. }) {
         // An operator's one-shot command: its own output, without the migrator's progress.
-        init_logging(&format!("{},sea_orm_migration=warn", settings.log));
+        init_logging(
+            &format!("{},sea_orm_migration=warn", settings.log),
+            settings.log_format,
+        );
     } else {
-        init_logging(&settings.log);
+        init_logging(&settings.log, settings.log_format);
     }
     match command {
         Command::Serve => serve(settings).await,
@@ -211,23 +217,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn init_logging(filter: &str) {
+/// Logs to standard error, filtered by `filter` (already checked with the settings).
+fn init_logging(filter: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // One object a line: the event's fields, its span's and their parents' (operation,
+        // user id), ready for a log shipper.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .try_init(),
+    };
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     raise_open_file_limit(u64::from(settings.max_connections));
-    tracing::info!(database = %app::redact(&settings.database_url), "opening the database");
-    let app = app::App::start(&settings).await?;
+    // The port first: a start that cannot serve stops before it touches the database.
     let listener = tokio::net::TcpListener::bind(settings.listen_addr)
         .await
         .with_context(|| format!("binding {}", settings.listen_addr))?;
     let addr = listener.local_addr()?;
+    tracing::info!(database = %app::redact(&settings.database_url), "opening the database");
+    let app = app::App::start(&settings).await?;
     let signal = app::ShutdownSignal::install(settings.shutdown_grace())
         .context("installing the SIGINT/SIGTERM handlers")?;
     tracing::info!(%addr, "Amity is listening: GraphQL on http://{addr}/graphql");
@@ -266,7 +285,7 @@ fn raise_open_file_limit(max_connections: u64) {
             got.saturating_sub(SPARE_FILES)
         ),
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not read or raise the open-file limit"),
+        Err(e) => tracing::warn!(error = %amity_domain::error::chain(&e), "could not read or raise the open-file limit"),
     }
 }
 

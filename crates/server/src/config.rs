@@ -53,6 +53,11 @@ pub struct Settings {
     pub password_hash_iterations: u32,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `amity=debug,info`.
     pub log: String,
+    /// How log lines are written: `text` for people, `json` (one object a line) for machines.
+    pub log_format: LogFormat,
+    /// Whether `__schema` and `__type` answer (anonymously): GraphiQL's docs, codegen and
+    /// other tools read the schema that way.
+    pub introspection: bool,
     /// How often a node renews its presence heartbeat, in milliseconds.
     pub presence_heartbeat_ms: u64,
     /// How old a node's heartbeat may be before its users count as offline, in milliseconds.
@@ -126,6 +131,8 @@ impl Default for Settings {
             password_hash_memory_kib: cost.memory_kib,
             password_hash_iterations: cost.iterations,
             log: "info".to_owned(),
+            log_format: LogFormat::Text,
+            introspection: true,
             presence_heartbeat_ms: duration_ms(presence.heartbeat),
             presence_ttl_ms: duration_ms(presence.ttl),
             presence_offline_grace_ms: duration_ms(presence.offline_grace),
@@ -153,6 +160,34 @@ impl Default for Settings {
     }
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (colored on a terminal).
+    Text,
+    /// One JSON object per line, with the span's fields (operation, user id) in it.
+    Json,
+}
+
+/// `" (did you mean X?)"` for the known name closest to `name`, shown by `show`.
+fn suggestion(name: &str, known: &[String], show: impl Fn(&str) -> String) -> String {
+    known
+        .iter()
+        .min_by_key(|candidate| strsim::levenshtein(name, candidate))
+        .map(|closest| format!(" (did you mean {}?)", show(closest)))
+        .unwrap_or_default()
+}
+
+/// Environment variables that belong to the test suite and CI, not to the server.
+const FOREIGN_PREFIXES: [&str; 2] = ["test_", "ci_"];
+
+/// Whether a variable (its name without `AMITY_`, any case) is the test suite's or CI's.
+fn is_foreign(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    FOREIGN_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
 /// Settings given as command-line flags (only those set override).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FlagOverrides {
@@ -177,9 +212,48 @@ impl Settings {
         if config_file.is_some() && !file.exists() {
             bail!("the configuration file {} does not exist", file.display());
         }
+        let known = Settings::names();
+        if file.exists() {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let table: toml::Table = text
+                .parse()
+                .with_context(|| format!("{} is not valid TOML", file.display()))?;
+            for key in table.keys() {
+                if !known.iter().any(|k| k == key.as_str()) {
+                    bail!(
+                        "{}: unknown setting `{key}`{}",
+                        file.display(),
+                        suggestion(key, &known, |name| format!("`{name}`"))
+                    );
+                }
+            }
+        }
+        for (name, _) in std::env::vars_os() {
+            let Some(name) = name.to_str() else { continue };
+            let Some(key) = name.strip_prefix("AMITY_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if is_foreign(&key) {
+                continue;
+            }
+            if !known.iter().any(|k| k == key.as_str()) {
+                bail!(
+                    "unknown environment variable {name}{}",
+                    suggestion(&key, &known, |name| format!(
+                        "AMITY_{}",
+                        name.to_ascii_uppercase()
+                    ))
+                );
+            }
+        }
         let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(&file))
-            .merge(Env::prefixed("AMITY_").ignore(&["test_database_url"]))
+            .merge(
+                Env::prefixed("AMITY_")
+                    .filter(|key| !is_foreign(key.as_str())),
+            )
             .merge(Serialized::defaults(flags))
             .extract()
             .context("invalid settings")?;
@@ -187,7 +261,24 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The name of every setting (as `amity.toml` keys; `AMITY_` and upper case in the
+    /// environment), read off the fields of [`Settings`].
+    pub fn names() -> Vec<String> {
+        match serde_json::to_value(Settings::default()) {
+            Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
+        tracing_subscriber::EnvFilter::try_new(&self.log).map_err(|e| {
+            anyhow::anyhow!(
+                "AMITY_LOG \"{}\" is not a log filter ({e}); write e.g. info, warn or \
+                 amity=debug,info",
+                self.log
+            )
+        })?;
+        amity_persistence::Database::backend_of(&self.database_url)?;
         if self.token_ttl_secs == 0 {
             bail!("token_ttl_secs must be at least 1");
         }
@@ -423,6 +514,33 @@ mod tests {
         let s = Settings::default();
         assert_eq!(s.listen_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.sqlite_path(), Some(PathBuf::from("amity.db")));
+    }
+
+    #[test]
+    fn unknown_names_get_the_closest_known_one() {
+        let known = Settings::names();
+        assert!(known.iter().any(|n| n == "listen_addr"));
+        assert!(known.iter().any(|n| n == "log_format"));
+        assert!(known.iter().any(|n| n == "database_pool_size"));
+        assert_eq!(
+            suggestion("listen_adr", &known, |n| n.to_owned()),
+            " (did you mean listen_addr?)"
+        );
+        assert_eq!(
+            suggestion("max_frends", &known, |n| n.to_owned()),
+            " (did you mean max_friends?)"
+        );
+        assert!(is_foreign("TEST_DATABASE_URL") && is_foreign("ci_proptest_cases"));
+        assert!(!is_foreign("log"));
+    }
+
+    #[test]
+    fn log_filters_are_checked() {
+        let s = Settings {
+            log: "amity=loud".to_owned(),
+            ..Settings::default()
+        };
+        assert!(s.validate().unwrap_err().to_string().contains("AMITY_LOG"));
     }
 
     #[test]

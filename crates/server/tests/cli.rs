@@ -329,6 +329,8 @@ fn export_schema_matches_the_checked_in_sdl_and_help_lists_settings() {
         "AMITY_WEBSOCKET_MAX_SUBSCRIPTIONS",
         "AMITY_MAX_CONNECTIONS_PER_USER",
         "AMITY_SHUTDOWN_GRACE_MS",
+        "AMITY_LOG_FORMAT",
+        "AMITY_INTROSPECTION",
     ] {
         assert!(help.contains(setting), "--help lacks {setting}");
     }
@@ -495,4 +497,176 @@ fn wait(child: &mut std::process::Child, limit: Duration) -> std::process::ExitS
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Runs `amity` in `dir` with `vars` and no other AMITY_ setting of this process, and returns
+/// how it ended and what it said, within `limit`.
+fn refused_start(dir: &Path, vars: &[(&str, &str)], limit: Duration) -> (Duration, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_amity"));
+    cmd.current_dir(dir).env("AMITY_LISTEN_ADDR", "127.0.0.1:0");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AMITY_") && !name.starts_with("AMITY_TEST_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("AMITY_LISTEN_ADDR", "127.0.0.1:0");
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait(&mut child, limit);
+    let took = started.elapsed();
+    let out = child.wait_with_output().unwrap();
+    assert!(!status.success(), "the start was not refused: {}", text(&out));
+    (took, text(&out))
+}
+
+#[test]
+fn mistyped_settings_stop_the_start_before_the_database_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let quick = Duration::from_secs(10);
+    let sqlite = "sqlite://never.db";
+
+    // A misspelt variable, with the closest real one.
+    let (_, said) = refused_start(
+        dir.path(),
+        &[("AMITY_DATABASE_URL", sqlite), ("AMITY_LISTEN_ADR", "127.0.0.1:0")],
+        quick,
+    );
+    assert!(said.contains("AMITY_LISTEN_ADR"), "{said}");
+    assert!(said.contains("did you mean AMITY_LISTEN_ADDR?"), "{said}");
+
+    // A misspelt key and a [server] table in amity.toml.
+    std::fs::write(dir.path().join("amity.toml"), "max_frends = 10\n").unwrap();
+    let (_, said) = refused_start(dir.path(), &[("AMITY_DATABASE_URL", sqlite)], quick);
+    assert!(said.contains("unknown setting `max_frends`"), "{said}");
+    assert!(said.contains("`max_friends`"), "{said}");
+    std::fs::write(dir.path().join("amity.toml"), "[server]\nport = 8080\n").unwrap();
+    let (_, said) = refused_start(dir.path(), &[("AMITY_DATABASE_URL", sqlite)], quick);
+    assert!(said.contains("unknown setting `server`"), "{said}");
+    std::fs::remove_file(dir.path().join("amity.toml")).unwrap();
+
+    // A log filter that does not parse, a log format that does not exist.
+    let (_, said) = refused_start(
+        dir.path(),
+        &[("AMITY_DATABASE_URL", sqlite), ("AMITY_LOG", "amity=loud")],
+        quick,
+    );
+    assert!(said.contains("AMITY_LOG"), "{said}");
+    let (_, said) = refused_start(
+        dir.path(),
+        &[("AMITY_DATABASE_URL", sqlite), ("AMITY_LOG_FORMAT", "xml")],
+        quick,
+    );
+    assert!(said.contains("log_format"), "{said}");
+    // None of these touched the database.
+    assert!(!dir.path().join("never.db").exists());
+
+    // A port already taken stops the start before the database is created or migrated.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let (_, said) = refused_start(
+        dir.path(),
+        &[("AMITY_DATABASE_URL", sqlite), ("AMITY_LISTEN_ADDR", &port)],
+        quick,
+    );
+    assert!(said.contains("binding"), "{said}");
+    assert!(!dir.path().join("never.db").exists());
+
+    // PostgreSQL without a shared secret is refused before any connection is tried (the
+    // address below would take the full connect timeout).
+    let (took, said) = refused_start(
+        dir.path(),
+        &[("AMITY_DATABASE_URL", "postgres://amity@192.0.2.1:5432/amity")],
+        quick,
+    );
+    assert!(said.contains("AMITY_JWT_SECRET"), "{said}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
+#[test]
+fn an_unreachable_database_fails_fast_naming_host_port_and_cause() {
+    // A port nothing listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("postgres://amity@127.0.0.1:{port}/amity");
+    let (took, said) = refused_start(
+        dir.path(),
+        &[("AMITY_DATABASE_URL", &url), ("AMITY_JWT_SECRET", SECRET)],
+        Duration::from_secs(30),
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}: {said}");
+    assert!(said.contains(&format!("127.0.0.1:{port}")), "{said}");
+    assert!(said.to_lowercase().contains("refused"), "{said}");
+}
+
+#[tokio::test]
+async fn json_logs_have_one_access_line_per_request_with_operation_and_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let mut child = amity(dir.path(), db.url())
+        .env("AMITY_LISTEN_ADDR", "127.0.0.1:0")
+        .env("AMITY_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Log::default();
+    let lines = log.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            lines.lock().unwrap().push(line);
+        }
+    });
+    let listening = wait_for_log(&log, |line| line.contains("\"addr\""));
+    let listening: serde_json::Value = serde_json::from_str(&listening).unwrap();
+    let addr = listening["addr"].as_str().unwrap().to_owned();
+
+    let http = reqwest::Client::new();
+    let signed_up: serde_json::Value = http
+        .post(format!("http://{addr}/graphql"))
+        .json(&serde_json::json!({
+            "query": "mutation SignUp { signUp(handle: \"logged_user\", password: \"a long password\") { token user { id } } }"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signed_up["data"]["signUp"]["token"].as_str().unwrap();
+    let user_id = signed_up["data"]["signUp"]["user"]["id"].as_str().unwrap();
+    let me = http
+        .post(format!("http://{addr}/graphql"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "query": "query Me { me { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(me.status().is_success());
+
+    let access = wait_for_log(&log, |line| line.contains("\"Me\"") && line.contains("amity::access"));
+    let access: serde_json::Value = serde_json::from_str(&access).unwrap();
+    assert_eq!(access["level"], "INFO", "{access}");
+    assert_eq!(access["span"]["operation"], "Me", "{access}");
+    assert_eq!(access["span"]["user_id"], user_id, "{access}");
+    assert_eq!(access["span"]["outcome"], "OK", "{access}");
+    assert_eq!(access["span"]["path"], "/graphql", "{access}");
+    assert_eq!(access["status"], 200, "{access}");
+    assert!(access["duration_ms"].as_f64().is_some(), "{access}");
+    // Every line is JSON, and none carries the token.
+    for line in log.lock().unwrap().iter() {
+        assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "{line}");
+        assert!(!line.contains(token), "a token was logged: {line}");
+    }
+    terminate(&mut child);
+    assert!(wait(&mut child, Duration::from_secs(15)).success());
 }

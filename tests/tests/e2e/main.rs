@@ -10,6 +10,7 @@ mod edge;
 mod friends;
 mod limits_and_errors;
 mod moderation;
+mod operators;
 mod notifications;
 mod paging;
 mod realtime;

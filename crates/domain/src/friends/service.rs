@@ -317,7 +317,7 @@ impl FriendService {
             attempt += 1;
             match self.try_apply(caller, targets, action, metadata).await {
                 Err(err) if err.is_retryable() && attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(%caller, attempt, error = %err, "retrying friend batch");
+                    tracing::debug!(%caller, attempt, error = %crate::error::chain(&err), "retrying friend batch");
                     // Spread retries out so that the contenders do not collide again.
                     let jitter = u64::from(caller.as_uuid().as_u128() as u8 % 8);
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 5 + jitter))

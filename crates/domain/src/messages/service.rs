@@ -54,7 +54,7 @@ impl DirectMessageService {
             attempt += 1;
             match self.try_send(sender, recipient, &body).await {
                 Err(err) if err.is_retryable() && attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(%sender, attempt, error = %err, "retrying direct message");
+                    tracing::debug!(%sender, attempt, error = %crate::error::chain(&err), "retrying direct message");
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 5)).await;
                 }
                 other => return other,

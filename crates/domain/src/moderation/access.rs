@@ -116,7 +116,7 @@ impl AccessControl {
                 // Stale is better than nothing while the store is unreachable.
                 Err(e) => match stale.filter(|_| !fresh) {
                     Some((status, _)) => {
-                        tracing::debug!(%user, error = %e, "re-checking a session failed; using what is known");
+                        tracing::debug!(%user, error = %crate::error::chain(&e), "re-checking a session failed; using what is known");
                         status
                     }
                     None => return Err(e),
@@ -214,7 +214,7 @@ impl AccessControl {
                     seen = current;
                     since = newest;
                 }
-                Err(e) => tracing::warn!(error = %e, "polling the moderation log failed"),
+                Err(e) => tracing::warn!(error = %crate::error::chain(&e), "polling the moderation log failed"),
             }
         }
     }

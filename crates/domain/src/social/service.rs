@@ -173,7 +173,7 @@ impl ImportService {
             .await
             .map_err(|e| match e {
                 // Another sign-up took the handle meanwhile: try again with a fresh one.
-                DomainError::HandleTaken(h) => DomainError::Conflict(format!("handle {h}")),
+                DomainError::HandleTaken(h) => DomainError::Conflict(format!("handle {h}").into()),
                 other => other,
             })?;
         tx.link_external(user.id, network, &account.id, now).await?;

@@ -76,7 +76,7 @@ fn admission(
         }
         Ok(Err(denied)) => Admission::Refused(denied.to_string()),
         Err(e) => {
-            tracing::warn!(user = %user_id, error = %e, "a session could not be checked");
+            tracing::warn!(user = %user_id, error = %amity_domain::error::chain(&e), "a session could not be checked");
             Admission::Unavailable
         }
     }

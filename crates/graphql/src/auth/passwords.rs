@@ -85,7 +85,7 @@ impl Argon2Hasher {
             Err(_) => Err(DomainError::Unavailable(format!(
                 "no turn to hash a password within {} ms",
                 self.wait.as_millis()
-            ))),
+            ).into())),
         }
     }
 }

@@ -9,7 +9,12 @@
 //! - [`check_cost`] walks the parsed document once, expanding fragment spreads with
 //!   memoization, and refuses it when the expanded document would have more than
 //!   [`MAX_EXPANDED_SELECTIONS`] selections, nest deeper than [`MAX_NESTING`], or hold a
-//!   fragment cycle. async-graphql's own validation expands every spread again where it is
+//!   fragment cycle. The same walk owns the depth limit: at most [`MAX_DEPTH`] fields deep,
+//!   not counting what is below `__schema` and `__type`, so that the standard introspection
+//!   queries of graphql-js and graphql-core (a dozen `ofType` levels) pass; there the lists
+//!   that multiply an answer (`fields`, `inputFields`, `interfaces`, `possibleTypes`) may nest
+//!   at most [`MAX_INTROSPECTION_LISTS`] deep, as graphql-js's own introspection depth rule
+//!   allows. async-graphql's own validation expands every spread again where it is
 //!   used, so thirty fragments each spreading the previous one twice took minutes before it.
 
 use std::collections::HashMap;
@@ -25,6 +30,15 @@ pub const MAX_NESTING: usize = 64;
 /// Most selections a document may have once every fragment spread is expanded in place.
 pub const MAX_EXPANDED_SELECTIONS: usize = 10_000;
 
+/// Deepest allowed query, in fields (fragments inlined), not counting introspection.
+pub const MAX_DEPTH: usize = 12;
+
+/// How deep the introspection fields that return lists of types' parts may nest.
+pub const MAX_INTROSPECTION_LISTS: usize = 2;
+
+/// The introspection fields whose lists multiply the size of an answer when nested.
+const INTROSPECTION_LISTS: [&str; 4] = ["fields", "inputFields", "interfaces", "possibleTypes"];
+
 /// Why a document was refused before execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DocumentRefusal {
@@ -37,6 +51,10 @@ pub enum DocumentRefusal {
     TooManySelections,
     /// A fragment spreads itself, directly or through others.
     FragmentCycle(String),
+    /// Fields nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// Introspection lists nested deeper than [`MAX_INTROSPECTION_LISTS`].
+    IntrospectionTooDeep,
 }
 
 impl std::fmt::Display for DocumentRefusal {
@@ -55,6 +73,15 @@ impl std::fmt::Display for DocumentRefusal {
             DocumentRefusal::FragmentCycle(name) => {
                 write!(f, "fragment \"{name}\" spreads itself")
             }
+            DocumentRefusal::TooDeep => write!(
+                f,
+                "the query is nested too deep: at most {MAX_DEPTH} levels of fields"
+            ),
+            DocumentRefusal::IntrospectionTooDeep => write!(
+                f,
+                "the introspection query is nested too deep: fields, inputFields, interfaces \
+                 and possibleTypes may nest at most {MAX_INTROSPECTION_LISTS} levels"
+            ),
         }
     }
 }
@@ -151,11 +178,46 @@ pub fn check_variables(variables: &Variables) -> Result<(), DocumentRefusal> {
     Ok(())
 }
 
-/// What a selection set costs once expanded: how many selections, and how deep it goes.
+/// What a selection set costs once expanded: how many selections, how deep it goes, how deep
+/// its fields go (introspection counting one), and how deep introspection lists nest in it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Cost {
     selections: usize,
     depth: usize,
+    fields: usize,
+    lists: usize,
+}
+
+impl Cost {
+    /// A field named `name` over the selection set costing `below`.
+    fn field(name: &str, below: Cost) -> Result<Cost, DocumentRefusal> {
+        let (fields, lists) = match name {
+            "__schema" | "__type" => {
+                if below.lists > MAX_INTROSPECTION_LISTS {
+                    return Err(DocumentRefusal::IntrospectionTooDeep);
+                }
+                (1, 0)
+            }
+            name if INTROSPECTION_LISTS.contains(&name) => (below.fields + 1, below.lists + 1),
+            _ => (below.fields + 1, below.lists),
+        };
+        Ok(Cost {
+            selections: below.selections.saturating_add(1),
+            depth: below.depth + 1,
+            fields,
+            lists,
+        })
+    }
+
+    /// A fragment (inline or spread) over the selection set costing `below`: a selection and
+    /// a level of nesting, but no field.
+    fn fragment(below: Cost) -> Cost {
+        Cost {
+            selections: below.selections.saturating_add(1),
+            depth: below.depth + 1,
+            ..below
+        }
+    }
 }
 
 /// Checks a parsed document's size with every fragment spread expanded in place, visiting
@@ -176,7 +238,11 @@ pub fn check_cost(doc: &ExecutableDocument) -> Result<(), DocumentRefusal> {
         Ok(())
     };
     for (_, operation) in doc.operations.iter() {
-        add(walk.set(&operation.node.selection_set, 0)?)?;
+        let cost = walk.set(&operation.node.selection_set, 0)?;
+        if cost.fields > MAX_DEPTH {
+            return Err(DocumentRefusal::TooDeep);
+        }
+        add(cost)?;
     }
     // Validation also visits every definition once on its own, used or not.
     for (name, fragment) in &doc.fragments {
@@ -211,38 +277,26 @@ impl<'a> CostWalk<'a> {
                     } else {
                         self.set(&field.node.selection_set, level + 1)?
                     };
-                    Cost {
-                        selections: below.selections.saturating_add(1),
-                        depth: below.depth + 1,
-                    }
+                    Cost::field(field.node.name.node.as_str(), below)?
                 }
                 Selection::InlineFragment(inline) => {
-                    let below = self.set(&inline.node.selection_set, level + 1)?;
-                    Cost {
-                        selections: below.selections.saturating_add(1),
-                        depth: below.depth + 1,
-                    }
+                    Cost::fragment(self.set(&inline.node.selection_set, level + 1)?)
                 }
                 Selection::FragmentSpread(spread) => {
                     let name = spread.node.fragment_name.node.as_str();
                     match self.fragments.get_key_value(name) {
                         // Unknown fragments are for validation to report.
-                        None => Cost {
-                            selections: 1,
-                            depth: 1,
-                        },
+                        None => Cost::fragment(Cost::default()),
                         Some((name, fragment)) => {
-                            let below = self.fragment(name, fragment, level + 1)?;
-                            Cost {
-                                selections: below.selections.saturating_add(1),
-                                depth: below.depth + 1,
-                            }
+                            Cost::fragment(self.fragment(name, fragment, level + 1)?)
                         }
                     }
                 }
             };
             cost.selections = cost.selections.saturating_add(inner.selections);
             cost.depth = cost.depth.max(inner.depth);
+            cost.fields = cost.fields.max(inner.fields);
+            cost.lists = cost.lists.max(inner.lists);
             if cost.selections > MAX_EXPANDED_SELECTIONS {
                 return Err(DocumentRefusal::TooManySelections);
             }
@@ -373,5 +427,56 @@ mod tests {
         );
         let wide = crate::edge::hostile::aliases(MAX_EXPANDED_SELECTIONS + 1);
         assert_eq!(cost_of(&wide), Err(DocumentRefusal::TooManySelections));
+    }
+
+    /// `levels` fields nested in one another, through a fragment half-way when `fragment`.
+    fn fields_deep(levels: usize, fragment: bool) -> String {
+        let half = levels / 2;
+        let inner = format!("{}id{}", "a { ".repeat(levels - half - 1), " }".repeat(levels - half - 1));
+        if fragment {
+            format!(
+                "{{ {}...F{} }} fragment F on T {{ {inner} }}",
+                "a { ".repeat(half),
+                " }".repeat(half)
+            )
+        } else {
+            format!("{{ {}{inner}{} }}", "a { ".repeat(half), " }".repeat(half))
+        }
+    }
+
+    #[test]
+    fn fields_nest_at_most_max_depth_through_fragments_too() {
+        for fragment in [false, true] {
+            assert_eq!(cost_of(&fields_deep(MAX_DEPTH, fragment)), Ok(()));
+            assert_eq!(
+                cost_of(&fields_deep(MAX_DEPTH + 1, fragment)),
+                Err(DocumentRefusal::TooDeep)
+            );
+        }
+    }
+
+    #[test]
+    fn the_standard_introspection_query_passes_and_multiplying_ones_do_not() {
+        assert_eq!(cost_of(crate::edge::hostile::STANDARD_INTROSPECTION), Ok(()));
+        let lists = |n: usize| {
+            format!(
+                "{{ __schema {{ types {{ {}name{} }} }} }}",
+                "fields { type { ".repeat(n),
+                " } }".repeat(n)
+            )
+        };
+        assert_eq!(cost_of(&lists(MAX_INTROSPECTION_LISTS)), Ok(()));
+        assert_eq!(
+            cost_of(&lists(MAX_INTROSPECTION_LISTS + 1)),
+            Err(DocumentRefusal::IntrospectionTooDeep)
+        );
+        // Through a fragment, under an alias, and from __type.
+        assert_eq!(
+            cost_of(
+                "{ t: __type(name: \"User\") { ...L } } fragment L on __Type { \
+                 f: fields { type { possibleTypes { interfaces { name } } } } }"
+            ),
+            Err(DocumentRefusal::IntrospectionTooDeep)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The hostile documents that crashed or stalled the server before its edge was hardened,
 //! built at any size: the edge's tests, the end-to-end tests and `amity-bench attack` send
-//! these same texts.
+//! these same texts. Beside them, [`STANDARD_INTROSPECTION`]: a large document the edge must
+//! let through.
 
 /// `levels` of `open` around `1`, closed again: `nested("[", "]", 2)` is `[[1]]`.
 pub fn nested(open: &str, close: &str, levels: usize) -> String {
@@ -74,3 +75,57 @@ mod tests {
         assert!(async_graphql::parser::parse_query(object_literal(3)).is_ok());
     }
 }
+
+/// The shape of the standard introspection query that GraphiQL, graphql-js's
+/// `getIntrospectionQuery()` (every option on) and graphql-core send: a document the edge must
+/// let through, anonymously, beside the attack ones above. Its type references nest nine
+/// `ofType` levels, more than either library asks for.
+pub const STANDARD_INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    description
+    queryType { name }
+    mutationType { name }
+    subscriptionType { name }
+    types { ...FullType }
+    directives {
+      name
+      description
+      isRepeatable
+      locations
+      args(includeDeprecated: true) { ...InputValue }
+    }
+  }
+}
+fragment FullType on __Type {
+  kind
+  name
+  description
+  specifiedByURL
+  fields(includeDeprecated: true) {
+    name
+    description
+    args(includeDeprecated: true) { ...InputValue }
+    type { ...TypeRef }
+    isDeprecated
+    deprecationReason
+  }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue {
+  name
+  description
+  type { ...TypeRef }
+  defaultValue
+  isDeprecated
+  deprecationReason
+}
+fragment TypeRef on __Type {
+  kind name ofType { kind name ofType { kind name ofType { kind name ofType {
+  kind name ofType { kind name ofType { kind name ofType { kind name ofType {
+  kind name ofType { kind name } } } } } } } } }
+}
+"#;

@@ -75,7 +75,7 @@ pub async fn serve(
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tracing::warn!(error = %amity_domain::error::chain(&e), "accepting a connection failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -92,6 +92,7 @@ pub async fn serve(
         let held = Held {
             _slot: slot,
             _open: done_rx.clone(),
+            _counted: crate::observe::Held::new(crate::observe::HTTP_CONNECTIONS_OPEN),
         };
         let stop = stop_rx.clone();
         tokio::spawn(connection.run(stream, held, stop));
@@ -142,7 +143,7 @@ impl Connection {
             tokio::select! {
                 result = conn.as_mut() => {
                     if let Err(e) = result {
-                        tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
+                        tracing::debug!(peer = %self.peer, error = %amity_domain::error::chain(&e), "connection ended with an error");
                     }
                     return;
                 }
@@ -170,6 +171,7 @@ impl Connection {
 struct Held {
     _slot: OwnedSemaphorePermit,
     _open: watch::Receiver<()>,
+    _counted: crate::observe::Held,
 }
 
 /// A TCP stream that notes when it last moved a byte.

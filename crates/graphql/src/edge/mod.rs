@@ -183,6 +183,7 @@ impl Drop for SocketSlot {
             *count = count.saturating_sub(1);
             if *count == 0 {
                 sockets.remove(&self.user);
+                crate::observe::adjust(crate::observe::USERS_ONLINE, -1.0);
             }
         }
     }
@@ -206,6 +207,9 @@ impl Edge {
         let count = sockets.entry(user).or_insert(0);
         if *count >= max {
             return None;
+        }
+        if *count == 0 {
+            crate::observe::adjust(crate::observe::USERS_ONLINE, 1.0);
         }
         *count += 1;
         Some(SocketSlot {
@@ -284,7 +288,7 @@ impl Edge {
         match checked {
             Ok(checked) => checked,
             Err(e) => {
-                tracing::error!(error = %e, "checking a document failed");
+                tracing::error!(error = %amity_domain::error::chain(&e), "checking a document failed");
                 let error = ApiError::new(
                     ErrorCode::InternalServerError,
                     "internal server error; the details are in the server log",
@@ -344,6 +348,7 @@ fn refused(refusal: DocumentRefusal) -> ApiError {
 
 /// The GraphQL error for a rate limit.
 pub fn rate_limited(limited: RateLimited) -> ApiError {
+    crate::observe::record_rate_limited(limited.limit);
     let secs = limited.retry_after_secs();
     let mut error = ApiError::new(
         ErrorCode::RateLimited,

@@ -73,6 +73,8 @@ impl RateSettings {
 /// A refusal: which limit, and when trying again can succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimited {
+    /// The setting of the limit, without `rate_` (`auth_per_address`, ...): a metric label.
+    pub limit: &'static str,
     /// What was limited, for the message.
     pub what: &'static str,
     /// How long until an attempt can succeed.
@@ -148,6 +150,7 @@ impl RateLimits {
         limiter
             .check_key(&client.rate_key())
             .map_err(|not_until| RateLimited {
+                limit: "auth_per_address",
                 what: "sign-in and sign-up attempts from your address",
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
             })
@@ -161,11 +164,13 @@ impl RateLimits {
         match limiter.check_key_n(&user, count) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(not_until)) => Err(RateLimited {
+                limit: "mutations_per_user",
                 what: "changes by your account",
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
             }),
             // More at once than the bucket ever holds.
             Err(_) => Err(RateLimited {
+                limit: "mutations_per_user",
                 what: "changes in one request for your account's rate",
                 retry_after: Duration::from_secs(1),
             }),
@@ -197,6 +202,7 @@ impl RateLimits {
         );
         if let Some(retry_after) = per_address.max(per_handle) {
             return Err(RateLimited {
+                limit: "signin_failures_per_handle",
                 what: "failed sign-ins to this account",
                 retry_after,
             });

@@ -21,21 +21,24 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 /// The Amity schema type.
 pub type AmitySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Deepest allowed query.
-pub const MAX_DEPTH: usize = 12;
-/// Highest allowed query complexity (list fields count once per requested item).
+/// Highest allowed query complexity (list fields count once per requested item). The depth
+/// limit is the edge's ([`crate::edge::document::MAX_DEPTH`]): it leaves introspection out.
 pub const MAX_COMPLEXITY: usize = 20_000;
 
-/// Builds the schema on these services, behind this edge.
-pub fn build_schema(services: Services, edge: Arc<Edge>) -> AmitySchema {
-    limited().data(services).data(edge).finish()
+/// Builds the schema on these services, behind this edge; introspection (`__schema`,
+/// `__type`) answers anonymous callers unless `introspection` is false.
+pub fn build_schema(services: Services, edge: Arc<Edge>, introspection: bool) -> AmitySchema {
+    let builder = limited().data(services).data(edge);
+    if introspection {
+        builder.finish()
+    } else {
+        builder.disable_introspection().finish()
+    }
 }
 
 /// The schema's types with the limits every request runs under, before any data is attached.
 pub(crate) fn limited() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).limit_complexity(MAX_COMPLEXITY)
 }
 
 /// The schema as SDL, as kept in `schema.graphql`.

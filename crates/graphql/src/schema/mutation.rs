@@ -107,7 +107,7 @@ async fn import_from(
         .imports
         .import(me.user_id, network, credential, reset.unwrap_or(false))
         .await?;
-    Ok(created.into_iter().map(Into::into).collect())
+    Ok(FriendGql::all(me.user_id, created))
 }
 
 #[Object(name = "Mutation")]
@@ -160,6 +160,7 @@ impl MutationRoot {
             // The attempt stays counted.
             Err(e @ DomainError::InvalidCredentials) => {
                 tracing::warn!(handle = ?shown(), client = %from, "failed sign-in");
+                crate::observe::record_signin_failure();
                 Err(e.into())
             }
             // The password was right but the account may not sign in (banned): not a guess.
@@ -288,7 +289,7 @@ impl MutationRoot {
             .friends
             .add_friends(me.user_id, &targets, metadata)
             .await?;
-        Ok(views.into_iter().map(Into::into).collect())
+        Ok(FriendGql::all(me.user_id, views))
     }
 
     /// Stops recommending a user to you (see `friendRecommendations`).
@@ -372,7 +373,7 @@ impl MutationRoot {
             .friends
             .block_users(me.user_id, &targets)
             .await?;
-        Ok(views.into_iter().map(Into::into).collect())
+        Ok(FriendGql::all(me.user_id, views))
     }
 
     /// Replaces the caller's private metadata (a JSON object, or null to clear it) on their
@@ -390,7 +391,7 @@ impl MutationRoot {
             .friends
             .set_metadata(me.user_id, other, metadata)
             .await?;
-        Ok(view.into())
+        Ok(FriendGql::new(me.user_id, view, None))
     }
 
     /// Marks the caller's notifications read. Ids that are not the caller's are ignored.

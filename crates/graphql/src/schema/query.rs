@@ -192,7 +192,7 @@ impl QueryRoot {
                 let is_online = online.as_ref().map(|set| set.contains(&view.user.id));
                 FriendEdge {
                     cursor: svc.cursors.friend(&view.position()),
-                    node: FriendGql::new(view, is_online),
+                    node: FriendGql::new(me.user_id, view, is_online),
                 }
             })
             .collect();

@@ -1,7 +1,8 @@
 //! Friends: edges, the connection and counts.
 
 use amity_domain::friends::{FriendCounts, FriendState, FriendView};
-use async_graphql::{Json, SimpleObject};
+use amity_domain::ids::UserId;
+use async_graphql::{ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::types::{FriendEdges, FriendStateGql, PageInfo, SocialNetworkGql, UserGql};
@@ -10,6 +11,9 @@ use crate::types::{FriendEdges, FriendStateGql, PageInfo, SocialNetworkGql, User
 #[derive(Debug, Clone, SimpleObject)]
 #[graphql(name = "Friend")]
 pub struct FriendGql {
+    /// Stable for the viewer and the other user (`VIEWER:OTHER`), so that client caches
+    /// (Apollo, urql graphcache) update an edge from the `Friend` a mutation returns.
+    pub id: ID,
     /// The other user.
     pub user: UserGql,
     /// How the viewer sees them.
@@ -23,10 +27,11 @@ pub struct FriendGql {
 }
 
 impl FriendGql {
-    /// An edge; `online` when the other user's presence is already known.
-    pub fn new(v: FriendView, online: Option<bool>) -> Self {
+    /// The viewer's edge to another user; `online` when that user's presence is already known.
+    pub fn new(viewer: UserId, v: FriendView, online: Option<bool>) -> Self {
         let presence_visible = v.state == FriendState::Friend;
         Self {
+            id: Self::id_of(viewer, v.user.id),
             user: UserGql::with_online(v.user, presence_visible, online),
             state: v.state.into(),
             updated_at: v.updated_at,
@@ -34,11 +39,18 @@ impl FriendGql {
             source: v.source.map(Into::into),
         }
     }
-}
 
-impl From<FriendView> for FriendGql {
-    fn from(v: FriendView) -> Self {
-        Self::new(v, None)
+    /// The `Friend.id` of the viewer's edge to `other`.
+    pub fn id_of(viewer: UserId, other: UserId) -> ID {
+        ID(format!("{viewer}:{other}"))
+    }
+
+    /// The viewer's edges, presence unknown.
+    pub fn all(viewer: UserId, views: Vec<FriendView>) -> Vec<Self> {
+        views
+            .into_iter()
+            .map(|v| Self::new(viewer, v, None))
+            .collect()
     }
 }
 

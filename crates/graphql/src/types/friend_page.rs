@@ -37,6 +37,7 @@ enum EdgeField {
 /// A field of `Friend`.
 enum NodeField {
     Typename,
+    Id,
     State,
     UpdatedAt,
     Metadata,
@@ -98,6 +99,7 @@ fn plan_edge(field: &Positioned<Field>) -> Option<EdgeField> {
 fn plan_node(field: &Positioned<Field>) -> Option<NodeField> {
     match (field.node.name.node.as_str(), is_leaf(field)) {
         ("__typename", true) => Some(NodeField::Typename),
+        ("id", true) => Some(NodeField::Id),
         ("state", true) => Some(NodeField::State),
         ("updatedAt", true) => Some(NodeField::UpdatedAt),
         ("metadata", true) => Some(NodeField::Metadata),
@@ -172,6 +174,7 @@ fn user_value(fields: &[(Name, UserField)], user: &UserGql) -> Value {
 fn node_value(fields: &[(Name, NodeField)], node: &FriendGql) -> Value {
     object(fields, |field| match field {
         NodeField::Typename => text("Friend"),
+        NodeField::Id => text(&node.id),
         NodeField::State => InputType::to_value(&node.state),
         NodeField::UpdatedAt => ScalarType::to_value(&node.updated_at),
         NodeField::Metadata => or_null(node.metadata.as_ref(), |m| json(&m.0)),
