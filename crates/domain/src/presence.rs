@@ -328,7 +328,9 @@ impl PresenceService {
                 );
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %crate::error::chain(&e), "sweeping dead nodes failed"),
+            Err(e) => {
+                tracing::warn!(error = %crate::error::chain(&e), "sweeping dead nodes failed")
+            }
         }
     }
 
@@ -364,7 +366,9 @@ impl PresenceService {
                         });
                     }
                 }
-                Err(e) => tracing::warn!(%user, error = %crate::error::chain(&e), "restoring presence failed"),
+                Err(e) => {
+                    tracing::warn!(%user, error = %crate::error::chain(&e), "restoring presence failed")
+                }
             }
         }
         users.retain(|_, l| l.connections > 0);

@@ -5,8 +5,8 @@
 //! causes instead of returning them.
 
 use amity_domain::DomainError;
-use amity_domain::error::chain;
 use amity_domain::error::TargetProblemKind;
+use amity_domain::error::chain;
 use async_graphql::{Error, ErrorExtensionValues, Value};
 
 /// The error codes clients may rely on (SPEC section 9).

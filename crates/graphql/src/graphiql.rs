@@ -46,11 +46,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'un
 
 /// The GraphiQL page.
 pub fn page() -> Response {
-    let mut response = (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        PAGE,
-    )
-        .into_response();
+    let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE).into_response();
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -81,7 +77,11 @@ mod tests {
     #[test]
     fn the_page_loads_only_embedded_files() {
         let page = std::str::from_utf8(PAGE).unwrap_or_default();
-        for src in page.split("src=\"").skip(1).chain(page.split("href=\"").skip(1)) {
+        for src in page
+            .split("src=\"")
+            .skip(1)
+            .chain(page.split("href=\"").skip(1))
+        {
             let url = src.split('"').next().unwrap_or_default();
             if url.starts_with("data:") {
                 continue;

@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 
 use crate::error::ErrorCode;
 
@@ -307,11 +309,17 @@ mod tests {
     fn field_labels_are_bounded_by_the_schema() {
         assert_eq!(label("{ me { id } }"), "me");
         assert_eq!(label("{ a: me { id } b: me { handle } __typename }"), "me");
-        assert_eq!(label("{ ...F } fragment F on Query { friends { edges { cursor } } }"), "friends");
+        assert_eq!(
+            label("{ ...F } fragment F on Query { friends { edges { cursor } } }"),
+            "friends"
+        );
         assert_eq!(label("{ me { id } friendCounts { friend } }"), "multiple");
         assert_eq!(label("{ __schema { types { name } } }"), "__introspection");
         assert_eq!(label("{ madeUpFieldNumber12345 }"), "unknown");
-        assert_eq!(label("mutation { signUp(handle: \"x\", password: \"y\") { token } }"), "signUp");
+        assert_eq!(
+            label("mutation { signUp(handle: \"x\", password: \"y\") { token } }"),
+            "signUp"
+        );
     }
 
     #[test]

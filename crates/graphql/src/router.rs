@@ -219,7 +219,9 @@ fn request_from_get(params: GetParams) -> Result<async_graphql::Request, ApiErro
     };
     let json = |name: &str, text: Option<String>| -> Result<Option<serde_json::Value>, ApiError> {
         let Some(text) = text else { return Ok(None) };
-        if crate::edge::document::json_nesting(text.as_bytes()) > crate::edge::document::MAX_NESTING + 1 {
+        if crate::edge::document::json_nesting(text.as_bytes())
+            > crate::edge::document::MAX_NESTING + 1
+        {
             return Err(ApiError::new(
                 ErrorCode::BadUserInput,
                 format!("the {name} parameter is nested too deep"),
@@ -260,11 +262,12 @@ async fn execute_get(
     };
     let client = client_of(&state.edge, &request);
     let caller = caller_of(state, request.headers()).await;
-    let name = graphql.operation_name.clone();
-    match execute_one(state, graphql, &caller, client, Method::Get).await {
+    let ran = execute_one(state, graphql, &caller, client, Method::Get).await;
+    let name = ran.operation;
+    match ran.executed {
         Executed::Done(response) => {
             record_in_span(&caller, &[(name, observe::outcome(&response))]);
-            GraphQLResponse::from(response).into_response()
+            GraphQLResponse::from(*response).into_response()
         }
         Executed::WrongMethod => {
             record_in_span(&caller, &[(name, ErrorCode::BadUserInput.as_str())]);
@@ -428,22 +431,17 @@ async fn execute_post(state: &AppState, request: Request) -> axum::response::Res
     let caller = caller_of(state, &parts.headers).await;
     let response = match batch {
         BatchRequest::Single(request) => {
-            let name = request.operation_name.clone();
-            let response: Response = execute_one(state, request, &caller, client, Method::Post)
-                .await
-                .into();
+            let ran = execute_one(state, request, &caller, client, Method::Post).await;
+            let (name, response) = ran.into_parts();
             record_in_span(&caller, &[(name, observe::outcome(&response))]);
             BatchResponse::Single(response)
         }
         BatchRequest::Batch(requests) => {
-            let names: Vec<Option<String>> =
-                requests.iter().map(|r| r.operation_name.clone()).collect();
-            let runs = requests.into_iter().map(|request| async {
-                Response::from(
-                    execute_one(state, request, &caller, client, Method::Post).await,
-                )
-            });
-            let responses = async_graphql::futures_util::future::join_all(runs).await;
+            let runs = requests
+                .into_iter()
+                .map(|request| execute_one(state, request, &caller, client, Method::Post));
+            let ran = async_graphql::futures_util::future::join_all(runs).await;
+            let (names, responses): (Vec<_>, Vec<_>) = ran.into_iter().map(Ran::into_parts).unzip();
             let operations: Vec<_> = names
                 .into_iter()
                 .zip(responses.iter().map(observe::outcome))
@@ -467,18 +465,26 @@ enum Method {
 /// What became of one operation.
 enum Executed {
     /// It ran, or was refused with an error in its response.
-    Done(Response),
+    Done(Box<Response>),
     /// A mutation or subscription sent with GET: not run.
     WrongMethod,
 }
 
-impl From<Executed> for Response {
-    fn from(executed: Executed) -> Self {
-        match executed {
-            Executed::Done(response) => response,
-            // POST takes every kind of operation.
+/// One operation after [`execute_one`]: its name (for the access log) and what became of it.
+struct Ran {
+    /// The operation's name, from the request or the document; `None` when anonymous.
+    operation: Option<String>,
+    executed: Executed,
+}
+
+impl Ran {
+    /// The name and the response of an operation sent with POST (which takes every kind).
+    fn into_parts(self) -> (Option<String>, Response) {
+        let response = match self.executed {
+            Executed::Done(response) => *response,
             Executed::WrongMethod => Response::default(),
-        }
+        };
+        (self.operation, response)
     }
 }
 
@@ -489,29 +495,54 @@ async fn execute_one(
     caller: &Caller,
     client: ClientAddress,
     method: Method,
-) -> Executed {
+) -> Ran {
     let started = std::time::Instant::now();
+    let mut operation = request.operation_name.clone();
     let (mut request, admitted) = state.edge.admit_request(request, caller).await;
     let kind = match admitted {
         Err(refusal) => {
             let response = Response::from_errors(vec![refusal.into_server_error()]);
             observe::record_operation(Transport::Http, None, observe::outcome(&response));
-            return Executed::Done(response);
+            let executed = Executed::Done(Box::new(response));
+            return Ran {
+                operation,
+                executed,
+            };
         }
-        Ok(Some(OperationType::Mutation | OperationType::Subscription)) if method == Method::Get => {
+        Ok(Some(OperationType::Mutation | OperationType::Subscription))
+            if method == Method::Get =>
+        {
             observe::record_operation(Transport::Http, None, ErrorCode::BadUserInput.as_str());
-            return Executed::WrongMethod;
+            let executed = Executed::WrongMethod;
+            return Ran {
+                operation,
+                executed,
+            };
         }
         Ok(kind) => kind,
     };
-    let operation_name = request.operation_name.clone();
-    let field = request
-        .parsed_query()
-        .map_or("unknown", |doc| observe::field_label(doc, operation_name.as_deref()));
+    let field = match request.parsed_query() {
+        Ok(doc) => {
+            if operation.is_none() {
+                // The only operation of the document, named there.
+                operation = doc
+                    .operations
+                    .iter()
+                    .next()
+                    .and_then(|(name, _)| name.map(|n| n.to_string()));
+            }
+            observe::field_label(doc, operation.as_deref())
+        }
+        Err(_) => "unknown",
+    };
     let request = request.data(caller.clone()).data(client);
     let mut response = state.schema.execute(request).await;
     ensure_codes(&mut response);
     observe::record_operation(Transport::Http, kind, observe::outcome(&response));
     observe::record_latency(field, started.elapsed());
-    Executed::Done(response)
+    let executed = Executed::Done(Box::new(response));
+    Ran {
+        operation,
+        executed,
+    }
 }

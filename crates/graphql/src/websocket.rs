@@ -48,11 +48,11 @@ use tracing::Instrument;
 
 use crate::Services;
 use crate::auth::tokens::VerifiedToken;
-use crate::observe::{self, Transport};
 use crate::auth::{Admission, Caller};
 use crate::edge::address::ClientAddress;
 use crate::edge::{Edge, document};
 use crate::error::{ApiError, ErrorCode};
+use crate::observe::{self, Transport};
 use crate::schema::AmitySchema;
 
 /// Close code: the connection_init was refused (no or bad token).
@@ -147,7 +147,9 @@ fn token_from_init(payload: &serde_json::Value) -> Result<String, &'static str> 
 }
 
 /// The bearer token of an `Authorization` entry (the key in any case), if the map has one.
-fn bearer_in(map: &serde_json::Map<String, serde_json::Value>) -> Option<Result<String, &'static str>> {
+fn bearer_in(
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> Option<Result<String, &'static str>> {
     let (_, value) = map
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))?;
@@ -379,7 +381,8 @@ async fn serve_connection(
         if access.is_none() {
             access = outcome.access.lock().ok().and_then(|mut slot| slot.take());
             if let Some((Caller::User(session), _, _)) = &access {
-                tracing::Span::current().record("user_id", tracing::field::display(session.user_id));
+                tracing::Span::current()
+                    .record("user_id", tracing::field::display(session.user_id));
                 tracing::info!("websocket signed in");
             }
         }
@@ -736,7 +739,10 @@ mod tests {
             "abc"
         );
         assert_eq!(token_from_init(&json!({"token": "abc"})).unwrap(), "abc");
-        assert_eq!(token_from_init(&json!({"authToken": "abc"})).unwrap(), "abc");
+        assert_eq!(
+            token_from_init(&json!({"authToken": "abc"})).unwrap(),
+            "abc"
+        );
         assert_eq!(
             token_from_init(&json!({"headers": {"Authorization": "Bearer abc"}})).unwrap(),
             "abc"

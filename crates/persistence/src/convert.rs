@@ -66,13 +66,16 @@ impl Failure {
     /// The domain error for `cause`, which it keeps as its source (logged with its chain).
     fn into_error(self, cause: impl std::error::Error + Send + Sync + 'static) -> DomainError {
         match self {
-            Failure::Conflict => {
-                DomainError::Conflict(Fault::caused_by("another transaction got in the way", cause))
-            }
+            Failure::Conflict => DomainError::Conflict(Fault::caused_by(
+                "another transaction got in the way",
+                cause,
+            )),
             Failure::Unavailable => {
                 DomainError::Unavailable(Fault::caused_by("the database is unreachable", cause))
             }
-            Failure::Other => DomainError::Storage(Fault::caused_by("a database statement failed", cause)),
+            Failure::Other => {
+                DomainError::Storage(Fault::caused_by("a database statement failed", cause))
+            }
         }
     }
 }
@@ -184,7 +187,8 @@ pub fn access_from_row(row: &user::Model) -> Result<AccessStatus, DomainError> {
 pub fn moderation_entry_from_row(
     row: moderation_log::Model,
 ) -> Result<ModerationEntry, DomainError> {
-    let bad = |what: &str| DomainError::Storage(format!("moderation entry {}: {what}", row.id).into());
+    let bad =
+        |what: &str| DomainError::Storage(format!("moderation entry {}: {what}", row.id).into());
     Ok(ModerationEntry {
         id: ModerationEntryId::from_uuid(row.id),
         actor: row.actor_id.map(UserId::from_uuid),
@@ -242,8 +246,9 @@ pub(crate) fn edge_view(
 
 /// A notification row as a domain notification.
 pub fn notification_from_row(row: notification::Model) -> Result<Notification, DomainError> {
-    let code = NotificationCode::from_i16(row.code)
-        .ok_or_else(|| DomainError::Storage(format!("unknown notification code {}", row.code).into()))?;
+    let code = NotificationCode::from_i16(row.code).ok_or_else(|| {
+        DomainError::Storage(format!("unknown notification code {}", row.code).into())
+    })?;
     Ok(Notification {
         id: NotificationId::from_uuid(row.id),
         recipient: UserId::from_uuid(row.recipient_id),

@@ -114,10 +114,7 @@ async fn probe_postgres(url: &str, tls_asked: bool) -> Result<(), PersistenceErr
         Ok(Err(cause)) => Err(unreachable(cause)),
         Err(_) => Err(unreachable(sea_orm::sqlx::Error::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            format!(
-                "no answer within {} s",
-                CONNECT_PROBE_TIMEOUT.as_secs()
-            ),
+            format!("no answer within {} s", CONNECT_PROBE_TIMEOUT.as_secs()),
         )))),
     }
 }

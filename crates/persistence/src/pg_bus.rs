@@ -318,7 +318,9 @@ fn deliver(node: NodeId, local: &broadcast::Sender<Event>, payload: &str) {
                 let _ = local.send(event);
             }
         }
-        Err(e) => tracing::warn!(error = %amity_domain::error::chain(&e), "event bus: ignoring a malformed payload"),
+        Err(e) => {
+            tracing::warn!(error = %amity_domain::error::chain(&e), "event bus: ignoring a malformed payload")
+        }
     }
 }
 

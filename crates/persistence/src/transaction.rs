@@ -348,9 +348,9 @@ impl GraphTransaction for SqlGraphTransaction {
         .await
         .map_err(|e| match e.sql_err() {
             // Someone linked it (or this user linked another account) concurrently.
-            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => DomainError::Conflict(format!(
-                "{network} account {external_id} was linked concurrently"
-            ).into()),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => DomainError::Conflict(
+                format!("{network} account {external_id} was linked concurrently").into(),
+            ),
             _ => db_err(e),
         })?;
         Ok(())

@@ -18,10 +18,10 @@ use amity_graphql::cursor::CursorCodec;
 use amity_graphql::edge::{Edge, EdgeSettings};
 use amity_persistence::{Backend, Database, PgBusWorker, PgEventBus, SqlStore};
 use anyhow::Context;
-use tracing::Instrument;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::config::Settings;
 pub use amity_persistence::redact;

@@ -285,7 +285,9 @@ fn raise_open_file_limit(max_connections: u64) {
             got.saturating_sub(SPARE_FILES)
         ),
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %amity_domain::error::chain(&e), "could not read or raise the open-file limit"),
+        Err(e) => {
+            tracing::warn!(error = %amity_domain::error::chain(&e), "could not read or raise the open-file limit")
+        }
     }
 }
 

@@ -250,10 +250,7 @@ impl Settings {
         }
         let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(&file))
-            .merge(
-                Env::prefixed("AMITY_")
-                    .filter(|key| !is_foreign(key.as_str())),
-            )
+            .merge(Env::prefixed("AMITY_").filter(|key| !is_foreign(key.as_str())))
             .merge(Serialized::defaults(flags))
             .extract()
             .context("invalid settings")?;

@@ -85,7 +85,10 @@ pub fn route(router: Router, db: Database) -> Router {
                 gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
                 let body = handle().map(PrometheusHandle::render).unwrap_or_default();
                 (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
                     body,
                 )
                     .into_response()

@@ -5,13 +5,14 @@
 mod accounts;
 mod bench;
 mod chaos;
+mod clients;
 mod contract;
 mod edge;
 mod friends;
 mod limits_and_errors;
 mod moderation;
-mod operators;
 mod notifications;
+mod operators;
 mod paging;
 mod realtime;
 mod recommendations;

@@ -38,7 +38,10 @@ async fn queries_run_over_get_and_mutations_are_405() {
     let res = get(
         &server,
         &[
-            ("query", "query Me($n: Int) { me { id } friends(first: $n) { edges { cursor } } }"),
+            (
+                "query",
+                "query Me($n: Int) { me { id } friends(first: $n) { edges { cursor } } }",
+            ),
             ("variables", "{\"n\": 5}"),
             ("operationName", "Me"),
         ],
@@ -51,7 +54,13 @@ async fn queries_run_over_get_and_mutations_are_405() {
     assert_eq!(body["data"]["me"]["id"], user.id.as_str(), "{body}");
 
     // Anonymous queries too; an edge refusal is a GraphQL error as over POST.
-    let res = get(&server, &[("query", "{ __typename }")], "application/json", None).await;
+    let res = get(
+        &server,
+        &[("query", "{ __typename }")],
+        "application/json",
+        None,
+    )
+    .await;
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["data"]["__typename"], "Query", "{body}");
     let deep = amity_graphql::edge::hostile::list_literal(100);
@@ -63,12 +72,18 @@ async fn queries_run_over_get_and_mutations_are_405() {
     )
     .await;
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
 
     // Mutations (and subscriptions) are refused with 405 and nothing runs.
     let res = get(
         &server,
-        &[("query", "mutation { signUp(handle: \"via_get\", password: \"a long password\") { token } }")],
+        &[(
+            "query",
+            "mutation { signUp(handle: \"via_get\", password: \"a long password\") { token } }",
+        )],
         URQL_ACCEPT,
         None,
     )
@@ -76,7 +91,10 @@ async fn queries_run_over_get_and_mutations_are_405() {
     assert_eq!(res.status(), 405);
     assert!(res.headers()["allow"].to_str().unwrap().contains("POST"));
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
     let taken = user
         .client
         .gql("{ user(handle: \"via_get\") { id } }", json!({}))
@@ -92,10 +110,22 @@ async fn queries_run_over_get_and_mutations_are_405() {
     assert_eq!(res.status(), 405);
 
     // Bad parameters are clear errors.
-    let res = get(&server, &[("query", "{ me { id } }"), ("variables", "{not json")], URQL_ACCEPT, None).await;
+    let res = get(
+        &server,
+        &[("query", "{ me { id } }"), ("variables", "{not json")],
+        URQL_ACCEPT,
+        None,
+    )
+    .await;
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("variables"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("variables"),
+        "{body}"
+    );
     let res = get(&server, &[], "application/json", None).await;
     assert_eq!(res.status(), 400);
     server.stop().await;
@@ -108,12 +138,23 @@ async fn graphiql_is_served_from_the_binary() {
     for params in [vec![], vec![("query", "{ __typename }")]] {
         let res = get(&server, &params, BROWSER_ACCEPT, None).await;
         assert_eq!(res.status(), 200);
-        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-        let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let csp = res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(csp.contains("default-src 'self'"), "{csp}");
         let page = res.text().await.unwrap();
         assert!(page.contains("/graphiql/graphiql.min.js"), "{page}");
-        assert!(!page.contains("https://"), "the page loads something from outside: {page}");
+        assert!(
+            !page.contains("https://"),
+            "the page loads something from outside: {page}"
+        );
     }
     let http = reqwest::Client::new();
     for (file, media) in [
@@ -129,7 +170,12 @@ async fn graphiql_is_served_from_the_binary() {
             .await
             .unwrap();
         assert_eq!(res.status(), 200, "{file}");
-        assert!(res.headers()["content-type"].to_str().unwrap().starts_with(media));
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(media)
+        );
         assert!(res.bytes().await.unwrap().len() > 1000, "{file}");
     }
     let res = http
@@ -163,7 +209,10 @@ async fn the_standard_introspection_query_works_anonymously_and_can_be_turned_of
     server.stop().await;
 
     let closed = TestServer::start_with(|s| s.introspection = false).await;
-    let res = closed.anonymous().gql(STANDARD_INTROSPECTION, json!({})).await;
+    let res = closed
+        .anonymous()
+        .gql(STANDARD_INTROSPECTION, json!({}))
+        .await;
     assert!(res.body["data"]["__schema"].is_null(), "{}", res.body);
     // The API itself still answers.
     let res = closed.anonymous().gql("{ __typename }", json!({})).await;
@@ -183,7 +232,10 @@ async fn friends_have_a_stable_id_per_viewer_and_other_user() {
             json!({ "ids": [bob.id] }),
         )
         .await;
-    let ann_edge = asked.data()["addFriends"][0]["id"].as_str().unwrap().to_owned();
+    let ann_edge = asked.data()["addFriends"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let page = bob
         .client
         .gql("{ friends { edges { node { id state } } } }", json!({}))
@@ -192,7 +244,10 @@ async fn friends_have_a_stable_id_per_viewer_and_other_user() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(page.data()["friends"]["edges"][0]["node"]["state"], "INVITE_RECEIVED");
+    assert_eq!(
+        page.data()["friends"]["edges"][0]["node"]["state"],
+        "INVITE_RECEIVED"
+    );
     assert_ne!(ann_edge, bob_edge, "each viewer has its own edge");
     // Accepting returns the same object, now FRIEND: a client cache updates in place.
     let accepted = bob
@@ -208,7 +263,10 @@ async fn friends_have_a_stable_id_per_viewer_and_other_user() {
         .client
         .gql("{ friends { edges { node { id state } } } }", json!({}))
         .await;
-    assert_eq!(page.data()["friends"]["edges"][0]["node"]["id"], ann_edge.as_str());
+    assert_eq!(
+        page.data()["friends"]["edges"][0]["node"]["id"],
+        ann_edge.as_str()
+    );
     server.stop().await;
 }
 
@@ -228,9 +286,11 @@ async fn connection_init_takes_every_common_token_shape() {
         assert!(ws.is_ok(), "{payload} was refused");
         ws.unwrap().close().await;
     }
-    let (code, _) =
-        amity_e2e::ws::refused_init(&server.ws_url(), json!({ "headers": { "Authorization": "Bearer forged" } }))
-            .await;
+    let (code, _) = amity_e2e::ws::refused_init(
+        &server.ws_url(),
+        json!({ "headers": { "Authorization": "Bearer forged" } }),
+    )
+    .await;
     assert_eq!(code, 4403);
     server.stop().await;
 }
@@ -263,12 +323,22 @@ async fn metrics_show_requests_latency_websockets_and_refusals() {
     let ws = WsClient::connect(&server.ws_url(), json!({ "token": user.token }))
         .await
         .unwrap();
-    let mut sub = ws.subscribe("subscription { notifications { id } }", json!({})).await;
-    sub.assert_silent(std::time::Duration::from_millis(200)).await;
+    let mut sub = ws
+        .subscribe("subscription { notifications { id } }", json!({}))
+        .await;
+    sub.assert_silent(std::time::Duration::from_millis(200))
+        .await;
 
-    let res = reqwest::get(format!("{}/metrics", server.base_url())).await.unwrap();
+    let res = reqwest::get(format!("{}/metrics", server.base_url()))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = res.text().await.unwrap();
     let at_least = |metric: &str, labels: &[&str], min: f64| {
         let value = sample(&text, metric, labels);
@@ -292,8 +362,16 @@ async fn metrics_show_requests_latency_websockets_and_refusals() {
         &["transport=\"websocket\"", "operation=\"subscription\""],
         1.0,
     );
-    at_least("amity_operation_duration_seconds_count", &["field=\"me\""], 1.0);
-    at_least("amity_operation_duration_seconds_bucket", &["field=\"signIn\"", "le=\"10\""], 1.0);
+    at_least(
+        "amity_operation_duration_seconds_count",
+        &["field=\"me\""],
+        1.0,
+    );
+    at_least(
+        "amity_operation_duration_seconds_bucket",
+        &["field=\"signIn\"", "le=\"10\""],
+        1.0,
+    );
     at_least("amity_websockets_open", &[], 1.0);
     at_least("amity_subscriptions_live", &[], 1.0);
     at_least("amity_users_online", &[], 1.0);
@@ -333,8 +411,12 @@ async fn metrics_show_requests_latency_websockets_and_refusals() {
         .await
         .unwrap();
     assert!(
-        sample(&text, "amity_rate_limited_total", &["limit=\"auth_per_address\""])
-            .is_some_and(|v| v >= 1.0),
+        sample(
+            &text,
+            "amity_rate_limited_total",
+            &["limit=\"auth_per_address\""]
+        )
+        .is_some_and(|v| v >= 1.0),
         "{text}"
     );
     strict.stop().await;

@@ -214,7 +214,9 @@ impl AccessControl {
                     seen = current;
                     since = newest;
                 }
-                Err(e) => tracing::warn!(error = %crate::error::chain(&e), "polling the moderation log failed"),
+                Err(e) => {
+                    tracing::warn!(error = %crate::error::chain(&e), "polling the moderation log failed")
+                }
             }
         }
     }

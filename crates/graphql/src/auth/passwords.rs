@@ -82,10 +82,13 @@ impl Argon2Hasher {
         match tokio::time::timeout(self.wait, self.turns.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(DomainError::Internal("the hashing semaphore closed".into())),
-            Err(_) => Err(DomainError::Unavailable(format!(
-                "no turn to hash a password within {} ms",
-                self.wait.as_millis()
-            ).into())),
+            Err(_) => Err(DomainError::Unavailable(
+                format!(
+                    "no turn to hash a password within {} ms",
+                    self.wait.as_millis()
+                )
+                .into(),
+            )),
         }
     }
 }

@@ -432,7 +432,11 @@ mod tests {
     /// `levels` fields nested in one another, through a fragment half-way when `fragment`.
     fn fields_deep(levels: usize, fragment: bool) -> String {
         let half = levels / 2;
-        let inner = format!("{}id{}", "a { ".repeat(levels - half - 1), " }".repeat(levels - half - 1));
+        let inner = format!(
+            "{}id{}",
+            "a { ".repeat(levels - half - 1),
+            " }".repeat(levels - half - 1)
+        );
         if fragment {
             format!(
                 "{{ {}...F{} }} fragment F on T {{ {inner} }}",
@@ -457,7 +461,10 @@ mod tests {
 
     #[test]
     fn the_standard_introspection_query_passes_and_multiplying_ones_do_not() {
-        assert_eq!(cost_of(crate::edge::hostile::STANDARD_INTROSPECTION), Ok(()));
+        assert_eq!(
+            cost_of(crate::edge::hostile::STANDARD_INTROSPECTION),
+            Ok(())
+        );
         let lists = |n: usize| {
             format!(
                 "{{ __schema {{ types {{ {}name{} }} }} }}",

@@ -57,25 +57,6 @@ pub fn aliases(count: usize) -> String {
     format!("{{ {} }}", fields.join(" "))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_documents_are_what_they_say() {
-        assert_eq!(nested("[", "]", 2), "[[1]]");
-        assert_eq!(mixed_nesting(&[true, false], false), "[{a:1}]");
-        assert_eq!(mixed_nesting(&[false], true), "{\"a\":1}");
-        assert_eq!(list_literal(1), "{ __typename(x: [1]) }");
-        assert_eq!(
-            fragment_bomb(1),
-            "query { ...F1 } fragment F0 on Query { __typename } fragment F1 on Query { ...F0 ...F0 }"
-        );
-        assert_eq!(aliases(2), "{ a0:__typename a1:__typename }");
-        assert!(async_graphql::parser::parse_query(object_literal(3)).is_ok());
-    }
-}
-
 /// The shape of the standard introspection query that GraphiQL, graphql-js's
 /// `getIntrospectionQuery()` (every option on) and graphql-core send: a document the edge must
 /// let through, anonymously, beside the attack ones above. Its type references nest nine
@@ -129,3 +110,22 @@ fragment TypeRef on __Type {
   kind name ofType { kind name } } } } } } } } }
 }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documents_are_what_they_say() {
+        assert_eq!(nested("[", "]", 2), "[[1]]");
+        assert_eq!(mixed_nesting(&[true, false], false), "[{a:1}]");
+        assert_eq!(mixed_nesting(&[false], true), "{\"a\":1}");
+        assert_eq!(list_literal(1), "{ __typename(x: [1]) }");
+        assert_eq!(
+            fragment_bomb(1),
+            "query { ...F1 } fragment F0 on Query { __typename } fragment F1 on Query { ...F0 ...F0 }"
+        );
+        assert_eq!(aliases(2), "{ a0:__typename a1:__typename }");
+        assert!(async_graphql::parser::parse_query(object_literal(3)).is_ok());
+    }
+}
