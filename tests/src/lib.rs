@@ -174,6 +174,18 @@ impl TestServer {
         format!("http://{}", self.server.as_ref().unwrap().addr)
     }
 
+    /// What `GET /metrics` answers now (Prometheus text).
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// A client without a token.
     pub fn anonymous(&self) -> Client {
         Client {
@@ -438,4 +450,17 @@ impl User {
             .map(|e| e["node"]["code"].as_str().unwrap().to_owned())
             .collect()
     }
+}
+
+/// The value of the first sample of `metric` in Prometheus text whose labels include each of
+/// `labels` (`name="value"`), if there is one.
+pub fn metric_sample(text: &str, metric: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.starts_with(metric)
+                && line[metric.len()..].starts_with(['{', ' '])
+                && labels.iter().all(|label| line.contains(label))
+        })
+        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
 }

@@ -85,6 +85,17 @@ pub fn describe() {
         Unit::Count,
         "Open HTTP connections, websockets included"
     );
+    // Shown from the first scrape, at zero, rather than from their first change: a dashboard
+    // or an alert on them needs no "absent" special case.
+    for name in [
+        WEBSOCKETS_OPEN,
+        SUBSCRIPTIONS_LIVE,
+        USERS_ONLINE,
+        HTTP_CONNECTIONS_OPEN,
+    ] {
+        gauge!(name).increment(0.0);
+    }
+    counter!(SIGNIN_FAILURES).increment(0);
 }
 
 /// How an operation arrived.

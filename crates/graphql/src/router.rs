@@ -89,7 +89,8 @@ async fn access_log(request: Request, next: axum::middleware::Next) -> axum::res
     );
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Microsecond precision is plenty for a log line.
+    let duration_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
     let _entered = span.enter();
     if path == "/graphql" {
         tracing::info!(target: "amity::access", status, duration_ms, "answered");
@@ -509,10 +510,10 @@ async fn execute_one(
                 executed,
             };
         }
-        Ok(Some(OperationType::Mutation | OperationType::Subscription))
+        Ok(kind @ Some(OperationType::Mutation | OperationType::Subscription))
             if method == Method::Get =>
         {
-            observe::record_operation(Transport::Http, None, ErrorCode::BadUserInput.as_str());
+            observe::record_operation(Transport::Http, kind, ErrorCode::BadUserInput.as_str());
             let executed = Executed::WrongMethod;
             return Ran {
                 operation,

@@ -40,6 +40,17 @@ fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// One GraphQL request to the server at `addr`, with `token` if given; the JSON answer.
+async fn graphql(addr: &str, token: Option<&str>, query: &str) -> serde_json::Value {
+    let mut request = reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .json(&serde_json::json!({ "query": query }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -154,40 +165,19 @@ async fn operator_commands_and_a_served_sign_in() {
         .spawn()
         .unwrap();
     let addr = bound_address(child.stderr.take().unwrap());
-    let http = reqwest::Client::new();
-    let res: serde_json::Value = http
-        .post(format!("http://{addr}/graphql"))
-        .json(&serde_json::json!({
-            "query": "mutation { signIn(handle: \"root_admin\", password: \"a long admin password\") { user { role } } }"
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let res = graphql(
+        &addr,
+        None,
+        "mutation { signIn(handle: \"root_admin\", password: \"a long admin password\") { user { role } } }",
+    )
+    .await;
     assert_eq!(res["data"]["signIn"]["user"]["role"], "MODERATOR", "{res}");
 
     // A ban from the command line reaches the running server: the player's token stops
     // working (SQLite: the server polls the moderation log; PostgreSQL: through the bus).
     let gql = |token: Option<String>, query: &'static str| {
-        let http = http.clone();
         let addr = addr.clone();
-        async move {
-            let mut request = http
-                .post(format!("http://{addr}/graphql"))
-                .json(&serde_json::json!({ "query": query }));
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            request
-                .send()
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap()
-        }
+        async move { graphql(&addr, token.as_deref(), query).await }
     };
     const SIGN_IN: &str =
         "mutation { signIn(handle: \"player_one\", password: \"player one password\") { token } }";
@@ -640,28 +630,16 @@ async fn json_logs_have_one_access_line_per_request_with_operation_and_user() {
     let listening: serde_json::Value = serde_json::from_str(&listening).unwrap();
     let addr = listening["addr"].as_str().unwrap().to_owned();
 
-    let http = reqwest::Client::new();
-    let signed_up: serde_json::Value = http
-        .post(format!("http://{addr}/graphql"))
-        .json(&serde_json::json!({
-            "query": "mutation SignUp { signUp(handle: \"logged_user\", password: \"a long password\") { token user { id } } }"
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let signed_up = graphql(
+        &addr,
+        None,
+        "mutation SignUp { signUp(handle: \"logged_user\", password: \"a long password\") { token user { id } } }",
+    )
+    .await;
     let token = signed_up["data"]["signUp"]["token"].as_str().unwrap();
     let user_id = signed_up["data"]["signUp"]["user"]["id"].as_str().unwrap();
-    let me = http
-        .post(format!("http://{addr}/graphql"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "query": "query Me { me { id } }" }))
-        .send()
-        .await
-        .unwrap();
-    assert!(me.status().is_success());
+    let me = graphql(&addr, Some(token), "query Me { me { id } }").await;
+    assert_eq!(me["data"]["me"]["id"], user_id, "{me}");
 
     let access = wait_for_log(&log, |line| {
         line.contains("\"Me\"") && line.contains("amity::access")

@@ -2,8 +2,8 @@
 //! embedded GraphiQL, standard introspection, `Friend.id`, the accepted `connection_init`
 //! shapes, and `/metrics`.
 
-use amity_e2e::TestServer;
 use amity_e2e::ws::WsClient;
+use amity_e2e::{TestServer, metric_sample};
 use amity_graphql::edge::hostile::STANDARD_INTROSPECTION;
 use serde_json::{Value, json};
 
@@ -295,18 +295,6 @@ async fn connection_init_takes_every_common_token_shape() {
     server.stop().await;
 }
 
-/// The value of the sample of `metric` whose labels include each of `labels`, if any.
-fn sample(text: &str, metric: &str, labels: &[&str]) -> Option<f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter(|line| {
-            line.starts_with(metric)
-                && line[metric.len()..].starts_with(['{', ' '])
-                && labels.iter().all(|label| line.contains(label))
-        })
-        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
-}
-
 #[tokio::test]
 async fn metrics_show_requests_latency_websockets_and_refusals() {
     let server = TestServer::start_with(|s| s.rate_auth_per_address = 1_000).await;
@@ -341,7 +329,7 @@ async fn metrics_show_requests_latency_websockets_and_refusals() {
     );
     let text = res.text().await.unwrap();
     let at_least = |metric: &str, labels: &[&str], min: f64| {
-        let value = sample(&text, metric, labels);
+        let value = metric_sample(&text, metric, labels);
         assert!(
             value.is_some_and(|v| v >= min),
             "{metric}{labels:?} is {value:?}, expected at least {min}:\n{text}"
@@ -383,12 +371,7 @@ async fn metrics_show_requests_latency_websockets_and_refusals() {
 
     // A made-up field stays out of the labels.
     user.client.gql("{ noSuchFieldAtAll }", json!({})).await;
-    let text = reqwest::get(format!("{}/metrics", server.base_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     assert!(!text.contains("noSuchFieldAtAll"), "{text}");
     ws.close().await;
     server.stop().await;
@@ -404,14 +387,9 @@ async fn metrics_show_requests_latency_websockets_and_refusals() {
             )
             .await;
     }
-    let text = reqwest::get(format!("{}/metrics", strict.base_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = strict.metrics().await;
     assert!(
-        sample(
+        metric_sample(
             &text,
             "amity_rate_limited_total",
             &["limit=\"auth_per_address\""]
