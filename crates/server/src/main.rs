@@ -26,7 +26,8 @@ fn main() -> ExitCode {
     match runtime.block_on(amity::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Each cause once, even where an error repeats its source in its own message.
+            eprintln!("error: {}", amity_domain::error::chain(&*e));
             ExitCode::FAILURE
         }
     }
