@@ -10,8 +10,8 @@
 //!   a query or mutation sent this way is cancelled after the request timeout;
 //! - authentication in `connection_init` (`{"Authorization": "Bearer <token>"}`, the key in any
 //!   case, `{"token": "<token>"}`, `{"authToken": "<token>"}` or
-//!   `{"headers": {"Authorization": "Bearer <token>"}}`); a missing, forged or expired token, or a user who no
-//!   longer exists, is refused with close code 4403 (graphql-transport-ws) or a
+//!   `{"headers": {"Authorization": "Bearer <token>"}}`); a missing, forged or expired token,
+//!   or a user who no longer exists, is refused with close code 4403 (graphql-transport-ws) or a
 //!   `connection_error` (legacy); a user with [`WebSocketSettings::max_per_user`] websockets
 //!   on this node already is refused with 4429; when the session cannot be checked (the
 //!   database is unreachable) the close code is 1013, try again later;

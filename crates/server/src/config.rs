@@ -204,7 +204,9 @@ pub struct FlagOverrides {
 
 impl Settings {
     /// Loads settings from `config_file` (default `amity.toml`, optional), the environment and
-    /// the flags.
+    /// the flags. A key of the file or an `AMITY_*` variable that names no setting is refused
+    /// with the closest one that does (`AMITY_TEST_*` and `AMITY_CI_*` are left to the test
+    /// suite and CI), and every value is checked, before anything is opened.
     pub fn load(config_file: Option<&Path>, flags: &FlagOverrides) -> anyhow::Result<Self> {
         let file = config_file
             .map(Path::to_path_buf)
