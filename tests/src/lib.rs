@@ -148,6 +148,16 @@ impl TestServer {
         self.settings.database_url.starts_with("postgres")
     }
 
+    /// Fails the test unless the database is PostgreSQL: for the tests marked
+    /// `#[ignore = "needs PostgreSQL ..."]`, run with `--include-ignored`, so that asking for
+    /// them on SQLite says so instead of passing without checking anything.
+    pub fn require_postgres(&self) {
+        assert!(
+            self.is_postgres(),
+            "this test needs PostgreSQL: set AMITY_TEST_DATABASE_URL"
+        );
+    }
+
     /// Starts another node on the same database and settings.
     pub async fn start_node(&self) -> TestNode {
         let server = RunningServer::start(&self.settings)

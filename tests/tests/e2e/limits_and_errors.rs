@@ -52,13 +52,38 @@ async fn request_size_depth_and_complexity_are_bounded() {
 
     let ordinary = "{ friends { edges { node { user { id __typename } } } } }";
     assert!(user.client.gql(ordinary, json!({})).await.body["errors"].is_null());
-    let mut nested = String::from("__typename");
+    // Depth: `levels` fields, valid ones (me, then mutualFriends of mutualFriends...).
+    let chain = |levels: usize| {
+        let mut fields = String::from("id");
+        for _ in 0..levels - 2 {
+            fields = format!("mutualFriends(first: 1) {{ {fields} }}");
+        }
+        format!("{{ me {{ {fields} }} }}")
+    };
+    let max = amity_graphql::edge::document::MAX_DEPTH;
+    let res = user.client.gql(&chain(max), json!({})).await;
+    assert!(res.body["errors"].is_null(), "{}", res.body);
+    let res = user.client.gql(&chain(max + 1), json!({})).await;
+    assert_eq!(res.code(), "BAD_USER_INPUT", "{}", res.body);
+    assert!(
+        res.message().contains("at most 12 levels of fields"),
+        "{}",
+        res.body
+    );
+    // Introspection is left out of the depth, but its lists may not multiply the answer.
+    let mut nested = String::from("name");
     for _ in 0..20 {
-        nested =
-            format!("__schema {{ types {{ fields {{ type {{ ofType {{ {nested} }} }} }} }} }}");
+        nested = format!("fields {{ type {{ {nested} }} }}");
     }
-    let res = user.client.gql(&format!("{{ {nested} }}"), json!({})).await;
-    assert_eq!(res.codes()[0], "BAD_USER_INPUT", "{}", res.body);
+    let res = user
+        .client
+        .gql(
+            &format!("{{ __schema {{ types {{ {nested} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.code(), "BAD_USER_INPUT", "{}", res.body);
+    assert!(res.message().contains("introspection"), "{}", res.body);
 
     let wide = format!(
         "{{ {} }}",
@@ -108,14 +133,22 @@ async fn request_size_depth_and_complexity_are_bounded() {
 async fn a_null_or_mistyped_argument_is_bad_user_input() {
     let server = amity_e2e::TestServer::start().await;
     let user = server.sign_up("argtypes").await;
+    let friend = server.sign_up("argtypes_friend").await;
+    user.befriend(&friend).await;
+    // A valid id, so that the metadata (a number, not an object) is what is refused.
     let res = user
         .client
         .gql(
-            "mutation($m: JSON) { setFriendMetadata(id: \"x\", metadata: $m) { state } }",
-            serde_json::json!({ "m": 5 }),
+            "mutation($id: ID!, $m: JSON) { setFriendMetadata(id: $id, metadata: $m) { state } }",
+            serde_json::json!({ "id": friend.id, "m": 5 }),
         )
         .await;
     assert_eq!(res.code(), "BAD_USER_INPUT", "{}", res.message());
+    assert_eq!(
+        res.body["errors"][0]["extensions"]["field"], "metadata",
+        "{}",
+        res.body
+    );
     let res = user
         .client
         .gql(

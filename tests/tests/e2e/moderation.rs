@@ -330,12 +330,10 @@ async fn the_moderation_log_records_who_did_what_newest_first() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: set AMITY_TEST_DATABASE_URL and pass --include-ignored (.ci/run does)"]
 async fn a_ban_on_node_1_closes_a_socket_on_node_2_and_the_token_fails_on_both() {
     let server = TestServer::start().await;
-    if !server.is_postgres() {
-        eprintln!("skipped: two nodes need PostgreSQL (set AMITY_TEST_DATABASE_URL)");
-        return;
-    }
+    server.require_postgres();
     let node2 = server.start_node().await;
     let moderator = server.sign_up_as("xbanmod", Role::Moderator).await; // node 1
     let target = server.sign_up("xbantarget").await;
