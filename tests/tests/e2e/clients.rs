@@ -109,6 +109,26 @@ fn run_with_deadline(mut command: Command, deadline: Duration) -> Finished {
     }
 }
 
+/// Runs `command` off the test's runtime (the server on it keeps answering), prints what it
+/// said, and fails the test unless it ended successfully within `deadline`.
+async fn run_to_success(command: Command, deadline: Duration, what: &str) {
+    let finished = tokio::task::spawn_blocking(move || run_with_deadline(command, deadline))
+        .await
+        .unwrap();
+    println!("{}", finished.output());
+    assert!(
+        !finished.timed_out,
+        "{what} did not finish within {deadline:?}\n{}",
+        finished.output()
+    );
+    assert!(
+        finished.status.success(),
+        "{what} failed ({}):\n{}",
+        finished.status,
+        finished.output()
+    );
+}
+
 /// The client test files, `tests/clients/test/*.test.mjs`, in name order (passed to
 /// `node --test` one by one: Node 20 and 22 read a directory argument differently).
 fn client_test_files() -> Vec<PathBuf> {
@@ -141,23 +161,12 @@ async fn graphql_ws_apollo_and_urql_drive_the_real_server() {
         .args(&files)
         .current_dir(clients_dir())
         .env("AMITY_TEST_URL", server.base_url());
-    let finished =
-        tokio::task::spawn_blocking(move || run_with_deadline(command, NODE_SUITE_DEADLINE))
-            .await
-            .unwrap();
-
-    println!("{}", finished.output());
-    assert!(
-        !finished.timed_out,
-        "node --test did not finish within {NODE_SUITE_DEADLINE:?}\n{}",
-        finished.output()
-    );
-    assert!(
-        finished.status.success(),
-        "node --test tests/clients/test failed ({}):\n{}",
-        finished.status,
-        finished.output()
-    );
+    run_to_success(
+        command,
+        NODE_SUITE_DEADLINE,
+        "node --test tests/clients/test",
+    )
+    .await;
     server.stop().await;
 }
 
@@ -189,24 +198,11 @@ async fn graphiql_works_in_a_browser_with_no_internet() {
         .env("AMITY_TEST_URL", server.base_url())
         .env("AMITY_TEST_SCREENSHOT", &screenshot)
         .env("AMITY_TEST_CHROMIUM", &chromium);
-    let finished =
-        tokio::task::spawn_blocking(move || run_with_deadline(command, BROWSER_DEADLINE))
-            .await
-            .unwrap();
-
-    println!("{}", finished.output());
-    assert!(
-        !finished.timed_out,
-        "the GraphiQL check did not finish within {BROWSER_DEADLINE:?}\n{}",
-        finished.output()
+    let what = format!(
+        "the GraphiQL check (screenshot at {})",
+        screenshot.display()
     );
-    assert!(
-        finished.status.success(),
-        "the GraphiQL check failed ({}); screenshot at {}:\n{}",
-        finished.status,
-        screenshot.display(),
-        finished.output()
-    );
+    run_to_success(command, BROWSER_DEADLINE, &what).await;
     assert!(
         screenshot.is_file(),
         "no screenshot at {}",

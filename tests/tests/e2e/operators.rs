@@ -128,6 +128,48 @@ async fn queries_run_over_get_and_mutations_are_405() {
     );
     let res = get(&server, &[], "application/json", None).await;
     assert_eq!(res.status(), 400);
+    // Variables nested past the edge's limit, over GET as over POST.
+    let deep = amity_graphql::edge::hostile::nested("[", "]", 100);
+    let res = get(
+        &server,
+        &[
+            ("query", "query($x: JSON) { __typename }"),
+            ("variables", &format!("{{\"x\": {deep}}}")),
+        ],
+        URQL_ACCEPT,
+        None,
+    )
+    .await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{body}"
+    );
+    // A request target over 64 KiB (what an HTTP URI may hold) is refused by the HTTP layer
+    // before any handler reads it.
+    let addr = server.base_url().trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let target = format!(
+        "/graphql?query=%7B__typename%7D%23{}",
+        "x".repeat(70 * 1024)
+    );
+    let head = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 64];
+    let read = tokio::io::AsyncReadExt::read(&mut stream, &mut answer)
+        .await
+        .unwrap();
+    let status_line = String::from_utf8_lossy(&answer[..read]).to_string();
+    assert!(status_line.starts_with("HTTP/1.1 414"), "{status_line}");
     server.stop().await;
 }
 
