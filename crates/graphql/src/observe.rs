@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use metrics::{
     Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
 };
@@ -256,19 +256,12 @@ fn root_fields() -> &'static HashSet<String> {
 /// of the schema, `__introspection` when it only introspects, `multiple` when it asks for
 /// several fields, `unknown` when it names none of the schema's.
 pub fn field_label(doc: &ExecutableDocument, operation_name: Option<&str>) -> &'static str {
-    let operation = match operation_name {
-        Some(name) => doc
-            .operations
-            .iter()
-            .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))
-            .map(|(_, op)| op),
-        None => doc.operations.iter().next().map(|(_, op)| op),
-    };
-    let Some(operation) = operation else {
+    let Some(operation) = crate::edge::operation_to_run(doc, operation_name) else {
         return "unknown";
     };
-    let mut fields = HashSet::new();
-    collect_top_fields(doc, &operation.node.selection_set.node, &mut fields, 0);
+    let mut names = Vec::new();
+    crate::edge::top_field_names(doc, &operation.node.selection_set, 0, &mut names);
+    let mut fields: HashSet<&str> = names.into_iter().collect();
     fields.remove("__typename");
     let introspects = fields.remove("__schema") | fields.remove("__type");
     let known = root_fields();
@@ -277,33 +270,6 @@ pub fn field_label(doc: &ExecutableDocument, operation_name: Option<&str>) -> &'
         (0, _) => "unknown",
         (1, Some(name)) if !introspects => known.get(*name).map_or("unknown", String::as_str),
         _ => "multiple",
-    }
-}
-
-/// The names of the top-level fields of `set`, through fragments (a few levels at most).
-fn collect_top_fields<'a>(
-    doc: &'a ExecutableDocument,
-    set: &'a SelectionSet,
-    into: &mut HashSet<&'a str>,
-    depth: usize,
-) {
-    if depth > 4 || into.len() > 8 {
-        return;
-    }
-    for selection in &set.items {
-        match &selection.node {
-            Selection::Field(field) => {
-                into.insert(field.node.name.node.as_str());
-            }
-            Selection::InlineFragment(inline) => {
-                collect_top_fields(doc, &inline.node.selection_set.node, into, depth + 1);
-            }
-            Selection::FragmentSpread(spread) => {
-                if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
-                    collect_top_fields(doc, &fragment.node.selection_set.node, into, depth + 1);
-                }
-            }
-        }
     }
 }
 

@@ -360,7 +360,7 @@ pub fn rate_limited(limited: RateLimited) -> ApiError {
 
 /// The operation a request runs: the named one, or the only one (`None` when validation will
 /// refuse the request as ambiguous or naming no operation).
-fn operation_to_run<'a>(
+pub fn operation_to_run<'a>(
     doc: &'a ExecutableDocument,
     name: Option<&str>,
 ) -> Option<&'a Positioned<OperationDefinition>> {
@@ -373,25 +373,38 @@ fn operation_to_run<'a>(
 }
 
 /// How many fields a selection set has at its top, counting through spreads and inline
-/// fragments (the document's size was checked before, so this is bounded).
+/// fragments (every alias and repeat counts).
 fn top_fields(doc: &ExecutableDocument, set: &Positioned<SelectionSet>, level: usize) -> u32 {
+    let mut names = Vec::new();
+    top_field_names(doc, set, level, &mut names);
+    u32::try_from(names.len()).unwrap_or(u32::MAX)
+}
+
+/// The names of the fields at the top of a selection set entered at nesting `level`, through
+/// spreads and inline fragments, one per selection (an admitted document's size was checked,
+/// so this is bounded).
+pub fn top_field_names<'a>(
+    doc: &'a ExecutableDocument,
+    set: &'a Positioned<SelectionSet>,
+    level: usize,
+    into: &mut Vec<&'a str>,
+) {
     if level > document::MAX_NESTING {
-        return 0;
+        return;
     }
-    set.node
-        .items
-        .iter()
-        .map(|selection| match &selection.node {
-            Selection::Field(_) => 1,
+    for selection in &set.node.items {
+        match &selection.node {
+            Selection::Field(field) => into.push(field.node.name.node.as_str()),
             Selection::InlineFragment(inline) => {
-                top_fields(doc, &inline.node.selection_set, level + 1)
+                top_field_names(doc, &inline.node.selection_set, level + 1, into);
             }
-            Selection::FragmentSpread(spread) => doc
-                .fragments
-                .get(&spread.node.fragment_name.node)
-                .map_or(0, |f| top_fields(doc, &f.node.selection_set, level + 1)),
-        })
-        .sum()
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
+                    top_field_names(doc, &fragment.node.selection_set, level + 1, into);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
