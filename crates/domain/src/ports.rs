@@ -1,4 +1,20 @@
 //! The traits adapters implement. Services hold them as `Arc<dyn ...>`.
+//!
+//! The store is split by role, so that each service names only what it uses:
+//!
+//! | service | reads through | writes through |
+//! |---|---|---|
+//! | [`crate::accounts::AccountService`] | [`UserStore`] | [`UserStore`] |
+//! | [`crate::friends::FriendService`] | [`FriendStore`], [`UserStore`] | [`EdgeTransaction`] |
+//! | [`crate::messages::DirectMessageService`] | [`MessageStore`] | [`MessageTransaction`] |
+//! | [`crate::moderation::ModerationService`], [`crate::moderation::AccessControl`] | [`ModerationStore`] | [`ModerationTransaction`] |
+//! | [`crate::notifications::NotificationService`] | [`NotificationStore`] | [`NotificationStore`] |
+//! | [`crate::social::ImportService`] | [`SocialLinkStore`] | [`LinkTransaction`] |
+//! | [`crate::presence::PresenceService`] | [`PresenceStore`] | [`PresenceStore`] |
+//! | [`crate::realtime::Hub`] | [`Store`] (all of the above) | |
+//!
+//! [`Store`] is all of them at once. Every write transaction shares [`WriteTransaction`]
+//! (finding and locking users, reading pairs, storing notifications, committing).
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,15 +39,9 @@ pub trait PasswordHasher: Send + Sync {
     async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool>;
 }
 
-/// Everything the domain reads and writes, outside a transaction. Writes that span several rows
-/// go through [`Store::begin`].
+/// Users and their credentials: what [`crate::accounts::AccountService`] needs.
 #[async_trait]
-pub trait Store: Send + Sync {
-    /// Starts a write transaction for a friend-graph change.
-    async fn begin(&self) -> Result<Box<dyn GraphTransaction>>;
-    /// Whether the store answers (readiness probes).
-    async fn is_ready(&self) -> bool;
-
+pub trait UserStore: Send + Sync {
     /// Stores a new user; [`crate::DomainError::HandleTaken`] if the handle is in use.
     async fn insert_user(&self, user: NewUser) -> Result<User>;
     /// One user by id.
@@ -47,54 +57,14 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<(User, Option<String>)>>;
     /// Applies a profile change; `None` if there is no such user.
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<Option<User>>;
-    /// "People you may know" for `me`: friends of my friends who are not me, have no edge with
-    /// me in any state, did not block me, were not dismissed by me and are not banned at `now`
-    /// (nor is the mutual friend), each once with all its mutual friends; ranked by their
-    /// number, then by the most recent of those friendships; at most `limit`. A store may
-    /// find the candidates by a bounded walk that samples each friend's most recent friends
-    /// (it must say so), but the mutual friends it returns for them are exact.
-    async fn friend_recommendations(
-        &self,
-        me: UserId,
-        limit: u32,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<crate::friends::RecommendationRow>>;
-    /// Friends `a` and `b` have in common (banned ones left out), most recent first, at most
-    /// `limit`; with the total.
-    async fn mutual_friends(
-        &self,
-        a: UserId,
-        b: UserId,
-        limit: u32,
-        now: DateTime<Utc>,
-    ) -> Result<(Vec<User>, u32)>;
-    /// Leaves `other` out of `me`'s recommendations from now on.
-    async fn dismiss_recommendation(
-        &self,
-        me: UserId,
-        other: UserId,
-        at: DateTime<Utc>,
-    ) -> Result<()>;
-    /// The user linked to this network account.
-    async fn user_by_external(&self, network: Network, external_id: &str) -> Result<Option<User>>;
-    /// The network account linked to this user.
-    async fn external_id_of(&self, user: UserId, network: Network) -> Result<Option<String>>;
-    /// What decides whether the user's sessions are still good; `None` if there is no such
-    /// user.
-    async fn access_status(&self, user: UserId) -> Result<Option<AccessStatus>>;
-    /// The audit log before `before` (exclusive), newest first, at most `limit`.
-    async fn moderation_log(
-        &self,
-        before: Option<ModerationEntryId>,
-        limit: u32,
-    ) -> Result<Vec<ModerationEntry>>;
-    /// Log entries made at or after `since` (another process may have made them): their ids
-    /// and targets.
-    async fn moderation_targets_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<(ModerationEntryId, UserId, DateTime<Utc>)>>;
+}
 
+/// The friend graph outside a transaction, and the transactions that change it: what
+/// [`crate::friends::FriendService`] needs (with [`UserStore`]).
+#[async_trait]
+pub trait FriendStore: Send + Sync {
+    /// Starts a write transaction for friend-graph changes.
+    async fn begin_edges(&self) -> Result<Box<dyn EdgeTransaction>>;
     /// How `viewer` sees each of `others` (absent: no edge).
     async fn views_of(
         &self,
@@ -118,7 +88,65 @@ pub trait Store: Send + Sync {
         other: UserId,
         metadata: Option<&Metadata>,
     ) -> Result<Option<FriendView>>;
+    /// The ids of all of `user`'s friends (FRIEND edges; there may be more than the friend
+    /// limit allows now, when it was lowered after they were made).
+    async fn friend_ids(&self, user: UserId) -> Result<Vec<UserId>>;
+    /// Friends `a` and `b` have in common (banned ones left out), most recent first, at most
+    /// `limit`; with the total.
+    async fn mutual_friends(
+        &self,
+        a: UserId,
+        b: UserId,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<User>, u32)>;
+    /// "People you may know" for `me`: friends of my friends who are not me, have no edge with
+    /// me in any state, did not block me, were not dismissed by me and are not banned at `now`
+    /// (nor is the mutual friend), each once with all its mutual friends; ranked by their
+    /// number, then by the most recent of those friendships; at most `limit`. A store may
+    /// find the candidates by a bounded walk that samples each friend's most recent friends
+    /// (it must say so), but the mutual friends it returns for them are exact.
+    async fn friend_recommendations(
+        &self,
+        me: UserId,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::friends::RecommendationRow>>;
+    /// Leaves `other` out of `me`'s recommendations from now on.
+    async fn dismiss_recommendation(
+        &self,
+        me: UserId,
+        other: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+}
 
+/// Roles, bans and the audit log: what [`crate::moderation::ModerationService`] and
+/// [`crate::moderation::AccessControl`] need.
+#[async_trait]
+pub trait ModerationStore: Send + Sync {
+    /// Starts a write transaction for bans, roles and the audit log.
+    async fn begin_moderation(&self) -> Result<Box<dyn ModerationTransaction>>;
+    /// What decides whether the user's sessions are still good; `None` if there is no such
+    /// user.
+    async fn access_status(&self, user: UserId) -> Result<Option<AccessStatus>>;
+    /// The audit log before `before` (exclusive), newest first, at most `limit`.
+    async fn moderation_log(
+        &self,
+        before: Option<ModerationEntryId>,
+        limit: u32,
+    ) -> Result<Vec<ModerationEntry>>;
+    /// Log entries made at or after `since` (another process may have made them): their ids
+    /// and targets.
+    async fn moderation_targets_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(ModerationEntryId, UserId, DateTime<Utc>)>>;
+}
+
+/// Stored notifications: what [`crate::notifications::NotificationService`] needs.
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
     /// The recipient's notifications after `after` (exclusive), oldest first, at most `limit`.
     async fn list_notifications(
         &self,
@@ -137,11 +165,13 @@ pub trait Store: Send + Sync {
     async fn delete_notifications(&self, recipient: UserId, ids: &[NotificationId]) -> Result<u64>;
     /// Notifications by id (realtime delivery); unknown ids are skipped.
     async fn notifications_by_ids(&self, ids: &[NotificationId]) -> Result<Vec<Notification>>;
+}
 
-    /// The ids of all of `user`'s friends (FRIEND edges; there may be more than the friend
-    /// limit allows now, when it was lowered after they were made).
-    async fn friend_ids(&self, user: UserId) -> Result<Vec<UserId>>;
-
+/// Direct messages: what [`crate::messages::DirectMessageService`] needs.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Starts a write transaction that stores a message and its notification.
+    async fn begin_messages(&self) -> Result<Box<dyn MessageTransaction>>;
     /// The conversation between `a` and `b` before `before` (exclusive), newest first, at most
     /// `limit`.
     async fn direct_messages(
@@ -153,6 +183,34 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<DirectMessage>>;
     /// Direct messages by id (realtime delivery); unknown ids are skipped.
     async fn direct_messages_by_ids(&self, ids: &[MessageId]) -> Result<Vec<DirectMessage>>;
+}
+
+/// Links to Facebook and Steam accounts: what [`crate::social::ImportService`] needs.
+#[async_trait]
+pub trait SocialLinkStore: Send + Sync {
+    /// Starts a write transaction for sign-in through a network, links and imports.
+    async fn begin_links(&self) -> Result<Box<dyn LinkTransaction>>;
+    /// The user linked to this network account.
+    async fn user_by_external(&self, network: Network, external_id: &str) -> Result<Option<User>>;
+    /// The network account linked to this user.
+    async fn external_id_of(&self, user: UserId, network: Network) -> Result<Option<String>>;
+}
+
+/// Every role at once: what a server wires its services on. Implemented by the SQL store of
+/// `amity-persistence` and by [`crate::memory::MemoryStore`] (feature `memory`), the reference
+/// for anyone implementing the ports.
+#[async_trait]
+pub trait Store:
+    UserStore
+    + FriendStore
+    + ModerationStore
+    + NotificationStore
+    + MessageStore
+    + SocialLinkStore
+    + PresenceStore
+{
+    /// Whether the store answers (readiness probes).
+    async fn is_ready(&self) -> bool;
 }
 
 /// Where presence is kept, so that every node agrees who is online.
@@ -263,10 +321,13 @@ pub struct FoundUsers {
     pub by_handle: Vec<User>,
 }
 
-/// A write transaction over the friend graph. Dropping it without [`GraphTransaction::commit`]
-/// rolls everything back.
+/// A write transaction: every change made through it becomes visible at commit, all at once,
+/// or not at all. Dropping it without [`WriteTransaction::commit`] rolls everything back.
+///
+/// The role traits below add what each service writes; a store's transaction usually
+/// implements all of them.
 #[async_trait]
-pub trait GraphTransaction: Send {
+pub trait WriteTransaction: Send {
     /// Finds users by ids and handles.
     async fn find_users(&mut self, ids: &[UserId], handles: &[Handle]) -> Result<FoundUsers>;
     /// Locks these users against concurrent friend-graph changes until commit, always in the
@@ -276,25 +337,49 @@ pub trait GraphTransaction: Send {
     /// may be absent.
     async fn pairs(&mut self, me: UserId, others: &[UserId])
     -> Result<HashMap<UserId, StoredPair>>;
-    /// How many edges of each state `owner` has.
-    async fn counts(&mut self, owner: UserId) -> Result<FriendCounts>;
-    /// How many FRIEND edges each of `owners` has.
-    async fn friend_counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, u32>>;
-    /// Writes edge changes, all stamped `at`.
-    async fn write_edges(&mut self, writes: &[EdgeWrite], at: DateTime<Utc>) -> Result<()>;
     /// Stores notifications, all stamped `at`.
     async fn insert_notifications(
         &mut self,
         items: &[NewNotification],
         at: DateTime<Utc>,
     ) -> Result<()>;
+    /// Makes everything permanent.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Writes to the friend graph.
+#[async_trait]
+pub trait EdgeTransaction: WriteTransaction {
+    /// How many edges of each state `owner` has.
+    async fn counts(&mut self, owner: UserId) -> Result<FriendCounts>;
+    /// How many FRIEND edges each of `owners` has.
+    async fn friend_counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, u32>>;
+    /// Writes edge changes, all stamped `at`.
+    async fn write_edges(&mut self, writes: &[EdgeWrite], at: DateTime<Utc>) -> Result<()>;
+}
+
+/// Stores a direct message with its notification.
+#[async_trait]
+pub trait MessageTransaction: WriteTransaction {
     /// Stores a direct message.
     async fn insert_direct_message(&mut self, message: &DirectMessage) -> Result<()>;
+}
+
+/// Bans, roles and the audit log.
+#[async_trait]
+pub trait ModerationTransaction: WriteTransaction {
     /// Bans `users` with `ban` (revoking every session issued at or before `ban.since`), or
     /// lifts their bans with `None` (revocations stay).
     async fn set_ban(&mut self, users: &[UserId], ban: Option<&Ban>) -> Result<()>;
     /// Sets a user's role.
     async fn set_role(&mut self, user: UserId, role: Role) -> Result<()>;
+    /// Appends entries to the audit log.
+    async fn insert_moderation_entries(&mut self, entries: &[ModerationEntry]) -> Result<()>;
+}
+
+/// Sign-in through a network (creating the user), links and imported friendships.
+#[async_trait]
+pub trait LinkTransaction: EdgeTransaction {
     /// Stores a new user; [`crate::DomainError::HandleTaken`] if the handle is in use.
     async fn insert_user(&mut self, user: &NewUser) -> Result<User>;
     /// Links a network account to a user (the caller has checked it is not linked elsewhere).
@@ -309,8 +394,4 @@ pub trait GraphTransaction: Send {
     async fn users_by_external(&mut self, network: Network, ids: &[String]) -> Result<Vec<User>>;
     /// Who `owner` is FRIEND with through an import from `network`.
     async fn imported_friends(&mut self, owner: UserId, network: Network) -> Result<Vec<UserId>>;
-    /// Appends entries to the audit log.
-    async fn insert_moderation_entries(&mut self, entries: &[ModerationEntry]) -> Result<()>;
-    /// Makes everything permanent.
-    async fn commit(self: Box<Self>) -> Result<()>;
 }

@@ -64,7 +64,13 @@ impl Services {
     ) -> Self {
         Self {
             accounts: AccountService::new(store.clone(), hasher, clock.clone()),
-            friends: FriendService::new(store.clone(), bus.clone(), clock.clone(), limits),
+            friends: FriendService::new(
+                store.clone(),
+                store.clone(),
+                bus.clone(),
+                clock.clone(),
+                limits,
+            ),
             notifications: NotificationService::new(store.clone(), clock.clone()),
             messages: DirectMessageService::new(store.clone(), bus.clone(), clock.clone()),
             presence,

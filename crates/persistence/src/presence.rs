@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use amity_domain::ports::{GraphTransaction, PresenceStore};
+use amity_domain::ports::{PresenceStore, WriteTransaction};
 use amity_domain::time::{from_micros, to_micros};
 use amity_domain::{NodeId, Result, UserId};
 use async_trait::async_trait;
@@ -23,7 +23,7 @@ use crate::convert::db_err;
 use crate::entities::{node, presence, user};
 use crate::reads;
 use crate::recommendations::statement;
-use crate::transaction::SqlGraphTransaction;
+use crate::transaction::SqlTransaction;
 
 /// Most ids in one `IN (...)` list (SQLite allows 32,766 parameters per statement).
 const CHUNK: usize = 1000;
@@ -87,7 +87,7 @@ async fn users_on(conn: &impl ConnectionTrait, node: Uuid) -> Result<Vec<Uuid>> 
 /// are now offline everywhere (their last-seen set to `seen_at`). `None` if the node row was
 /// already gone or did not match `node_filter`.
 async fn remove_node(
-    tx: &mut SqlGraphTransaction,
+    tx: &mut SqlTransaction,
     node: Uuid,
     node_filter: sea_orm::Condition,
     seen_at: i64,
@@ -118,7 +118,7 @@ async fn remove_node(
 
 /// How many live nodes other than `node` hold a presence row of `user`.
 async fn live_elsewhere(
-    tx: &SqlGraphTransaction,
+    tx: &SqlTransaction,
     node: NodeId,
     user: UserId,
     live_after: DateTime<Utc>,
@@ -170,7 +170,7 @@ impl PresenceStore for SqlStore {
         now: DateTime<Utc>,
         live_after: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = SqlGraphTransaction::begin(self.database()).await?;
+        let mut tx = SqlTransaction::begin(self.database()).await?;
         tx.lock_users(&[user]).await?;
         let elsewhere = live_elsewhere(&tx, node, user, live_after).await?;
         presence::Entity::insert(presence::ActiveModel {
@@ -197,7 +197,7 @@ impl PresenceStore for SqlStore {
         now: DateTime<Utc>,
         live_after: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = SqlGraphTransaction::begin(self.database()).await?;
+        let mut tx = SqlTransaction::begin(self.database()).await?;
         tx.lock_users(&[user]).await?;
         presence::Entity::delete_many()
             .filter(presence::Column::UserId.eq(user.as_uuid()))
@@ -219,7 +219,7 @@ impl PresenceStore for SqlStore {
         now: DateTime<Utc>,
         live_after: DateTime<Utc>,
     ) -> Result<Vec<UserId>> {
-        let mut tx = SqlGraphTransaction::begin(self.database()).await?;
+        let mut tx = SqlTransaction::begin(self.database()).await?;
         let offline = remove_node(
             &mut tx,
             node.as_uuid(),
@@ -249,7 +249,7 @@ impl PresenceStore for SqlStore {
             .map_err(db_err)?;
         let mut gone = Vec::new();
         for (id, last_heartbeat) in dead {
-            let mut tx = SqlGraphTransaction::begin(self.database()).await?;
+            let mut tx = SqlTransaction::begin(self.database()).await?;
             // Only if it is still dead: another node may have swept it, or it may have revived.
             let still_dead =
                 sea_orm::Condition::all().add(node::Column::HeartbeatAt.lte(live_after));

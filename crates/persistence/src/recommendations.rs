@@ -157,7 +157,7 @@ fn uuid(id: UserId) -> Value {
     Value::Uuid(Some(id.as_uuid()))
 }
 
-/// See [`amity_domain::ports::Store::friend_recommendations`] and the module's notes.
+/// See [`amity_domain::ports::FriendStore::friend_recommendations`] and the module's notes.
 pub(crate) async fn recommendations(
     conn: &impl ConnectionTrait,
     me: UserId,
@@ -246,7 +246,7 @@ pub(crate) async fn recommendations(
         .collect())
 }
 
-/// See [`amity_domain::ports::Store::mutual_friends`]; `load` turns ids into users.
+/// See [`amity_domain::ports::FriendStore::mutual_friends`]; `load` turns ids into users.
 pub(crate) async fn mutual_friend_ids(
     conn: &impl ConnectionTrait,
     a: UserId,

@@ -8,7 +8,10 @@ use amity_domain::input::Metadata;
 use amity_domain::messages::DirectMessage;
 use amity_domain::moderation::{AccessStatus, ModerationEntry};
 use amity_domain::notifications::Notification;
-use amity_domain::ports::{GraphTransaction, Store};
+use amity_domain::ports::{
+    EdgeTransaction, FriendStore, LinkTransaction, MessageStore, MessageTransaction,
+    ModerationStore, ModerationTransaction, NotificationStore, SocialLinkStore, Store, UserStore,
+};
 use amity_domain::social::Network;
 use amity_domain::time::{from_micros, to_micros};
 use amity_domain::{
@@ -33,7 +36,7 @@ use crate::entities::{
     direct_message, external_account, friend_edge, moderation_log, notification, user,
 };
 use crate::reads::{self, Param};
-use crate::transaction::SqlGraphTransaction;
+use crate::transaction::SqlTransaction;
 
 /// The domain's store on a SQLite or PostgreSQL [`Database`].
 #[derive(Clone, Debug)]
@@ -120,15 +123,7 @@ pub(crate) async fn insert_user_row(conn: &impl ConnectionTrait, new: &NewUser) 
 }
 
 #[async_trait]
-impl Store for SqlStore {
-    async fn begin(&self) -> Result<Box<dyn GraphTransaction>> {
-        Ok(Box::new(SqlGraphTransaction::begin(&self.db).await?))
-    }
-
-    async fn is_ready(&self) -> bool {
-        self.db.ping().await
-    }
-
+impl UserStore for SqlStore {
     async fn insert_user(&self, new: NewUser) -> Result<User> {
         insert_user_row(&self.db.conn, &new).await
     }
@@ -206,135 +201,12 @@ impl Store for SqlStore {
         }
         self.user_by_id(id).await
     }
+}
 
-    async fn friend_recommendations(
-        &self,
-        me: UserId,
-        limit: u32,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<amity_domain::friends::RecommendationRow>> {
-        crate::recommendations::recommendations(&self.db.conn, me, limit, now).await
-    }
-
-    async fn mutual_friends(
-        &self,
-        a: UserId,
-        b: UserId,
-        limit: u32,
-        now: DateTime<Utc>,
-    ) -> Result<(Vec<User>, u32)> {
-        let ids = crate::recommendations::mutual_friend_ids(&self.db.conn, a, b, now).await?;
-        let total = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-        let first: Vec<UserId> = ids.into_iter().take(limit as usize).collect();
-        let users = self.users_by_ids(&first).await?;
-        Ok((crate::recommendations::in_order(&first, users), total))
-    }
-
-    async fn dismiss_recommendation(
-        &self,
-        me: UserId,
-        other: UserId,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        use crate::entities::dismissed_recommendation as d;
-        d::Entity::insert(d::ActiveModel {
-            user_id: Set(me.as_uuid()),
-            dismissed_id: Set(other.as_uuid()),
-            dismissed_at: Set(to_micros(at)),
-        })
-        .on_conflict(
-            OnConflict::columns([d::Column::UserId, d::Column::DismissedId])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&self.db.conn)
-        .await
-        // The other user was checked just before: a missing row is the caller's.
-        .map_err(crate::convert::caller_write_err)?;
-        Ok(())
-    }
-
-    async fn user_by_external(&self, network: Network, external_id: &str) -> Result<Option<User>> {
-        let Some(link) = external_account::Entity::find_by_id((
-            network.as_str().to_owned(),
-            external_id.to_owned(),
-        ))
-        .one(&self.db.conn)
-        .await
-        .map_err(db_err)?
-        else {
-            return Ok(None);
-        };
-        self.user_by_id(UserId::from_uuid(link.user_id)).await
-    }
-
-    async fn external_id_of(&self, user: UserId, network: Network) -> Result<Option<String>> {
-        use external_account::Column as C;
-        Ok(external_account::Entity::find()
-            .filter(C::UserId.eq(user.as_uuid()))
-            .filter(C::Network.eq(network.as_str()))
-            .one(&self.db.conn)
-            .await
-            .map_err(db_err)?
-            .map(|link| link.external_id))
-    }
-
-    async fn access_status(&self, user: UserId) -> Result<Option<AccessStatus>> {
-        user::Entity::find_by_id(user.as_uuid())
-            .one(&self.db.conn)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map(access_from_row)
-            .transpose()
-    }
-
-    async fn moderation_log(
-        &self,
-        before: Option<ModerationEntryId>,
-        limit: u32,
-    ) -> Result<Vec<ModerationEntry>> {
-        use moderation_log::Column as C;
-        let mut select = moderation_log::Entity::find();
-        if let Some(before) = before {
-            select = select.filter(C::Id.lt(before.as_uuid()));
-        }
-        select
-            .order_by_desc(C::Id)
-            .limit(u64::from(limit))
-            .all(&self.db.conn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(moderation_entry_from_row)
-            .collect()
-    }
-
-    async fn moderation_targets_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<(ModerationEntryId, UserId, DateTime<Utc>)>> {
-        use moderation_log::Column as C;
-        let rows: Vec<(Uuid, Uuid, i64)> = moderation_log::Entity::find()
-            .select_only()
-            .column(C::Id)
-            .column(C::TargetId)
-            .column(C::CreatedAt)
-            .filter(C::CreatedAt.gte(to_micros(since)))
-            .into_tuple()
-            .all(&self.db.conn)
-            .await
-            .map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, target, at)| {
-                (
-                    ModerationEntryId::from_uuid(id),
-                    UserId::from_uuid(target),
-                    from_micros(at),
-                )
-            })
-            .collect())
+#[async_trait]
+impl FriendStore for SqlStore {
+    async fn begin_edges(&self) -> Result<Box<dyn EdgeTransaction>> {
+        Ok(Box::new(SqlTransaction::begin(&self.db).await?))
     }
 
     async fn views_of(
@@ -425,6 +297,135 @@ impl Store for SqlStore {
         }
     }
 
+    async fn friend_ids(&self, user: UserId) -> Result<Vec<UserId>> {
+        use friend_edge::Column as C;
+        let ids: Vec<Uuid> = friend_edge::Entity::find()
+            .select_only()
+            .column(C::FriendId)
+            .filter(C::UserId.eq(user.as_uuid()))
+            .filter(C::State.eq(FriendState::Friend.rank()))
+            .into_tuple()
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(ids.into_iter().map(UserId::from_uuid).collect())
+    }
+
+    async fn mutual_friends(
+        &self,
+        a: UserId,
+        b: UserId,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<User>, u32)> {
+        let ids = crate::recommendations::mutual_friend_ids(&self.db.conn, a, b, now).await?;
+        let total = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let first: Vec<UserId> = ids.into_iter().take(limit as usize).collect();
+        let users = self.users_by_ids(&first).await?;
+        Ok((crate::recommendations::in_order(&first, users), total))
+    }
+
+    async fn friend_recommendations(
+        &self,
+        me: UserId,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<amity_domain::friends::RecommendationRow>> {
+        crate::recommendations::recommendations(&self.db.conn, me, limit, now).await
+    }
+
+    async fn dismiss_recommendation(
+        &self,
+        me: UserId,
+        other: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        use crate::entities::dismissed_recommendation as d;
+        d::Entity::insert(d::ActiveModel {
+            user_id: Set(me.as_uuid()),
+            dismissed_id: Set(other.as_uuid()),
+            dismissed_at: Set(to_micros(at)),
+        })
+        .on_conflict(
+            OnConflict::columns([d::Column::UserId, d::Column::DismissedId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db.conn)
+        .await
+        // The other user was checked just before: a missing row is the caller's.
+        .map_err(crate::convert::caller_write_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ModerationStore for SqlStore {
+    async fn begin_moderation(&self) -> Result<Box<dyn ModerationTransaction>> {
+        Ok(Box::new(SqlTransaction::begin(&self.db).await?))
+    }
+
+    async fn access_status(&self, user: UserId) -> Result<Option<AccessStatus>> {
+        user::Entity::find_by_id(user.as_uuid())
+            .one(&self.db.conn)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(access_from_row)
+            .transpose()
+    }
+
+    async fn moderation_log(
+        &self,
+        before: Option<ModerationEntryId>,
+        limit: u32,
+    ) -> Result<Vec<ModerationEntry>> {
+        use moderation_log::Column as C;
+        let mut select = moderation_log::Entity::find();
+        if let Some(before) = before {
+            select = select.filter(C::Id.lt(before.as_uuid()));
+        }
+        select
+            .order_by_desc(C::Id)
+            .limit(u64::from(limit))
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(moderation_entry_from_row)
+            .collect()
+    }
+
+    async fn moderation_targets_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(ModerationEntryId, UserId, DateTime<Utc>)>> {
+        use moderation_log::Column as C;
+        let rows: Vec<(Uuid, Uuid, i64)> = moderation_log::Entity::find()
+            .select_only()
+            .column(C::Id)
+            .column(C::TargetId)
+            .column(C::CreatedAt)
+            .filter(C::CreatedAt.gte(to_micros(since)))
+            .into_tuple()
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, target, at)| {
+                (
+                    ModerationEntryId::from_uuid(id),
+                    UserId::from_uuid(target),
+                    from_micros(at),
+                )
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl NotificationStore for SqlStore {
     async fn list_notifications(
         &self,
         recipient: UserId,
@@ -496,19 +497,12 @@ impl Store for SqlStore {
             .map(notification_from_row)
             .collect()
     }
+}
 
-    async fn friend_ids(&self, user: UserId) -> Result<Vec<UserId>> {
-        use friend_edge::Column as C;
-        let ids: Vec<Uuid> = friend_edge::Entity::find()
-            .select_only()
-            .column(C::FriendId)
-            .filter(C::UserId.eq(user.as_uuid()))
-            .filter(C::State.eq(FriendState::Friend.rank()))
-            .into_tuple()
-            .all(&self.db.conn)
-            .await
-            .map_err(db_err)?;
-        Ok(ids.into_iter().map(UserId::from_uuid).collect())
+#[async_trait]
+impl MessageStore for SqlStore {
+    async fn begin_messages(&self) -> Result<Box<dyn MessageTransaction>> {
+        Ok(Box::new(SqlTransaction::begin(&self.db).await?))
     }
 
     async fn direct_messages(
@@ -549,6 +543,45 @@ impl Store for SqlStore {
             .into_iter()
             .map(message_from_row)
             .collect())
+    }
+}
+
+#[async_trait]
+impl SocialLinkStore for SqlStore {
+    async fn begin_links(&self) -> Result<Box<dyn LinkTransaction>> {
+        Ok(Box::new(SqlTransaction::begin(&self.db).await?))
+    }
+
+    async fn user_by_external(&self, network: Network, external_id: &str) -> Result<Option<User>> {
+        let Some(link) = external_account::Entity::find_by_id((
+            network.as_str().to_owned(),
+            external_id.to_owned(),
+        ))
+        .one(&self.db.conn)
+        .await
+        .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        self.user_by_id(UserId::from_uuid(link.user_id)).await
+    }
+
+    async fn external_id_of(&self, user: UserId, network: Network) -> Result<Option<String>> {
+        use external_account::Column as C;
+        Ok(external_account::Entity::find()
+            .filter(C::UserId.eq(user.as_uuid()))
+            .filter(C::Network.eq(network.as_str()))
+            .one(&self.db.conn)
+            .await
+            .map_err(db_err)?
+            .map(|link| link.external_id))
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn is_ready(&self) -> bool {
+        self.db.ping().await
     }
 }
 

@@ -12,7 +12,10 @@ use amity_domain::accounts::{NewUser, Role, User};
 use amity_domain::friends::{FriendCounts, FriendState, Pair};
 use amity_domain::messages::DirectMessage;
 use amity_domain::moderation::{Ban, ModerationEntry};
-use amity_domain::ports::{EdgeWrite, FoundUsers, GraphTransaction, NewNotification, StoredPair};
+use amity_domain::ports::{
+    EdgeTransaction, EdgeWrite, FoundUsers, LinkTransaction, MessageTransaction,
+    ModerationTransaction, NewNotification, StoredPair, WriteTransaction,
+};
 use amity_domain::social::Network;
 use amity_domain::time::{from_micros, to_micros};
 use amity_domain::{DomainError, Handle, Result, UserId};
@@ -35,14 +38,14 @@ use crate::store::{counts_by_state, edge_upsert, insert_user_row};
 use crate::{Backend, Database};
 
 /// An open write transaction; see the module docs.
-pub(crate) struct SqlGraphTransaction {
+pub(crate) struct SqlTransaction {
     txn: DatabaseTransaction,
     backend: Backend,
     // Held until the transaction ends (SQLite only).
     _writer: Option<OwnedMutexGuard<()>>,
 }
 
-impl SqlGraphTransaction {
+impl SqlTransaction {
     pub(crate) async fn begin(db: &Database) -> Result<Self> {
         let writer = match &db.write_lock {
             Some(lock) => Some(lock.clone().lock_owned().await),
@@ -62,8 +65,8 @@ impl SqlGraphTransaction {
     }
 }
 
-impl SqlGraphTransaction {
-    /// The open transaction, for statements outside the [`GraphTransaction`] port.
+impl SqlTransaction {
+    /// The open transaction, for statements outside the write transaction ports.
     pub(crate) fn txn(&self) -> &DatabaseTransaction {
         &self.txn
     }
@@ -74,7 +77,7 @@ fn uuids(ids: &[UserId]) -> Vec<Uuid> {
 }
 
 #[async_trait]
-impl GraphTransaction for SqlGraphTransaction {
+impl WriteTransaction for SqlTransaction {
     async fn find_users(&mut self, ids: &[UserId], handles: &[Handle]) -> Result<FoundUsers> {
         let keys: Vec<String> = handles.iter().map(Handle::key).collect();
         let mut condition = Condition::any();
@@ -164,6 +167,39 @@ impl GraphTransaction for SqlGraphTransaction {
         Ok(pairs)
     }
 
+    async fn insert_notifications(
+        &mut self,
+        items: &[NewNotification],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let at = to_micros(at);
+        let rows = items.iter().map(|n| notification::ActiveModel {
+            id: sea_orm::Set(n.id.as_uuid()),
+            recipient_id: sea_orm::Set(n.recipient.as_uuid()),
+            code: sea_orm::Set(n.code.as_i16()),
+            subject: sea_orm::Set(n.subject.clone()),
+            content: sea_orm::Set(n.content.to_string()),
+            sender_id: sea_orm::Set(n.sender.map(|s| s.as_uuid())),
+            created_at: sea_orm::Set(at),
+            read_at: sea_orm::Set(None),
+        });
+        notification::Entity::insert_many(rows)
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.txn.commit().await.map_err(db_err)
+    }
+}
+
+#[async_trait]
+impl EdgeTransaction for SqlTransaction {
     async fn counts(&mut self, owner: UserId) -> Result<FriendCounts> {
         counts_by_state(&self.txn, owner, None).await
     }
@@ -242,33 +278,10 @@ impl GraphTransaction for SqlGraphTransaction {
         }
         Ok(())
     }
+}
 
-    async fn insert_notifications(
-        &mut self,
-        items: &[NewNotification],
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let at = to_micros(at);
-        let rows = items.iter().map(|n| notification::ActiveModel {
-            id: sea_orm::Set(n.id.as_uuid()),
-            recipient_id: sea_orm::Set(n.recipient.as_uuid()),
-            code: sea_orm::Set(n.code.as_i16()),
-            subject: sea_orm::Set(n.subject.clone()),
-            content: sea_orm::Set(n.content.to_string()),
-            sender_id: sea_orm::Set(n.sender.map(|s| s.as_uuid())),
-            created_at: sea_orm::Set(at),
-            read_at: sea_orm::Set(None),
-        });
-        notification::Entity::insert_many(rows)
-            .exec_without_returning(&self.txn)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-
+#[async_trait]
+impl MessageTransaction for SqlTransaction {
     async fn insert_direct_message(&mut self, message: &DirectMessage) -> Result<()> {
         let (low, high) = conversation(message.sender, message.recipient);
         direct_message::ActiveModel {
@@ -285,7 +298,10 @@ impl GraphTransaction for SqlGraphTransaction {
         .map_err(db_err)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl ModerationTransaction for SqlTransaction {
     async fn set_ban(&mut self, users: &[UserId], ban: Option<&Ban>) -> Result<()> {
         use sea_orm::sea_query::Expr;
         if users.is_empty() {
@@ -326,6 +342,32 @@ impl GraphTransaction for SqlGraphTransaction {
         Ok(())
     }
 
+    async fn insert_moderation_entries(&mut self, entries: &[ModerationEntry]) -> Result<()> {
+        use sea_orm::Set;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let rows = entries.iter().map(|e| moderation_log::ActiveModel {
+            id: Set(e.id.as_uuid()),
+            actor_id: Set(e.actor.map(|a| a.as_uuid())),
+            actor_label: Set(e.actor_label.clone()),
+            target_id: Set(e.target.as_uuid()),
+            action: Set(e.action.as_str().to_owned()),
+            reason: Set(e.reason.clone()),
+            until: Set(e.until.map(to_micros)),
+            role: Set(e.role.map(|r| r.as_str().to_owned())),
+            created_at: Set(to_micros(e.created_at)),
+        });
+        moderation_log::Entity::insert_many(rows)
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LinkTransaction for SqlTransaction {
     async fn insert_user(&mut self, user: &NewUser) -> Result<User> {
         insert_user_row(&self.txn, user).await
     }
@@ -398,32 +440,5 @@ impl GraphTransaction for SqlGraphTransaction {
             .await
             .map_err(db_err)?;
         Ok(ids.into_iter().map(UserId::from_uuid).collect())
-    }
-
-    async fn insert_moderation_entries(&mut self, entries: &[ModerationEntry]) -> Result<()> {
-        use sea_orm::Set;
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let rows = entries.iter().map(|e| moderation_log::ActiveModel {
-            id: Set(e.id.as_uuid()),
-            actor_id: Set(e.actor.map(|a| a.as_uuid())),
-            actor_label: Set(e.actor_label.clone()),
-            target_id: Set(e.target.as_uuid()),
-            action: Set(e.action.as_str().to_owned()),
-            reason: Set(e.reason.clone()),
-            until: Set(e.until.map(to_micros)),
-            role: Set(e.role.map(|r| r.as_str().to_owned())),
-            created_at: Set(to_micros(e.created_at)),
-        });
-        moderation_log::Entity::insert_many(rows)
-            .exec_without_returning(&self.txn)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn commit(self: Box<Self>) -> Result<()> {
-        self.txn.commit().await.map_err(db_err)
     }
 }

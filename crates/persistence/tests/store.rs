@@ -37,6 +37,7 @@ async fn user(store: &Arc<dyn Store>, handle: &str) -> User {
 fn friends(store: &Arc<dyn Store>, limits: FriendLimits) -> FriendService {
     FriendService::new(
         store.clone(),
+        store.clone(),
         Arc::new(InProcessBus::new()),
         Arc::new(SystemClock),
         limits,
@@ -402,7 +403,7 @@ async fn banned_users_leave_friend_lists_until_the_ban_runs_out() {
     service.add_friends(a.id, &by_id(&b), None).await.unwrap();
     service.add_friends(b.id, &by_id(&a), None).await.unwrap();
     let now = SystemClock.now();
-    let mut tx = store.begin().await.unwrap();
+    let mut tx = store.begin_moderation().await.unwrap();
     tx.set_ban(
         &[b.id],
         Some(&Ban {

@@ -7,7 +7,7 @@ use amity_domain::accounts::Role;
 use amity_domain::friends::Targets;
 use amity_domain::input::{DisplayName, Password};
 use amity_domain::moderation::Actor;
-use amity_domain::ports::Store;
+use amity_domain::ports::{FriendStore, UserStore};
 use amity_domain::{DomainError, Handle};
 use anyhow::{Context, bail};
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use crate::accounts::{NewUser, ProfileChange, Role, User};
 use crate::input::{DisplayName, Password};
-use crate::ports::{PasswordHasher, Store};
+use crate::ports::{PasswordHasher, UserStore};
 use crate::time::Clock;
 use crate::{DomainError, Handle, Result, UserId};
 
 /// Creates accounts and checks credentials.
 #[derive(Clone)]
 pub struct AccountService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn UserStore>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
 }
@@ -19,7 +19,7 @@ pub struct AccountService {
 impl AccountService {
     /// A service on the given store, password hasher and clock.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn UserStore>,
         hasher: Arc<dyn PasswordHasher>,
         clock: Arc<dyn Clock>,
     ) -> Self {

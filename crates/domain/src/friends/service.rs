@@ -17,7 +17,7 @@ use crate::friends::{
 };
 use crate::input::Metadata;
 use crate::notifications::NotificationCode;
-use crate::ports::{EdgeWrite, GraphTransaction, NewNotification, Store};
+use crate::ports::{EdgeTransaction, EdgeWrite, FriendStore, NewNotification, UserStore};
 use crate::time::Clock;
 use crate::{DomainError, NotificationId, Result, UserId};
 
@@ -39,7 +39,8 @@ pub struct FriendPage {
 /// Applies friend-graph operations, each batch in one transaction.
 #[derive(Clone)]
 pub struct FriendService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn FriendStore>,
+    users: Arc<dyn UserStore>,
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     limits: FriendLimits,
@@ -57,16 +58,18 @@ struct Outcome {
 }
 
 impl FriendService {
-    /// A service on the given store, bus (notifications are published there after each
+    /// A service on the given stores, bus (notifications are published there after each
     /// commit), clock and limits.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn FriendStore>,
+        users: Arc<dyn UserStore>,
         bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
         limits: FriendLimits,
     ) -> Self {
         Self {
             store,
+            users,
             bus,
             clock,
             limits,
@@ -200,7 +203,7 @@ impl FriendService {
     /// `ids` loaded, by id.
     async fn users_by_id(&self, ids: &[UserId]) -> Result<HashMap<UserId, User>> {
         Ok(self
-            .store
+            .users
             .users_by_ids(ids)
             .await?
             .into_iter()
@@ -234,7 +237,7 @@ impl FriendService {
             ));
         }
         let now = self.clock.now();
-        match self.store.user_by_id(other).await? {
+        match self.users.user_by_id(other).await? {
             Some(user) if !user.is_banned_at(now) => {
                 self.store.dismiss_recommendation(me, other, now).await
             }
@@ -335,7 +338,7 @@ impl FriendService {
         action: FriendAction,
         metadata: Option<&Metadata>,
     ) -> Result<Vec<Outcome>> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_edges().await?;
         // Banned users are hidden: to everyone else they are unknown until unbanned.
         let now = self.clock.now();
         let (me, users) =
@@ -419,7 +422,7 @@ impl FriendService {
 
     async fn check_limits(
         &self,
-        tx: &mut dyn GraphTransaction,
+        tx: &mut dyn EdgeTransaction,
         caller: UserId,
         outcomes: &[Outcome],
     ) -> Result<()> {

@@ -2,7 +2,7 @@
 
 use crate::accounts::User;
 use crate::error::{TargetProblem, TargetProblemKind};
-use crate::ports::GraphTransaction;
+use crate::ports::WriteTransaction;
 use crate::{DomainError, Handle, Result, UserId};
 
 /// Most targets (ids plus handles, as given) in one call.
@@ -70,7 +70,7 @@ impl Targets {
 /// target, every target for which `hidden` is true (reported as unknown) and the caller itself
 /// are refused together, naming each; nothing is returned then.
 pub(crate) async fn resolve_targets(
-    tx: &mut dyn GraphTransaction,
+    tx: &mut dyn WriteTransaction,
     caller: Option<UserId>,
     targets: &Targets,
     hidden: impl Fn(&User) -> bool,

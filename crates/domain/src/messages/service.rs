@@ -9,7 +9,7 @@ use crate::events::{Event, EventBus};
 use crate::friends::FriendState;
 use crate::messages::{DirectMessage, MESSAGES_PAGE_MAX, MessageBody};
 use crate::notifications::NotificationCode;
-use crate::ports::{NewNotification, Store};
+use crate::ports::{MessageStore, NewNotification};
 use crate::time::Clock;
 use crate::{DomainError, MessageId, NotificationId, Result, UserId};
 
@@ -30,14 +30,18 @@ pub struct DirectMessagePage {
 /// Sends direct messages between friends and reads conversations.
 #[derive(Clone)]
 pub struct DirectMessageService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn MessageStore>,
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
 }
 
 impl DirectMessageService {
     /// A service on the given store, bus and clock.
-    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Arc<dyn MessageStore>,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self { store, bus, clock }
     }
 
@@ -71,7 +75,7 @@ impl DirectMessageService {
         if sender == recipient {
             return Err(DomainError::invalid("to", "you cannot message yourself"));
         }
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_messages().await?;
         let found = tx.find_users(&[sender, recipient], &[]).await?;
         let me = found
             .by_id

@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, watch};
 use crate::accounts::Role;
 use crate::events::Event;
 use crate::moderation::{AccessDenied, AccessStatus};
-use crate::ports::Store;
+use crate::ports::ModerationStore;
 use crate::time::Clock;
 use crate::{ModerationEntryId, Result, UserId};
 
@@ -43,7 +43,7 @@ struct Inner {
 /// Answers "may this session act, and as which role?" for every request and websocket.
 #[derive(Clone)]
 pub struct AccessControl {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ModerationStore>,
     clock: Arc<dyn Clock>,
     inner: Arc<Mutex<Inner>>,
 }
@@ -56,7 +56,7 @@ impl std::fmt::Debug for AccessControl {
 
 impl AccessControl {
     /// A check on `store`, starting with nothing cached.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn ModerationStore>, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             clock,

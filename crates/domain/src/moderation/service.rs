@@ -12,7 +12,7 @@ use crate::friends::targets::resolve_targets;
 use crate::moderation::{
     Actor, Ban, LOG_PAGE_MAX, ModerationAction, ModerationEntry, REASON_MAX_CHARS,
 };
-use crate::ports::{GraphTransaction, Store};
+use crate::ports::{ModerationStore, ModerationTransaction};
 use crate::time::Clock;
 use crate::{DomainError, Handle, ModerationEntryId, Result, UserId};
 
@@ -40,7 +40,7 @@ pub const COMMAND_LINE: &str = "command line";
 /// ```
 #[derive(Clone)]
 pub struct ModerationService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ModerationStore>,
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
 }
@@ -53,7 +53,11 @@ impl std::fmt::Debug for ModerationService {
 
 impl ModerationService {
     /// A service on `store`, announcing changes on `bus`.
-    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Arc<dyn ModerationStore>,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self { store, bus, clock }
     }
 
@@ -136,7 +140,7 @@ impl ModerationService {
     async fn act(&self, actor: &Actor, targets: &Targets, change: Change) -> Result<Vec<User>> {
         let action = change.action();
         let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_moderation().await?;
         let caller = match actor {
             Actor::User(id) => Some(*id),
             _ => None,
@@ -236,7 +240,7 @@ impl Change {
         }
     }
 
-    async fn apply(&self, tx: &mut dyn GraphTransaction, users: &[UserId]) -> Result<()> {
+    async fn apply(&self, tx: &mut dyn ModerationTransaction, users: &[UserId]) -> Result<()> {
         match self {
             Change::Ban(ban) => tx.set_ban(users, Some(ban)).await,
             Change::Unban => tx.set_ban(users, None).await,

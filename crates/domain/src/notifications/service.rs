@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::notifications::{NOTIFICATION_IDS_MAX, NOTIFICATIONS_PAGE_MAX, Notification};
-use crate::ports::Store;
+use crate::ports::NotificationStore;
 use crate::time::Clock;
 use crate::{DomainError, NotificationId, Result, UserId};
 
@@ -19,13 +19,13 @@ pub struct NotificationPage {
 /// Reads and manages a user's own notifications.
 #[derive(Clone)]
 pub struct NotificationService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn NotificationStore>,
     clock: Arc<dyn Clock>,
 }
 
 impl NotificationService {
     /// A service on the given store and clock.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn NotificationStore>, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock }
     }
 

@@ -10,7 +10,7 @@ use crate::accounts::{NewUser, Role, User};
 use crate::events::{Event, EventBus};
 use crate::friends::{FriendLimits, FriendState, FriendView};
 use crate::notifications::NotificationCode;
-use crate::ports::{EdgeWrite, GraphTransaction, NewNotification, Store};
+use crate::ports::{EdgeWrite, LinkTransaction, NewNotification, SocialLinkStore};
 use crate::social::{ExternalAccount, Network, NetworkError, SocialNetwork};
 use crate::time::Clock;
 use crate::{DomainError, Handle, NotificationId, Result, UserId};
@@ -32,7 +32,7 @@ pub struct Imported {
 /// Accounts and friends from Facebook and Steam.
 #[derive(Clone)]
 pub struct ImportService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn SocialLinkStore>,
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     limits: FriendLimits,
@@ -61,7 +61,7 @@ fn failed(network: Network, error: NetworkError) -> DomainError {
 impl ImportService {
     /// A service on `store`, publishing on `bus`, with one client per network.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn SocialLinkStore>,
         bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
         limits: FriendLimits,
@@ -159,7 +159,7 @@ impl ImportService {
         friends: &[String],
     ) -> Result<Imported> {
         let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_links().await?;
         let handle = free_handle(tx.as_mut(), network, account).await?;
         let user = tx
             .insert_user(&NewUser {
@@ -283,7 +283,7 @@ impl ImportService {
     ) -> Result<Imported>
     where
         F: for<'t> Fn(
-            &'t mut dyn GraphTransaction,
+            &'t mut dyn LinkTransaction,
             chrono::DateTime<chrono::Utc>,
         ) -> std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<()>> + Send + 't>,
@@ -292,7 +292,7 @@ impl ImportService {
         for attempt in 1..=MAX_ATTEMPTS {
             let result: Result<Imported> = async {
                 let now = self.clock.now();
-                let mut tx = self.store.begin().await?;
+                let mut tx = self.store.begin_links().await?;
                 let me = tx
                     .find_users(&[user], &[])
                     .await?
@@ -330,7 +330,7 @@ impl ImportService {
     /// FRIEND_JOINED notifications stored.
     async fn apply_import(
         &self,
-        tx: &mut dyn GraphTransaction,
+        tx: &mut dyn LinkTransaction,
         me: &User,
         network: Network,
         external_ids: &[String],
@@ -474,7 +474,7 @@ fn joined(recipient: &User, friend: &User, network: Network) -> NewNotification 
 /// A handle no one has: the network name made handle-safe (or `<network>_<id>`), then with a
 /// number, then with a random suffix.
 async fn free_handle(
-    tx: &mut dyn GraphTransaction,
+    tx: &mut dyn LinkTransaction,
     network: Network,
     account: &ExternalAccount,
 ) -> Result<Handle> {
