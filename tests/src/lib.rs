@@ -5,9 +5,11 @@
 
 pub mod ws;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use amity::{RunningServer, Settings};
+use amity_domain::time::{Clock, SystemClock};
 use amity_persistence::testing::TestDatabase;
 use serde_json::{Value, json};
 
@@ -26,7 +28,28 @@ pub struct TestNode {
     http: reqwest::Client,
 }
 
+/// See [`TestServer::wait_for_subscriptions`].
+async fn wait_for_subscriptions(server: &RunningServer, at_least: usize) {
+    let hub = &server.services().expect("the server runs").hub;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        hub.wait_for_subscriptions(at_least),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "{} of {at_least} subscriptions registered after 10 s",
+            hub.subscription_count()
+        )
+    });
+}
+
 impl TestNode {
+    /// Returns once at least `at_least` subscriptions are open on this node.
+    pub async fn wait_for_subscriptions(&self, at_least: usize) {
+        wait_for_subscriptions(self.server.as_ref().unwrap(), at_least).await;
+    }
+
     /// The node's base URL.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.server.as_ref().unwrap().addr)
@@ -93,6 +116,15 @@ impl TestServer {
     /// A server with adjusted settings. With `AMITY_TEST_LOG` set (a tracing filter such as
     /// `amity=debug,info`), the servers' logs are printed.
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_with_clock(Arc::new(SystemClock), adjust).await
+    }
+
+    /// A server whose services and token checks read `clock` (a
+    /// [`amity_domain::time::ManualClock`] lets a test move time instead of waiting for it).
+    pub async fn start_with_clock(
+        clock: Arc<dyn Clock>,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
         if let Ok(filter) = std::env::var("AMITY_TEST_LOG") {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
@@ -100,7 +132,8 @@ impl TestServer {
                 .try_init();
         }
         let db = TestDatabase::create().await.expect("test database");
-        Self::start_on(db, adjust).await
+        let settings = test_settings(db.url());
+        Self::start_with_settings(Some(db), settings, clock, adjust).await
     }
 
     /// A server on a database that `prepare` fills first (it gets the database URL and has the
@@ -110,26 +143,24 @@ impl TestServer {
     ) -> Self {
         let db = TestDatabase::create().await.expect("test database");
         prepare(db.url().to_owned()).await;
-        Self::start_on(db, |_| {}).await
+        let settings = test_settings(db.url());
+        Self::start_with_settings(Some(db), settings, Arc::new(SystemClock), |_| {}).await
     }
 
     /// A server on a database the test made itself (a PostgreSQL cluster it stops and starts).
     pub async fn start_on_url(database_url: &str, adjust: impl FnOnce(&mut Settings)) -> Self {
-        Self::start_with_settings(None, test_settings(database_url), adjust).await
-    }
-
-    async fn start_on(db: TestDatabase, adjust: impl FnOnce(&mut Settings)) -> Self {
-        let settings = test_settings(db.url());
-        Self::start_with_settings(Some(db), settings, adjust).await
+        let clock = Arc::new(SystemClock);
+        Self::start_with_settings(None, test_settings(database_url), clock, adjust).await
     }
 
     async fn start_with_settings(
         db: Option<TestDatabase>,
         mut settings: Settings,
+        clock: Arc<dyn Clock>,
         adjust: impl FnOnce(&mut Settings),
     ) -> Self {
         adjust(&mut settings);
-        let server = RunningServer::start(&settings)
+        let server = RunningServer::start_with_clock(&settings, clock)
             .await
             .expect("server starts");
         Self {
@@ -156,6 +187,12 @@ impl TestServer {
             self.is_postgres(),
             "this test needs PostgreSQL: set AMITY_TEST_DATABASE_URL"
         );
+    }
+
+    /// Returns once at least `at_least` subscriptions are open on this server (fails the test
+    /// after 10 s): what a test waits for between subscribing and causing the event.
+    pub async fn wait_for_subscriptions(&self, at_least: usize) {
+        wait_for_subscriptions(self.server.as_ref().unwrap(), at_least).await;
     }
 
     /// Starts another node on the same database and settings.

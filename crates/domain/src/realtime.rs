@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::accounts::User;
 use crate::events::Event;
@@ -59,6 +59,8 @@ struct HubInner {
     store: Arc<dyn Store>,
     routes: Mutex<Routes>,
     next_id: AtomicU64,
+    /// How many routes are registered, for anyone waiting on it.
+    count: watch::Sender<usize>,
 }
 
 #[derive(Default)]
@@ -122,20 +124,39 @@ impl HubInner {
     }
 
     fn unregister(&self, kind: Kind, user: UserId, id: u64) {
-        fn remove<T>(map: &mut HashMap<UserId, Vec<Route<T>>>, user: UserId, id: u64) {
-            if let Some(list) = map.get_mut(&user) {
-                list.retain(|r| r.id != id);
-                if list.is_empty() {
-                    map.remove(&user);
-                }
+        fn remove<T>(map: &mut HashMap<UserId, Vec<Route<T>>>, user: UserId, id: u64) -> bool {
+            let Some(list) = map.get_mut(&user) else {
+                return false;
+            };
+            let before = list.len();
+            list.retain(|r| r.id != id);
+            let removed = list.len() < before;
+            if list.is_empty() {
+                map.remove(&user);
             }
+            removed
         }
         let mut routes = self.lock();
-        match kind {
+        let removed = match kind {
             Kind::Notifications => remove(&mut routes.notifications, user, id),
             Kind::Presence => remove(&mut routes.presence, user, id),
             Kind::Messages => remove(&mut routes.messages, user, id),
+        };
+        if removed {
+            self.count.send_modify(|n| *n = n.saturating_sub(1));
         }
+    }
+
+    /// Adds a route under the lock and counts it.
+    fn add<T>(
+        &self,
+        pick: impl FnOnce(&mut Routes) -> &mut HashMap<UserId, Vec<Route<T>>>,
+        user: UserId,
+        route: Route<T>,
+    ) {
+        let mut routes = self.lock();
+        pick(&mut routes).entry(user).or_default().push(route);
+        self.count.send_modify(|n| *n += 1);
     }
 }
 
@@ -147,6 +168,7 @@ impl Hub {
                 store,
                 routes: Mutex::new(Routes::default()),
                 next_id: AtomicU64::new(1),
+                count: watch::Sender::new(0),
             }),
         }
     }
@@ -169,45 +191,35 @@ impl Hub {
     /// New notifications of `user`, from now on.
     pub fn notifications(&self, user: UserId) -> Feed<Arc<Notification>> {
         let (route, feed) = self.register(Kind::Notifications, user);
-        self.inner
-            .lock()
-            .notifications
-            .entry(user)
-            .or_default()
-            .push(route);
+        self.inner.add(|r| &mut r.notifications, user, route);
         feed
     }
 
     /// Presence changes of `user`'s friends, from now on.
     pub fn presence(&self, user: UserId) -> Feed<PresenceUpdate> {
         let (route, feed) = self.register(Kind::Presence, user);
-        self.inner
-            .lock()
-            .presence
-            .entry(user)
-            .or_default()
-            .push(route);
+        self.inner.add(|r| &mut r.presence, user, route);
         feed
     }
 
     /// Direct messages `user` sends or receives, from now on.
     pub fn direct_messages(&self, user: UserId) -> Feed<Arc<DirectMessage>> {
         let (route, feed) = self.register(Kind::Messages, user);
-        self.inner
-            .lock()
-            .messages
-            .entry(user)
-            .or_default()
-            .push(route);
+        self.inner.add(|r| &mut r.messages, user, route);
         feed
     }
 
     /// How many subscriptions are open on this node (for metrics and tests).
     pub fn subscription_count(&self) -> usize {
-        let routes = self.inner.lock();
-        routes.notifications.values().map(Vec::len).sum::<usize>()
-            + routes.presence.values().map(Vec::len).sum::<usize>()
-            + routes.messages.values().map(Vec::len).sum::<usize>()
+        *self.inner.count.borrow()
+    }
+
+    /// Returns once at least `at_least` subscriptions are open on this node (tests wait on
+    /// this instead of sleeping until a just-started subscription has registered).
+    pub async fn wait_for_subscriptions(&self, at_least: usize) {
+        let mut count = self.inner.count.subscribe();
+        // The sender lives as long as `self`, so this cannot fail while we hold the hub.
+        let _ = count.wait_for(|n| *n >= at_least).await;
     }
 
     /// Delivers events from `events` until the bus closes. Run exactly one per node.

@@ -40,7 +40,6 @@ use async_graphql::futures_util::{SinkExt, StreamExt, stream};
 use async_graphql::http::{ClientMessage, WebSocketProtocols, WsMessage};
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use chrono::Utc;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -390,7 +389,7 @@ async fn serve_connection(
             .as_ref()
             .map_or(Caller::Anonymous, |(caller, _, _)| caller.clone());
         let expiry = access.as_ref().map(|(_, _, verified)| {
-            let left = (verified.expires_at - Utc::now())
+            let left = (verified.expires_at - services.clock.now())
                 .to_std()
                 .unwrap_or(Duration::ZERO);
             Instant::now() + left

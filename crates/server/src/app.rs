@@ -10,7 +10,7 @@ use amity_domain::events::{EventBus, InProcessBus};
 use amity_domain::moderation::ModerationService;
 use amity_domain::ports::Store;
 use amity_domain::presence::PresenceService;
-use amity_domain::time::SystemClock;
+use amity_domain::time::{Clock, SystemClock};
 use amity_graphql::Services;
 use amity_graphql::auth::passwords::Argon2Hasher;
 use amity_graphql::auth::tokens::TokenService;
@@ -152,8 +152,17 @@ impl std::fmt::Debug for App {
 
 impl App {
     /// Opens and migrates the database, wires the services, registers this node and starts its
-    /// background work.
+    /// background work, on the system clock.
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
+        Self::start_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`App::start`] with the clock every service and the token check read (tests move a
+    /// [`amity_domain::time::ManualClock`] instead of waiting).
+    pub async fn start_with_clock(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         // Everything that can be refused without the database is checked before it is opened.
         let edge = Arc::new(Edge::new(settings.edge()?));
         let secret = settings.resolve_secret()?;
@@ -165,7 +174,6 @@ impl App {
         let node = NodeId::new();
         let sql = SqlStore::new(db.clone());
         let store: Arc<dyn Store> = Arc::new(sql.clone());
-        let clock = Arc::new(SystemClock);
 
         // PostgreSQL: events cross nodes through LISTEN/NOTIFY. SQLite: one process, one bus.
         let mut node_bus = NodeBus::open(settings, &db, node)?;
@@ -186,9 +194,9 @@ impl App {
             bus.clone(),
             presence.clone(),
             hasher,
-            clock,
+            clock.clone(),
             settings.limits(),
-            TokenService::new(&secret, settings.token_ttl()),
+            TokenService::new(&secret, settings.token_ttl(), clock.clone()),
             CursorCodec::new(&secret),
             vec![networks.facebook, networks.steam],
         );
@@ -345,10 +353,18 @@ struct AppHandle {
 impl RunningServer {
     /// Starts a server with these settings (use port 0 for a free port).
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
+        Self::start_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`RunningServer::start`] on the given clock.
+    pub async fn start_with_clock(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;
-        let app = App::start(settings).await?;
+        let app = App::start_with_clock(settings, clock).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let router = app.router.clone();

@@ -1,9 +1,11 @@
 //! Moderation over the API: who may ban, what a ban does (sessions, sign-in, websockets,
 //! visibility, edges kept), unbans, expiry, and the audit log; across two nodes on PostgreSQL.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use amity_domain::accounts::Role;
+use amity_domain::time::{Clock, ManualClock, SystemClock};
 use amity_e2e::{TestServer, User};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -27,10 +29,6 @@ async fn sign_in(server: &TestServer, handle: &str) -> amity_e2e::Response {
             json!({ "h": handle }),
         )
         .await
-}
-
-fn in_seconds(secs: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::seconds(secs)).to_rfc3339()
 }
 
 #[tokio::test]
@@ -217,19 +215,23 @@ async fn a_ban_locks_the_user_out_hides_them_and_an_unban_restores_their_edges()
 
 #[tokio::test]
 async fn a_temporary_ban_ends_by_itself() {
-    let server = TestServer::start().await;
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let server = TestServer::start_with_clock(clock.clone(), |_| {}).await;
     let moderator = server.sign_up_as("tempmod", Role::Moderator).await;
     server.sign_up("temptarget").await;
+    let until = clock.now() + chrono::Duration::seconds(30);
     let res = moderator
         .client
         .gql(
             BAN,
-            json!({ "handles": ["temptarget"], "until": in_seconds(2) }),
+            json!({ "handles": ["temptarget"], "until": until.to_rfc3339() }),
         )
         .await;
     assert_eq!(res.data()["banUsers"], true);
     assert_eq!(sign_in(&server, "temptarget").await.code(), "FORBIDDEN");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(chrono::Duration::seconds(29));
+    assert_eq!(sign_in(&server, "temptarget").await.code(), "FORBIDDEN");
+    clock.advance(chrono::Duration::seconds(1));
     let res = sign_in(&server, "temptarget").await;
     assert!(res.data()["signIn"]["token"].is_string());
     server.stop().await;

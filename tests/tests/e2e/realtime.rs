@@ -14,11 +14,6 @@ const PRESENCE: &str =
     "subscription { presence { user { id handle online lastSeenAt } online lastSeenAt } }";
 const MESSAGES: &str = "subscription { directMessages { id body sender { id } recipient { id } } }";
 
-/// Lets a just-started subscription register before the event it waits for.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(150)).await;
-}
-
 async fn online_as_seen_by(viewer: &User, other: &User) -> Value {
     let res = viewer
         .client
@@ -41,7 +36,7 @@ async fn notifications_reach_every_open_connection_of_the_recipient() {
     let mut on_laptop = laptop.subscribe(NOTIFICATIONS, json!({})).await;
     let bob_ws = bob.ws().await;
     let mut bobs = bob_ws.subscribe(NOTIFICATIONS, json!({})).await;
-    settle().await;
+    server.wait_for_subscriptions(3).await;
 
     bob.add(&[&alice.id]).await.data();
     for sub in [&mut on_phone, &mut on_laptop] {
@@ -145,7 +140,7 @@ async fn presence_and_last_seen_are_live_for_friends_and_hidden_from_everyone_el
     let mut carols = carol_ws.subscribe(PRESENCE, json!({})).await;
     let dave_ws = dave.ws().await;
     let mut daves = dave_ws.subscribe(PRESENCE, json!({})).await;
-    settle().await;
+    server.wait_for_subscriptions(3).await;
     assert_eq!(online_as_seen_by(&bob, &alice).await["online"], false);
 
     let alice_ws = alice.ws().await;
@@ -193,7 +188,7 @@ async fn reconnecting_within_the_grace_period_is_invisible_to_friends() {
     alice.befriend(&bob).await;
     let bob_ws = bob.ws().await;
     let mut bobs = bob_ws.subscribe(PRESENCE, json!({})).await;
-    settle().await;
+    server.wait_for_subscriptions(1).await;
 
     let first = alice.ws().await;
     assert_eq!(bobs.next_data().await["presence"]["online"], true);
@@ -220,7 +215,7 @@ async fn direct_messages_between_friends_are_stored_paged_and_pushed_to_both_sid
     let mut bobs = bob_ws.subscribe(MESSAGES, json!({})).await;
     let mut bob_notes = bob_ws.subscribe(NOTIFICATIONS, json!({})).await;
     let mut eves = eve.ws().await.subscribe(MESSAGES, json!({})).await;
-    settle().await;
+    server.wait_for_subscriptions(4).await;
 
     let send = "mutation($to: ID!, $body: String!) { sendDirectMessage(to: $to, body: $body) { id body sender { id } recipient { id } createdAt } }";
     let sent = alice
@@ -397,7 +392,7 @@ mod two_nodes {
         let alice_ws = alice.ws().await;
         let mut alice_notes = alice_ws.subscribe(NOTIFICATIONS, json!({})).await;
         let mut alice_messages = alice_ws.subscribe(MESSAGES, json!({})).await;
-        settle().await;
+        server.wait_for_subscriptions(2).await;
         bob.add(&[&alice.id]).await.data();
         let n = alice_notes.next_data().await;
         assert_eq!(n["notifications"]["code"], "FRIEND_REQUEST");
@@ -406,7 +401,7 @@ mod two_nodes {
         // A user connected to node 1 is seen online by a friend on node 2, live and by query.
         let bob_ws = bob.ws().await;
         let mut bob_presence = bob_ws.subscribe(PRESENCE, json!({})).await;
-        settle().await;
+        node2.wait_for_subscriptions(1).await;
         let carol = server.sign_up("xncarol").await;
         carol.befriend(&bob).await;
         let carol_ws = carol.ws().await;
@@ -479,7 +474,7 @@ mod two_nodes {
         alice.befriend(&bob).await;
         let bob_ws = bob.ws().await;
         let mut bobs = bob_ws.subscribe(PRESENCE, json!({})).await;
-        settle().await;
+        server.wait_for_subscriptions(1).await;
 
         // Graceful stop: node 2 records alice offline before it goes.
         let node2 = server.start_node().await;

@@ -89,8 +89,7 @@ async fn the_legacy_graphql_ws_protocol_works_and_refuses_like_its_clients_expec
     ))
     .await
     .unwrap();
-    // Let the subscription register before the event.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.wait_for_subscriptions(1).await;
     bob.add(&[&alice.id]).await.data();
     let data: Value = loop {
         let frame: Value =

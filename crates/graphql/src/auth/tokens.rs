@@ -1,9 +1,11 @@
 //! Signed session tokens: HS256 JWTs with an expiry.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use amity_domain::UserId;
 use amity_domain::accounts::Role;
+use amity_domain::time::Clock;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -35,13 +37,15 @@ pub struct VerifiedToken {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Issues and verifies session tokens with one shared secret.
+/// Issues and verifies session tokens with one shared secret. Expiry is judged by the
+/// injected clock (the domain's), not by the JWT library's own reading of the system time.
 #[derive(Clone)]
 pub struct TokenService {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for TokenService {
@@ -62,10 +66,12 @@ pub struct IssuedToken {
 }
 
 impl TokenService {
-    /// A service signing with `secret`; tokens live for `ttl`.
-    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+    /// A service signing with `secret`; tokens live for `ttl` as `clock` measures it.
+    pub fn new(secret: &[u8], ttl: Duration, clock: Arc<dyn Clock>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
+        // `exp` is still required and parsed; `verify` compares it with `clock`.
+        validation.validate_exp = false;
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         Self {
@@ -73,6 +79,7 @@ impl TokenService {
             decoding: DecodingKey::from_secret(secret),
             validation,
             ttl,
+            clock,
         }
     }
 
@@ -94,7 +101,8 @@ impl TokenService {
     }
 
     /// Checks a token's signature, issuer and expiry (not whether its user may still act:
-    /// that is [`crate::auth::authenticate`]'s job).
+    /// that is [`crate::auth::authenticate`]'s job). A token is refused from its `exp` second
+    /// on (RFC 7519: "on or after which the JWT MUST NOT be accepted").
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, String> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
@@ -116,6 +124,9 @@ impl TokenService {
             .map_err(|_| "it has an unknown role".to_owned())?;
         let expires_at = DateTime::<Utc>::from_timestamp(data.claims.exp, 0)
             .ok_or_else(|| "it has an invalid expiry".to_owned())?;
+        if self.clock.now() >= expires_at {
+            return Err("it has expired".to_owned());
+        }
         let issued_at = match data.claims.iat_ms {
             Some(ms) => DateTime::<Utc>::from_timestamp_millis(ms),
             None => DateTime::<Utc>::from_timestamp(data.claims.iat, 0),
@@ -149,10 +160,13 @@ impl TokenService {
 mod tests {
     use super::*;
 
+    use amity_domain::time::{ManualClock, SystemClock};
+
     fn service() -> TokenService {
         TokenService::new(
             b"test-secret-test-secret-test-secret",
             Duration::from_secs(3600),
+            Arc::new(SystemClock),
         )
     }
 
@@ -191,9 +205,30 @@ mod tests {
     }
 
     #[test]
+    fn expiry_follows_the_injected_clock_to_the_second() {
+        let start = SystemClock.now();
+        let clock = Arc::new(ManualClock::new(start));
+        let tokens = TokenService::new(
+            b"test-secret-test-secret-test-secret",
+            Duration::from_secs(60),
+            clock.clone(),
+        );
+        let t = tokens.issue(session(), start).unwrap();
+        let exp = DateTime::<Utc>::from_timestamp(t.expires_at.timestamp(), 0).unwrap();
+        clock.set(exp - chrono::Duration::milliseconds(1));
+        assert!(tokens.verify(&t.token).is_ok());
+        clock.set(exp);
+        assert_eq!(tokens.verify(&t.token).unwrap_err(), "it has expired");
+    }
+
+    #[test]
     fn other_secrets_and_garbage_are_refused() {
         let t = service().issue(session(), Utc::now()).unwrap();
-        let other = TokenService::new(b"another-secret-another-secret-xx", Duration::from_secs(60));
+        let other = TokenService::new(
+            b"another-secret-another-secret-xx",
+            Duration::from_secs(60),
+            Arc::new(SystemClock),
+        );
         assert_eq!(
             other.verify(&t.token).unwrap_err(),
             "its signature is invalid"
