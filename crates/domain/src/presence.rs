@@ -19,7 +19,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, mpsc};
+
+use crate::friends::state::FriendState;
 use tokio::time::Instant;
+
+/// Whether a viewer may see a user's presence (online, last seen): the user themself
+/// (`is_self`) and their friends (`view`, how the viewer sees the user, is FRIEND) may; nobody
+/// else. The one definition of that rule: every answer that shows presence asks it.
+pub fn presence_visible(is_self: bool, view: Option<FriendState>) -> bool {
+    is_self || view == Some(FriendState::Friend)
+}
 
 use crate::events::{Event, EventBus};
 use crate::ports::PresenceStore;
@@ -400,5 +409,24 @@ async fn sleep_until(due: Option<Instant>) {
     match due {
         Some(due) => tokio::time::sleep_until(due).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_shows_to_the_user_and_friends_only() {
+        assert!(presence_visible(true, None));
+        assert!(presence_visible(false, Some(FriendState::Friend)));
+        for state in [
+            FriendState::InviteSent,
+            FriendState::InviteReceived,
+            FriendState::Blocked,
+        ] {
+            assert!(!presence_visible(false, Some(state)), "{state:?}");
+        }
+        assert!(!presence_visible(false, None));
     }
 }

@@ -87,6 +87,12 @@ impl User {
         self.ban.as_ref().is_some_and(|ban| ban.is_active_at(now))
     }
 
+    /// Whether a viewer sees this user at all at `now`: a banned user is hidden from everyone
+    /// but themself and moderators (and admins). The one definition of that rule.
+    pub fn is_visible_to(&self, viewer: UserId, viewer_role: Role, now: DateTime<Utc>) -> bool {
+        self.id == viewer || viewer_role >= Role::Moderator || !self.is_banned_at(now)
+    }
+
     /// The user, if they may sign in at `now`; FORBIDDEN saying until when if banned.
     pub fn may_sign_in(self, now: DateTime<Utc>) -> crate::Result<Self> {
         match self.ban.as_ref().filter(|ban| ban.is_active_at(now)) {
@@ -138,6 +144,35 @@ pub struct NewUser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn banned_users_are_visible_to_themselves_and_moderators_only() {
+        let now = crate::time::from_micros(1_700_000_000_000_000);
+        let mut user = User {
+            id: UserId::new(),
+            handle: Handle::from_stored("banned".into()),
+            display_name: None,
+            avatar_url: None,
+            metadata: None,
+            role: Role::User,
+            created_at: now,
+            last_seen_at: None,
+            ban: None,
+        };
+        let stranger = UserId::new();
+        assert!(user.is_visible_to(stranger, Role::User, now));
+        user.ban = Some(crate::moderation::Ban {
+            since: now,
+            until: Some(now + chrono::Duration::hours(1)),
+            reason: None,
+        });
+        assert!(!user.is_visible_to(stranger, Role::User, now));
+        assert!(user.is_visible_to(user.id, Role::User, now));
+        assert!(user.is_visible_to(stranger, Role::Moderator, now));
+        assert!(user.is_visible_to(stranger, Role::Admin, now));
+        // A ban that has run out hides nobody.
+        assert!(user.is_visible_to(stranger, Role::User, now + chrono::Duration::hours(1)));
+    }
 
     #[test]
     fn roles_parse_case_insensitively() {

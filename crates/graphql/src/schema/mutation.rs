@@ -56,7 +56,7 @@ fn payload(svc: &Services, user: User) -> ApiResult<AuthPayload> {
     Ok(AuthPayload {
         token: issued.token,
         expires_at: issued.expires_at,
-        user: UserGql::new(user, true),
+        user: UserGql::myself(user),
     })
 }
 
@@ -92,7 +92,7 @@ async fn link_with(
             import_friends.unwrap_or(true),
         )
         .await?;
-    Ok(UserGql::new(done.user, true))
+    Ok(UserGql::myself(done.user))
 }
 
 /// `importFacebookFriends` / `importSteamFriends` (`reset` null or absent: no reset).
@@ -269,7 +269,7 @@ impl MutationRoot {
             .accounts
             .update_profile(me.user_id, change)
             .await?;
-        Ok(UserGql::new(user, true))
+        Ok(UserGql::myself(user))
     }
 
     /// Sends friend requests, or accepts the ones received. At most 100 ids and handles; all

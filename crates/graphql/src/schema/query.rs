@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use amity_domain::UserId;
-use amity_domain::accounts::Role;
 use amity_domain::friends::{FriendState, FriendView};
 use amity_domain::moderation::Actor;
+use amity_domain::presence::presence_visible;
 use async_graphql::{Context, ID, Object};
 
 use crate::error::{ApiError, ApiResult};
@@ -34,7 +34,7 @@ impl QueryRoot {
                 "your account no longer exists".into(),
             ))
         })?;
-        Ok(UserGql::new(user, true))
+        Ok(UserGql::myself(user))
     }
 
     /// One user by id or by handle (give exactly one); null if there is none.
@@ -60,19 +60,16 @@ impl QueryRoot {
             }
         };
         let Some(user) = user else { return Ok(None) };
-        // Banned users are hidden from everyone but themselves and moderators.
-        if user.id != me.user_id && me.role < Role::Moderator && user.is_banned_at(svc.clock.now())
-        {
+        if !user.is_visible_to(me.user_id, me.role, svc.clock.now()) {
             return Ok(None);
         }
-        let visible = user.id == me.user_id
-            || svc
-                .friends
-                .views_of(me.user_id, &[user.id])
-                .await?
-                .get(&user.id)
-                == Some(&FriendState::Friend);
-        Ok(Some(UserGql::new(user, visible)))
+        let view = svc
+            .friends
+            .views_of(me.user_id, &[user.id])
+            .await?
+            .get(&user.id)
+            .copied();
+        Ok(Some(UserGql::seen_by(user, me.user_id, view)))
     }
 
     /// People you may know: friends of your friends, ranked by how many friends you share,
@@ -92,7 +89,7 @@ impl QueryRoot {
             .await?;
         Ok(found
             .into_iter()
-            .map(FriendRecommendationGql::new)
+            .map(|found| FriendRecommendationGql::new(me.user_id, found))
             .collect())
     }
 
@@ -128,10 +125,11 @@ impl QueryRoot {
             .into_iter()
             .map(|u| (u.id, u))
             .collect();
+        let views = svc.friends.views_of(me.user_id, &ids).await?;
         let user = |id: UserId| {
             users
                 .get(&id)
-                .map(|u| UserGql::new(u.clone(), u.id == me.user_id))
+                .map(|u| UserGql::seen_by(u.clone(), me.user_id, views.get(&id).copied()))
         };
         Ok(entries
             .into_iter()
@@ -178,7 +176,7 @@ impl QueryRoot {
             let friends: Vec<UserId> = page
                 .items
                 .iter()
-                .filter(|v| v.state == FriendState::Friend)
+                .filter(|v| presence_visible(false, Some(v.state)))
                 .map(|v| v.user.id)
                 .collect();
             Some(svc.presence.online_among(&friends).await?)
@@ -253,7 +251,7 @@ impl QueryRoot {
         let online = if wants_online {
             let friends: Vec<UserId> = views
                 .iter()
-                .filter(|(_, s)| **s == FriendState::Friend)
+                .filter(|(_, s)| presence_visible(false, Some(**s)))
                 .map(|(id, _)| *id)
                 .collect();
             svc.presence.online_among(&friends).await?
@@ -266,9 +264,9 @@ impl QueryRoot {
             .into_iter()
             .map(|n| {
                 let sender = n.sender.and_then(|id| senders.get(&id)).map(|u| {
-                    let visible = views.get(&u.id) == Some(&FriendState::Friend);
                     let is_online = wants_online.then(|| online.contains(&u.id));
-                    UserGql::with_online(u.clone(), visible, is_online)
+                    UserGql::seen_by(u.clone(), me.user_id, views.get(&u.id).copied())
+                        .knowing_online(is_online)
                 });
                 let cursor = svc.cursors.notification(n.id);
                 NotificationEdge {

@@ -1,6 +1,6 @@
 //! Friends: edges, the connection and counts.
 
-use amity_domain::friends::{FriendCounts, FriendState, FriendView};
+use amity_domain::friends::{FriendCounts, FriendView};
 use amity_domain::ids::UserId;
 use async_graphql::{ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -29,10 +29,9 @@ pub struct FriendGql {
 impl FriendGql {
     /// The viewer's edge to another user; `online` when that user's presence is already known.
     pub fn new(viewer: UserId, v: FriendView, online: Option<bool>) -> Self {
-        let presence_visible = v.state == FriendState::Friend;
         Self {
             id: Self::id_of(viewer, v.user.id),
-            user: UserGql::with_online(v.user, presence_visible, online),
+            user: UserGql::seen_by(v.user, viewer, Some(v.state)).knowing_online(online),
             state: v.state.into(),
             updated_at: v.updated_at,
             metadata: v.metadata.map(|m| Json(m.to_value())),

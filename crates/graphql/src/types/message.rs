@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use amity_domain::UserId;
-use amity_domain::friends::FriendState;
 use amity_domain::messages::DirectMessage;
 use amity_domain::realtime::PresenceUpdate;
 use async_graphql::{ID, SimpleObject};
@@ -60,8 +59,8 @@ pub async fn participants(
     Ok(users
         .into_iter()
         .map(|u| {
-            let visible = u.id == viewer || views.get(&u.id) == Some(&FriendState::Friend);
-            (u.id, UserGql::new(u, visible))
+            let view = views.get(&u.id).copied();
+            (u.id, UserGql::seen_by(u, viewer, view))
         })
         .collect())
 }
@@ -104,7 +103,7 @@ impl From<PresenceUpdate> for PresenceEventGql {
         let mut user = (*update.user).clone();
         user.last_seen_at = last_seen_at;
         Self {
-            user: UserGql::with_online(user, true, Some(update.online)),
+            user: UserGql::friend(user).knowing_online(Some(update.online)),
             online: update.online,
             last_seen_at,
         }

@@ -1,6 +1,5 @@
 //! Notifications and their connection.
 
-use amity_domain::friends::FriendState;
 use amity_domain::notifications::Notification;
 use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -73,9 +72,13 @@ impl NotificationGql {
         let Some(user) = svc.accounts.user_by_id(id).await? else {
             return Ok(None);
         };
-        let visible =
-            svc.friends.views_of(me.user_id, &[id]).await?.get(&id) == Some(&FriendState::Friend);
-        Ok(Some(UserGql::new(user, visible)))
+        let view = svc
+            .friends
+            .views_of(me.user_id, &[id])
+            .await?
+            .get(&id)
+            .copied();
+        Ok(Some(UserGql::seen_by(user, me.user_id, view)))
     }
 }
 

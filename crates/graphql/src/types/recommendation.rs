@@ -1,5 +1,6 @@
 //! "People you may know".
 
+use amity_domain::UserId;
 use amity_domain::friends::Recommendation;
 use async_graphql::{Context, Object};
 
@@ -10,13 +11,14 @@ use crate::types::UserGql;
 /// A friend of the viewer's friends.
 #[derive(Debug, Clone)]
 pub struct FriendRecommendationGql {
+    viewer: UserId,
     found: Recommendation,
 }
 
 impl FriendRecommendationGql {
-    /// The GraphQL view of a recommendation.
-    pub fn new(found: Recommendation) -> Self {
-        Self { found }
+    /// The GraphQL view of a recommendation made for `viewer`.
+    pub fn new(viewer: UserId, found: Recommendation) -> Self {
+        Self { viewer, found }
     }
 }
 
@@ -24,8 +26,8 @@ impl FriendRecommendationGql {
 impl FriendRecommendationGql {
     /// The recommended user.
     async fn user(&self) -> UserGql {
-        // Not the viewer's friend: their presence is not shown.
-        UserGql::new(self.found.user.clone(), false)
+        // Never the viewer, and no edge with them (or they would not be recommended).
+        UserGql::seen_by(self.found.user.clone(), self.viewer, None)
     }
 
     /// How many friends they share with the viewer.
@@ -44,7 +46,6 @@ impl FriendRecommendationGql {
             .friends
             .recommendation_mutual_friends(&self.found, page_size(first, 3))
             .await?;
-        // Mutual friends are the viewer's friends: their presence is visible.
-        Ok(users.into_iter().map(|u| UserGql::new(u, true)).collect())
+        Ok(users.into_iter().map(UserGql::friend).collect())
     }
 }

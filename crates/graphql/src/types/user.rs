@@ -1,6 +1,9 @@
 //! The `User` type and the sign-in payload.
 
+use amity_domain::UserId;
 use amity_domain::accounts::User;
+use amity_domain::friends::state::FriendState;
+use amity_domain::presence::presence_visible;
 use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -20,8 +23,10 @@ pub struct UserGql {
 }
 
 impl UserGql {
-    /// A user; `presence_visible` when the viewer is the user or one of their friends.
-    pub fn new(user: User, presence_visible: bool) -> Self {
+    /// A user as `viewer` sees them, `view` being the viewer's edge to them (`None`: no edge):
+    /// presence is shown as [`presence_visible`] rules.
+    pub fn seen_by(user: User, viewer: UserId, view: Option<FriendState>) -> Self {
+        let presence_visible = presence_visible(user.id == viewer, view);
         Self {
             user,
             presence_visible,
@@ -29,17 +34,31 @@ impl UserGql {
         }
     }
 
-    /// A user whose presence is already known.
-    pub fn with_online(user: User, presence_visible: bool, online: Option<bool>) -> Self {
+    /// The viewer themself.
+    pub fn myself(user: User) -> Self {
+        let id = user.id;
+        Self::seen_by(user, id, None)
+    }
+
+    /// A user the viewer is known to be friends with (a mutual friend; a presence event, which
+    /// is routed to friends only).
+    pub fn friend(user: User) -> Self {
         Self {
+            presence_visible: presence_visible(false, Some(FriendState::Friend)),
             user,
-            presence_visible,
-            online,
+            online: None,
         }
     }
 
+    /// The same user with their online state already known (lists load it for a whole page in
+    /// one query); `None` leaves it to be looked up when asked for.
+    pub fn knowing_online(mut self, online: Option<bool>) -> Self {
+        self.online = online;
+        self
+    }
+
     /// The user's id.
-    pub fn user_id(&self) -> amity_domain::UserId {
+    pub fn user_id(&self) -> UserId {
         self.user.id
     }
 
@@ -156,7 +175,7 @@ pub struct AuthPayload {
 /// default 3): `User.mutualFriends` and `FriendRecommendation.mutualFriends`.
 pub(crate) async fn mutual_friends_of(
     ctx: &Context<'_>,
-    other: amity_domain::UserId,
+    other: UserId,
     first: Option<i32>,
 ) -> ApiResult<Vec<UserGql>> {
     let me = session(ctx)?;
@@ -164,6 +183,5 @@ pub(crate) async fn mutual_friends_of(
         .friends
         .mutual_friends(me.user_id, other, page_size(first, 3))
         .await?;
-    // Mutual friends are the viewer's friends: their presence is visible.
-    Ok(users.into_iter().map(|u| UserGql::new(u, true)).collect())
+    Ok(users.into_iter().map(UserGql::friend).collect())
 }
