@@ -18,6 +18,7 @@ pub mod cursor;
 pub mod edge;
 pub mod error;
 pub mod graphiql;
+pub mod loaders;
 pub mod observe;
 pub mod router;
 pub mod schema;

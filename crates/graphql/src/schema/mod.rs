@@ -28,7 +28,8 @@ pub const MAX_COMPLEXITY: usize = 20_000;
 /// Builds the schema on these services, behind this edge; introspection (`__schema`,
 /// `__type`) answers anonymous callers unless `introspection` is false.
 pub fn build_schema(services: Services, edge: Arc<Edge>, introspection: bool) -> AmitySchema {
-    let builder = limited().data(services).data(edge);
+    let loaders = crate::loaders::Loaders::new(services.clone());
+    let builder = limited().data(services).data(edge).data(loaders);
     if introspection {
         builder.finish()
     } else {

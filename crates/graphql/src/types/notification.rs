@@ -5,7 +5,8 @@ use async_graphql::{ComplexObject, Context, ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::error::ApiResult;
-use crate::schema::{services, session};
+use crate::loaders::loaders;
+use crate::schema::session;
 use crate::types::{NotificationCodeGql, PageInfo, UserGql};
 
 /// A stored notification.
@@ -68,17 +69,10 @@ impl NotificationGql {
             return Ok(None);
         };
         let me = session(ctx)?;
-        let svc = services(ctx)?;
-        let Some(user) = svc.accounts.user_by_id(id).await? else {
-            return Ok(None);
-        };
-        let view = svc
-            .friends
-            .views_of(me.user_id, &[id])
-            .await?
-            .get(&id)
-            .copied();
-        Ok(Some(UserGql::seen_by(user, me.user_id, view)))
+        // Live events resolve one at a time: the loaders batch a burst of them.
+        let loaders = loaders(ctx)?;
+        let (user, view) = tokio::try_join!(loaders.user(id), loaders.view(me.user_id, id))?;
+        Ok(user.map(|user| UserGql::seen_by(user, me.user_id, view)))
     }
 }
 

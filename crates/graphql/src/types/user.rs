@@ -8,6 +8,7 @@ use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::error::ApiResult;
+use crate::loaders::loaders;
 use crate::schema::{list_complexity, page_size, services, session};
 use crate::types::RoleGql;
 
@@ -123,7 +124,7 @@ impl UserGql {
         if let Some(online) = self.online {
             return Ok(Some(online));
         }
-        Ok(Some(services(ctx)?.presence.is_online(self.user.id).await?))
+        Ok(Some(loaders(ctx)?.is_online(self.user.id).await?))
     }
 
     /// How many friends the viewer and this user have in common; null for the viewer.
