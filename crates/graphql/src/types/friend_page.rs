@@ -21,7 +21,32 @@ use async_graphql::{
     ContextSelectionSet, InputType, Name, OutputType, Positioned, ScalarType, ServerResult, Value,
 };
 
-use crate::types::{FriendEdge, FriendGql, RoleGql, UserGql};
+use crate::types::user::OnlineShown;
+use crate::types::{FriendEdge, FriendGql, UserGql};
+
+/// Put in a request's data (`async_graphql::Request::data`) to see which path its friends
+/// pages took, or to make them all take the general one (differential tests, benchmarks of
+/// the fast path's worth). Without it, nothing is recorded.
+#[derive(Debug, Default)]
+pub struct FriendsPageProbe {
+    /// Resolve every friends page through async-graphql's own resolvers.
+    pub force_general: bool,
+    fast: std::sync::atomic::AtomicU32,
+    general: std::sync::atomic::AtomicU32,
+}
+
+impl FriendsPageProbe {
+    /// How many pages took the fast path and how many the general one.
+    pub fn taken(&self) -> (u32, u32) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.fast.load(Relaxed), self.general.load(Relaxed))
+    }
+
+    fn record(&self, fast: bool) {
+        let counter = if fast { &self.fast } else { &self.general };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// The edges of a friends page (the GraphQL type `[FriendEdge!]!`).
 #[derive(Debug, Clone, Default)]
@@ -149,25 +174,25 @@ fn object<F>(fields: &[(Name, F)], mut value: impl FnMut(&F) -> Value) -> Value 
     Value::Object(map)
 }
 
+/// Each value is what the `#[Object]` resolver of the same field returns (the same
+/// `UserGql` accessor), encoded the way async-graphql encodes that type.
 fn user_value(fields: &[(Name, UserField)], user: &UserGql) -> Value {
-    let (u, visible) = (user.user(), user.presence_visible());
+    let u = user.user();
     object(fields, |field| match field {
         UserField::Typename => text("User"),
-        UserField::Id => Value::String(u.id.to_string()),
+        UserField::Id => Value::String(user.id_shown()),
         UserField::Handle => text(u.handle.as_str()),
         UserField::DisplayName => or_null(u.display_name.as_deref(), text),
         UserField::AvatarUrl => or_null(u.avatar_url.as_deref(), text),
-        UserField::Metadata => or_null(u.metadata.as_ref(), |m| json(&m.to_value())),
-        UserField::Role => InputType::to_value(&RoleGql::from(u.role)),
+        UserField::Metadata => or_null(user.metadata_shown().as_ref(), json),
+        UserField::Role => InputType::to_value(&user.role_shown()),
         UserField::CreatedAt => ScalarType::to_value(&u.created_at),
-        // Planned only when every visible user's presence is known (see `fast_path_fits`).
-        UserField::Online => or_null(
-            visible.then(|| user.known_online()).flatten(),
-            Value::Boolean,
-        ),
-        UserField::LastSeenAt => or_null(visible.then_some(u.last_seen_at).flatten(), |t| {
-            ScalarType::to_value(&t)
-        }),
+        UserField::Online => match user.online_shown() {
+            OnlineShown::Known(online) => Value::Boolean(online),
+            // Planned only when no visible user's presence is unknown (`fast_path_fits`).
+            OnlineShown::Hidden | OnlineShown::Unknown => Value::Null,
+        },
+        UserField::LastSeenAt => or_null(user.last_seen_shown(), |t| ScalarType::to_value(&t)),
     })
 }
 
@@ -203,10 +228,10 @@ impl FriendEdges {
             _ => false,
         });
         !asks_online
-            || self.0.iter().all(|edge| {
-                let user = &edge.node.user;
-                !user.presence_visible() || user.known_online().is_some()
-            })
+            || self
+                .0
+                .iter()
+                .all(|edge| !matches!(edge.node.user.online_shown(), OnlineShown::Unknown))
     }
 }
 
@@ -228,11 +253,18 @@ impl OutputType for FriendEdges {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        match plan_set(&field.node.selection_set, plan_edge) {
-            Some(plan) if self.fast_path_fits(&plan) => Ok(Value::List(
+        let probe = ctx.data_opt::<FriendsPageProbe>();
+        let plan = plan_set(&field.node.selection_set, plan_edge)
+            .filter(|plan| self.fast_path_fits(plan))
+            .filter(|_| !probe.is_some_and(|p| p.force_general));
+        if let Some(probe) = probe {
+            probe.record(plan.is_some());
+        }
+        match plan {
+            Some(plan) => Ok(Value::List(
                 self.0.iter().map(|edge| edge_value(&plan, edge)).collect(),
             )),
-            _ => <Vec<FriendEdge> as OutputType>::resolve(&self.0, ctx, field).await,
+            None => <Vec<FriendEdge> as OutputType>::resolve(&self.0, ctx, field).await,
         }
     }
 }

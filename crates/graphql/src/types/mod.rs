@@ -11,7 +11,7 @@ mod user;
 
 pub use enums::{FriendStateGql, NotificationCodeGql, RoleGql, SocialNetworkGql};
 pub use friend::{FriendConnection, FriendCountsGql, FriendEdge, FriendGql};
-pub use friend_page::FriendEdges;
+pub use friend_page::{FriendEdges, FriendsPageProbe};
 pub use message::{DirectMessageConnection, DirectMessageEdge, DirectMessageGql, PresenceEventGql};
 pub use moderation::ModerationEntryGql;
 pub use notification::{NotificationConnection, NotificationEdge, NotificationGql};

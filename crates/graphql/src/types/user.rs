@@ -68,22 +68,52 @@ impl UserGql {
         &self.user
     }
 
-    /// Whether the viewer may see the user's presence.
-    pub(crate) fn presence_visible(&self) -> bool {
-        self.presence_visible
+    /// What `online` answers, as far as it is known without a lookup.
+    pub(crate) fn online_shown(&self) -> OnlineShown {
+        match (self.presence_visible, self.online) {
+            (false, _) => OnlineShown::Hidden,
+            (true, Some(online)) => OnlineShown::Known(online),
+            (true, None) => OnlineShown::Unknown,
+        }
     }
 
-    /// Whether the user is online, when it was loaded with the user.
-    pub(crate) fn known_online(&self) -> Option<bool> {
-        self.online
+    /// What `lastSeenAt` answers.
+    pub(crate) fn last_seen_shown(&self) -> Option<DateTime<Utc>> {
+        self.user.last_seen_at.filter(|_| self.presence_visible)
     }
+
+    /// What `id` answers.
+    pub(crate) fn id_shown(&self) -> String {
+        self.user.id.to_string()
+    }
+
+    /// What `metadata` answers.
+    pub(crate) fn metadata_shown(&self) -> Option<serde_json::Value> {
+        self.user.metadata.as_ref().map(|m| m.to_value())
+    }
+
+    /// What `role` answers.
+    pub(crate) fn role_shown(&self) -> RoleGql {
+        self.user.role.into()
+    }
+}
+
+/// `User.online` before any lookup: the one place both the resolver and the friends page's
+/// fast path (`friend_page.rs`) take it from.
+pub(crate) enum OnlineShown {
+    /// The viewer may not see it: null.
+    Hidden,
+    /// Loaded with the page.
+    Known(bool),
+    /// Visible but not loaded: the resolver looks it up.
+    Unknown,
 }
 
 #[Object(name = "User")]
 impl UserGql {
     /// Time-ordered UUID.
     async fn id(&self) -> ID {
-        ID(self.user.id.to_string())
+        ID(self.id_shown())
     }
 
     /// Unique handle, as chosen (unique case-insensitively).
@@ -103,12 +133,12 @@ impl UserGql {
 
     /// The user's public JSON object.
     async fn metadata(&self) -> Option<Json<serde_json::Value>> {
-        self.user.metadata.as_ref().map(|m| Json(m.to_value()))
+        self.metadata_shown().map(Json)
     }
 
     /// What the user may do.
     async fn role(&self) -> RoleGql {
-        self.user.role.into()
+        self.role_shown()
     }
 
     /// When the account was made.
@@ -118,13 +148,11 @@ impl UserGql {
 
     /// Whether the user is online; null unless the viewer is the user or a friend.
     async fn online(&self, ctx: &Context<'_>) -> ApiResult<Option<bool>> {
-        if !self.presence_visible {
-            return Ok(None);
+        match self.online_shown() {
+            OnlineShown::Hidden => Ok(None),
+            OnlineShown::Known(online) => Ok(Some(online)),
+            OnlineShown::Unknown => Ok(Some(loaders(ctx)?.is_online(self.user.id).await?)),
         }
-        if let Some(online) = self.online {
-            return Ok(Some(online));
-        }
-        Ok(Some(loaders(ctx)?.is_online(self.user.id).await?))
     }
 
     /// How many friends the viewer and this user have in common; null for the viewer.
@@ -152,11 +180,7 @@ impl UserGql {
 
     /// When the user was last online; null unless the viewer is the user or a friend.
     async fn last_seen_at(&self) -> Option<DateTime<Utc>> {
-        if self.presence_visible {
-            self.user.last_seen_at
-        } else {
-            None
-        }
+        self.last_seen_shown()
     }
 }
 
