@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use amity_domain::input::Password;
 use amity_domain::ports::PasswordHasher;
-use amity_graphql::auth::passwords::{Argon2Hasher, HashCost};
+use amity_passwords::{Argon2Hasher, HashCost};
 use amity_persistence::Database;
 use amity_persistence::bulk::{BulkFriendship, BulkProgress, BulkUser, load};
 use anyhow::Context;

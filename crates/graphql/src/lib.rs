@@ -4,7 +4,7 @@
 //! - [`schema`]: the query and mutation roots, and [`schema::build_schema`] with the
 //!   complexity limit.
 //! - [`types`]: GraphQL object types, separate from domain and storage types.
-//! - [`auth`]: session tokens (HS256 JWT) and argon2id password hashing.
+//! - [`auth`]: session tokens (HS256 JWT) and the session check.
 //! - [`cursor`]: opaque, HMAC-signed page cursors.
 //! - [`error`]: [`error::ApiError`], which gives every error a stable `extensions.code`.
 //! - [`edge`]: every limit hostile clients meet (sizes, nesting, rates, timeouts, connections).

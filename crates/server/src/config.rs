@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use amity_domain::friends::FriendLimits;
 use amity_domain::presence::PresenceSettings;
-use amity_graphql::auth::passwords::HashCost;
 use amity_graphql::edge::address::TrustedProxies;
 use amity_graphql::edge::rate::RateSettings;
 use amity_graphql::edge::{CorsOrigins, EdgeSettings};
 use amity_graphql::websocket::WebSocketSettings;
+use amity_passwords::HashCost;
 use amity_persistence::PoolSettings;
 use anyhow::{Context, bail};
 use figment::Figment;

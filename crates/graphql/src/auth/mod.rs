@@ -1,7 +1,6 @@
 //! Sessions: signed tokens ([`tokens`]) and password hashing ([`passwords`]), and what a request
 //! knows about its caller ([`Caller`]).
 
-pub mod passwords;
 pub mod tokens;
 
 use amity_domain::UserId;

@@ -1,4 +1,8 @@
-//! argon2id password hashing, off the async threads, at most one hash per core at once.
+//! Amity's password hashing: the argon2id adapter of the domain's
+//! [`amity_domain::ports::PasswordHasher`] port, used by the server and the command line (which
+//! need no GraphQL to hash a password) and by the bench's data-set generator.
+//!
+//! Hashes run off the async threads, at most one per core at once.
 //!
 //! A hash costs tens of milliseconds of a core and 19 MiB: without a bound, a flood of sign-in
 //! attempts queues hundreds of them, starving every other request. Past the bound, attempts
