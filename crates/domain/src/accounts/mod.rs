@@ -5,7 +5,7 @@ mod service;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::input::{AvatarUrl, DisplayName, Metadata};
 use crate::{Handle, UserId};
@@ -78,7 +78,33 @@ pub struct User {
     pub last_seen_at: Option<DateTime<Utc>>,
     /// The user's ban, if one was ever set and not lifted (it may have run out: see
     /// [`User::is_banned_at`]).
-    pub ban: Option<crate::moderation::Ban>,
+    pub ban: Option<Ban>,
+}
+
+/// A ban as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    /// When it was set.
+    pub since: DateTime<Utc>,
+    /// When it ends by itself; `None`: permanent.
+    pub until: Option<DateTime<Utc>>,
+    /// Why, as the moderator wrote it.
+    pub reason: Option<String>,
+}
+
+impl Ban {
+    /// Whether it still holds at `now`.
+    pub fn is_active_at(&self, now: DateTime<Utc>) -> bool {
+        self.until.is_none_or(|until| now < until)
+    }
+
+    /// "until 2026-11-25T20:00:00Z" or "permanently".
+    pub fn describe_end(&self) -> String {
+        match self.until {
+            Some(until) => format!("until {}", until.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            None => "permanently".to_owned(),
+        }
+    }
 }
 
 impl User {
@@ -161,7 +187,7 @@ mod tests {
         };
         let stranger = UserId::new();
         assert!(user.is_visible_to(stranger, Role::User, now));
-        user.ban = Some(crate::moderation::Ban {
+        user.ban = Some(Ban {
             since: now,
             until: Some(now + chrono::Duration::hours(1)),
             reason: None,

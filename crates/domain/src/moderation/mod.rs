@@ -14,7 +14,7 @@ mod service;
 
 use std::fmt;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::accounts::Role;
 use crate::{ModerationEntryId, UserId};
@@ -27,31 +27,8 @@ pub const REASON_MAX_CHARS: usize = 500;
 /// Most log entries in one page.
 pub const LOG_PAGE_MAX: u32 = 1000;
 
-/// A ban as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ban {
-    /// When it was set.
-    pub since: DateTime<Utc>,
-    /// When it ends by itself; `None`: permanent.
-    pub until: Option<DateTime<Utc>>,
-    /// Why, as the moderator wrote it.
-    pub reason: Option<String>,
-}
-
-impl Ban {
-    /// Whether it still holds at `now`.
-    pub fn is_active_at(&self, now: DateTime<Utc>) -> bool {
-        self.until.is_none_or(|until| now < until)
-    }
-
-    /// "until 2026-11-25T20:00:00Z" or "permanently".
-    pub fn describe_end(&self) -> String {
-        match self.until {
-            Some(until) => format!("until {}", until.to_rfc3339_opts(SecondsFormat::Secs, true)),
-            None => "permanently".to_owned(),
-        }
-    }
-}
+/// Bans are kept on the account; see [`crate::accounts::Ban`].
+pub use crate::accounts::Ban;
 
 /// Who takes a moderation action.
 #[derive(Debug, Clone, PartialEq, Eq)]
