@@ -9,6 +9,9 @@ use amity_domain::error::TargetProblemKind;
 use amity_domain::error::chain;
 use async_graphql::{Error, ErrorExtensionValues, Value};
 
+/// What `retryAfter` says when the database is unreachable or saturated, in seconds.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 /// The error codes clients may rely on (SPEC section 9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -106,10 +109,7 @@ impl ApiError {
     /// An UNAVAILABLE error with `retryAfter`.
     pub fn unavailable(message: impl Into<String>) -> Self {
         let mut err = Self::new(ErrorCode::Unavailable, message);
-        err.set(
-            "retryAfter",
-            Value::from(crate::edge::UNAVAILABLE_RETRY_AFTER_SECS),
-        );
+        err.set("retryAfter", Value::from(UNAVAILABLE_RETRY_AFTER_SECS));
         err
     }
 

@@ -526,7 +526,7 @@ async fn execute_one(
                     .next()
                     .and_then(|(name, _)| name.map(|n| n.to_string()));
             }
-            observe::field_label(doc, operation.as_deref())
+            crate::edge::field_label(doc, operation.as_deref())
         }
         Err(_) => "unknown",
     };

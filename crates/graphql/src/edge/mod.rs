@@ -38,6 +38,7 @@ pub mod document;
 #[cfg(test)]
 mod fuzz;
 pub mod hostile;
+mod label;
 pub mod listener;
 pub mod rate;
 
@@ -73,8 +74,8 @@ pub const READY_TIMEOUT: Duration = Duration::from_millis(1500);
 /// core at once, so that a flood of large documents cannot keep the async workers (and with
 /// them every other request, `/healthz` included) busy.
 pub const LARGE_DOCUMENT_BYTES: usize = 16 * 1024;
-/// What `retryAfter` says when the database is unreachable or saturated, in seconds.
-pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+pub use crate::error::UNAVAILABLE_RETRY_AFTER_SECS;
+pub use label::field_label;
 
 /// The edge's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
