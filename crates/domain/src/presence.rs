@@ -69,8 +69,12 @@ struct Inner {
     clock: Arc<dyn Clock>,
     node: NodeId,
     settings: PresenceSettings,
-    // Held across store calls, so that this node's transitions for a user happen in order.
-    users: Mutex<HashMap<UserId, Local>>,
+    /// Each user's connections here. A user's own lock is held across that user's store calls,
+    /// so that this node's transitions for one user happen in order while other users' go on;
+    /// the map's lock is only held to find or drop an entry.
+    users: StdMutex<HashMap<UserId, Arc<Mutex<Local>>>>,
+    /// Users with no connection left here, and when to record them offline.
+    due: StdMutex<HashMap<UserId, Instant>>,
     closed: mpsc::UnboundedSender<Closed>,
     closed_rx: StdMutex<Option<mpsc::UnboundedReceiver<Closed>>>,
 }
@@ -84,8 +88,16 @@ struct Local {
     connections: u32,
     /// A presence row for this user and node exists in the store.
     registered: bool,
-    /// Since when the user has had no connection here, and when to record it.
-    offline_since: Option<(DateTime<Utc>, Instant)>,
+    /// Since when the user has had no connection here.
+    offline_since: Option<DateTime<Utc>>,
+    /// Dropped from the map: whoever finds it after waiting for its lock looks again.
+    detached: bool,
+}
+
+/// Locks a std mutex whose data stays consistent even if a holder panicked (each change under
+/// it is one insert or remove).
+fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Held for as long as one connection is open; dropping it closes the connection's presence.
@@ -135,7 +147,8 @@ impl PresenceService {
                 clock,
                 node,
                 settings,
-                users: Mutex::new(HashMap::new()),
+                users: StdMutex::new(HashMap::new()),
+                due: StdMutex::new(HashMap::new()),
                 closed,
                 closed_rx: StdMutex::new(Some(closed_rx)),
             }),
@@ -170,10 +183,16 @@ impl PresenceService {
     /// the user online.
     pub async fn connect(&self, user: UserId) -> Result<PresenceGuard> {
         let inner = &self.inner;
-        let mut users = inner.users.lock().await;
-        let local = users.entry(user).or_default();
+        let (slot, mut local) = loop {
+            let slot = lock(&inner.users).entry(user).or_default().clone();
+            let local = slot.clone().lock_owned().await;
+            if !local.detached {
+                break (slot, local);
+            }
+        };
         local.connections += 1;
         local.offline_since = None;
+        lock(&inner.due).remove(&user);
         if !local.registered {
             let now = inner.clock.now();
             match inner
@@ -194,7 +213,8 @@ impl PresenceService {
                 Err(e) => {
                     local.connections -= 1;
                     if local.connections == 0 {
-                        users.remove(&user);
+                        local.detached = true;
+                        self.drop_entry(user, &slot);
                     }
                     return Err(e);
                 }
@@ -252,39 +272,56 @@ impl PresenceService {
     }
 
     async fn next_offline_due(&self) -> Option<Instant> {
-        let users = self.inner.users.lock().await;
-        users
-            .values()
-            .filter_map(|l| l.offline_since.map(|(_, due)| due))
-            .min()
+        lock(&self.inner.due).values().min().copied()
+    }
+
+    /// Removes `user`'s entry if it is still `slot` (the caller holds its lock and has marked
+    /// it detached).
+    fn drop_entry(&self, user: UserId, slot: &Arc<Mutex<Local>>) {
+        let mut users = lock(&self.inner.users);
+        if users.get(&user).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            users.remove(&user);
+        }
+    }
+
+    fn slot(&self, user: UserId) -> Option<Arc<Mutex<Local>>> {
+        lock(&self.inner.users).get(&user).cloned()
     }
 
     async fn connection_closed(&self, user: UserId, at: DateTime<Utc>) {
-        let mut users = self.inner.users.lock().await;
-        if let Some(local) = users.get_mut(&user) {
-            local.connections = local.connections.saturating_sub(1);
-            if local.connections == 0 {
-                local.offline_since =
-                    Some((at, Instant::now() + self.inner.settings.offline_grace));
-            }
+        let Some(slot) = self.slot(user) else { return };
+        let mut local = slot.lock().await;
+        if local.detached || local.connections == 0 {
+            return;
+        }
+        local.connections -= 1;
+        if local.connections == 0 {
+            local.offline_since = Some(at);
+            lock(&self.inner.due).insert(user, Instant::now() + self.inner.settings.offline_grace);
         }
     }
 
     async fn record_due_offline(&self) {
         let inner = &self.inner;
-        let mut users = inner.users.lock().await;
         let now = Instant::now();
-        let due: Vec<(UserId, DateTime<Utc>)> = users
+        let due: Vec<UserId> = lock(&inner.due)
             .iter()
-            .filter_map(|(id, l)| match l.offline_since {
-                Some((at, when)) if l.connections == 0 && when <= now => Some((*id, at)),
-                _ => None,
-            })
+            .filter(|(_, when)| **when <= now)
+            .map(|(user, _)| *user)
             .collect();
         let mut events = Vec::new();
-        for (user, at) in due {
-            let registered = users.get(&user).is_some_and(|l| l.registered);
-            if registered {
+        for user in due {
+            let Some(slot) = self.slot(user) else {
+                lock(&inner.due).remove(&user);
+                continue;
+            };
+            let mut local = slot.lock().await;
+            let at = match local.offline_since {
+                Some(at) if !local.detached && local.connections == 0 => at,
+                // Reconnected (or already dropped) meanwhile.
+                _ => continue,
+            };
+            if local.registered {
                 let live_after = self.live_after(inner.clock.now());
                 match inner
                     .store
@@ -300,15 +337,14 @@ impl PresenceService {
                     Err(e) => {
                         // Keep the entry: the next round tries again.
                         tracing::warn!(%user, error = %crate::error::chain(&e), "could not record a user offline");
-                        if let Some(local) = users.get_mut(&user) {
-                            local.offline_since =
-                                Some((at, Instant::now() + inner.settings.heartbeat));
-                        }
+                        lock(&inner.due).insert(user, Instant::now() + inner.settings.heartbeat);
                         continue;
                     }
                 }
             }
-            users.remove(&user);
+            local.detached = true;
+            lock(&inner.due).remove(&user);
+            self.drop_entry(user, &slot);
         }
         if !events.is_empty() {
             inner.bus.publish(events);
@@ -353,23 +389,34 @@ impl PresenceService {
             tracing::warn!(error = %crate::error::chain(&e), "registering the node again failed");
             return;
         }
-        let mut users = inner.users.lock().await;
+        let slots: Vec<(UserId, Arc<Mutex<Local>>)> = lock(&inner.users)
+            .iter()
+            .map(|(user, slot)| (*user, slot.clone()))
+            .collect();
         let mut events = Vec::new();
-        for (user, local) in users.iter_mut() {
+        for (user, slot) in slots {
+            let mut local = slot.lock().await;
+            if local.detached {
+                continue;
+            }
             local.registered = false;
             if local.connections == 0 {
+                // Its row went with the node: nothing left to record.
+                local.detached = true;
+                lock(&inner.due).remove(&user);
+                self.drop_entry(user, &slot);
                 continue;
             }
             match inner
                 .store
-                .connect(inner.node, *user, now, self.live_after(now))
+                .connect(inner.node, user, now, self.live_after(now))
                 .await
             {
                 Ok(came_online) => {
                     local.registered = true;
                     if came_online {
                         events.push(Event::PresenceChanged {
-                            user: *user,
+                            user,
                             online: true,
                             at: now,
                         });
@@ -380,7 +427,6 @@ impl PresenceService {
                 }
             }
         }
-        users.retain(|_, l| l.connections > 0);
         inner.bus.publish(events);
     }
 
@@ -391,7 +437,8 @@ impl PresenceService {
             .store
             .deregister_node(inner.node, now, self.live_after(now))
             .await?;
-        inner.users.lock().await.clear();
+        lock(&inner.users).clear();
+        lock(&inner.due).clear();
         inner.bus.publish(
             gone.into_iter()
                 .map(|user| Event::PresenceChanged {

@@ -26,6 +26,12 @@ use crate::{MessageId, NotificationId, UserId};
 pub const SUBSCRIPTION_QUEUE: usize = 256;
 /// Most events handled as one batch.
 const BATCH_MAX: usize = 512;
+/// Most presence changes waiting for their fan-out; past it, changes are dropped (and logged)
+/// rather than holding up notifications and messages.
+const PRESENCE_QUEUE: usize = 4096;
+
+/// A user went online or offline: what the presence fan-out works from.
+type PresenceChange = (UserId, bool, DateTime<Utc>);
 
 /// A friend went online or offline.
 #[derive(Debug, Clone)]
@@ -223,7 +229,29 @@ impl Hub {
     }
 
     /// Delivers events from `events` until the bus closes. Run exactly one per node.
-    pub async fn run(self, mut events: broadcast::Receiver<Event>) {
+    ///
+    /// Presence changes are fanned out by a loop of their own beside the event loop (joined
+    /// in this task, with a queue between them), so that the friend-list lookups a presence
+    /// change needs never hold up the delivery of notifications and messages.
+    pub async fn run(self, events: broadcast::Receiver<Event>) {
+        let (presence_tx, presence_rx) = mpsc::channel(PRESENCE_QUEUE);
+        let events_loop = self.clone().deliver_events(events, presence_tx);
+        let presence_loop = self.fan_out_presence_changes(presence_rx);
+        // The presence loop ends when the event loop drops its end of the queue.
+        tokio::join!(events_loop, presence_loop);
+    }
+
+    async fn fan_out_presence_changes(self, mut changes: mpsc::Receiver<PresenceChange>) {
+        while let Some((user, online, at)) = changes.recv().await {
+            self.fan_out_presence(user, online, at).await;
+        }
+    }
+
+    async fn deliver_events(
+        self,
+        mut events: broadcast::Receiver<Event>,
+        presence: mpsc::Sender<PresenceChange>,
+    ) {
         loop {
             let first = match events.recv().await {
                 Ok(event) => event,
@@ -246,12 +274,26 @@ impl Hub {
                     Err(_) => break,
                 }
             }
-            self.dispatch(&batch).await;
+            for change in self.deliver(&batch).await {
+                if let Err(mpsc::error::TrySendError::Full(_)) = presence.try_send(change) {
+                    tracing::warn!(
+                        "presence fan-out is too far behind; a presence change was dropped"
+                    );
+                }
+            }
         }
     }
 
-    /// Delivers one batch of events to local subscriptions.
+    /// Delivers one batch of events to local subscriptions, presence changes included.
     pub async fn dispatch(&self, batch: &[Event]) {
+        for (user, online, at) in self.deliver(batch).await {
+            self.fan_out_presence(user, online, at).await;
+        }
+    }
+
+    /// Delivers a batch's notifications and messages; returns its presence changes, in order,
+    /// when anyone here listens for presence.
+    async fn deliver(&self, batch: &[Event]) -> Vec<PresenceChange> {
         let (notification_ids, message_ids, any_presence) = {
             let routes = self.inner.lock();
             let mut notes: Vec<NotificationId> = Vec::new();
@@ -283,6 +325,7 @@ impl Hub {
         let notifications = self.load_notifications(&notification_ids).await;
         let messages = self.load_messages(&message_ids).await;
 
+        let mut presence = Vec::new();
         for event in batch {
             match *event {
                 Event::NotificationCreated { recipient, id } => {
@@ -303,11 +346,12 @@ impl Hub {
                     }
                 }
                 Event::PresenceChanged { user, online, at } if any_presence => {
-                    self.fan_out_presence(user, online, at).await;
+                    presence.push((user, online, at));
                 }
                 Event::PresenceChanged { .. } | Event::AccessChanged { .. } => {}
             }
         }
+        presence
     }
 
     async fn load_notifications(
