@@ -78,6 +78,22 @@ pub trait EventBus: Send + Sync {
     fn subscribe(&self) -> broadcast::Receiver<Event>;
 }
 
+/// Publishes that `notes` were stored (after their transaction committed); nothing when there
+/// are none.
+pub fn announce_notifications(bus: &dyn EventBus, notes: &[crate::ports::NewNotification]) {
+    if !notes.is_empty() {
+        bus.publish(
+            notes
+                .iter()
+                .map(|n| Event::NotificationCreated {
+                    recipient: n.recipient,
+                    id: n.id,
+                })
+                .collect(),
+        );
+    }
+}
+
 /// The embedded bus: one process, one tokio broadcast channel.
 #[derive(Debug, Clone)]
 pub struct InProcessBus {

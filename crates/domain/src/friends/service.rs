@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::accounts::User;
 use crate::error::LimitKind;
-use crate::events::{Event, EventBus};
+use crate::events::{EventBus, announce_notifications};
 use crate::friends::state::{self, FriendAction, FriendState, Transition};
 use crate::friends::targets::resolve_targets;
 use crate::friends::{
@@ -406,17 +406,7 @@ impl FriendService {
             tx.insert_notifications(&notes, now).await?;
         }
         tx.commit().await?;
-        if !notes.is_empty() {
-            self.bus.publish(
-                notes
-                    .iter()
-                    .map(|n| Event::NotificationCreated {
-                        recipient: n.recipient,
-                        id: n.id,
-                    })
-                    .collect(),
-            );
-        }
+        announce_notifications(self.bus.as_ref(), &notes);
         Ok(outcomes)
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::accounts::{NewUser, Role, User};
-use crate::events::{Event, EventBus};
+use crate::events::{EventBus, announce_notifications};
 use crate::friends::{FriendLimits, FriendState, FriendView};
 use crate::notifications::NotificationCode;
 use crate::ports::{EdgeWrite, LinkTransaction, NewNotification, SocialLinkStore};
@@ -181,7 +181,7 @@ impl ImportService {
             .apply_import(tx.as_mut(), &user, network, friends, false)
             .await?;
         tx.commit().await?;
-        self.announce(&notes);
+        announce_notifications(self.bus.as_ref(), &notes);
         tracing::info!(user = %user.handle, %network, friends = created.len(), "signed up with a network");
         Ok(Imported {
             user,
@@ -306,7 +306,7 @@ impl ImportService {
                     .apply_import(tx.as_mut(), &me, network, friends, reset)
                     .await?;
                 tx.commit().await?;
-                self.announce(&notes);
+                announce_notifications(self.bus.as_ref(), &notes);
                 Ok(Imported {
                     user: me,
                     created: false,
@@ -427,20 +427,6 @@ impl ImportService {
             tx.insert_notifications(&notes, now).await?;
         }
         Ok((created, notes))
-    }
-
-    fn announce(&self, notes: &[NewNotification]) {
-        if !notes.is_empty() {
-            self.bus.publish(
-                notes
-                    .iter()
-                    .map(|n| Event::NotificationCreated {
-                        recipient: n.recipient,
-                        id: n.id,
-                    })
-                    .collect(),
-            );
-        }
     }
 }
 
