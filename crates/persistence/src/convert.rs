@@ -14,7 +14,7 @@ use sea_orm::{DbErr, RuntimeErr};
 use uuid::Uuid;
 
 use crate::entities::{direct_message, friend_edge, moderation_log, notification, user};
-use crate::reads::UserRow;
+use crate::rows::{EdgeRecord, UserRecord};
 
 /// Maps a database error to the domain's: serialization failures, deadlocks and a busy SQLite
 /// become [`DomainError::Conflict`] (retried by services); a database that cannot be reached
@@ -119,36 +119,25 @@ pub fn metadata_to_text(metadata: Option<&Metadata>) -> Option<String> {
 
 /// A user row as a domain user.
 pub fn user_from_row(row: user::Model) -> Result<User, DomainError> {
-    user_from_columns((
-        row.id,
-        row.handle,
-        row.display_name,
-        row.avatar_url,
-        row.metadata,
-        row.role,
-        row.created_at,
-        row.last_seen_at,
-        row.banned_at,
-        row.banned_until,
-        row.ban_reason,
-    ))
+    User::try_from(UserRecord::from(row))
 }
 
-/// A user's columns, as [`crate::reads`] selects them, as a domain user.
-pub(crate) fn user_from_columns(row: UserRow) -> Result<User, DomainError> {
-    let (id, handle, display_name, avatar_url, metadata, role) =
-        (row.0, row.1, row.2, row.3, row.4, row.5);
-    Ok(User {
-        id: UserId::from_uuid(id),
-        handle: Handle::from_stored(handle),
-        display_name,
-        avatar_url,
-        metadata: metadata_from_text(metadata.as_deref()),
-        role: role_of(id, &role)?,
-        created_at: from_micros(row.6),
-        last_seen_at: row.7.map(from_micros),
-        ban: ban_from_columns(row.8, row.9, row.10),
-    })
+impl TryFrom<UserRecord> for User {
+    type Error = DomainError;
+
+    fn try_from(row: UserRecord) -> Result<Self, DomainError> {
+        Ok(User {
+            id: UserId::from_uuid(row.id),
+            handle: Handle::from_stored(row.handle),
+            display_name: row.display_name,
+            avatar_url: row.avatar_url,
+            metadata: metadata_from_text(row.metadata.as_deref()),
+            role: role_of(row.id, &row.role)?,
+            created_at: from_micros(row.created_at),
+            last_seen_at: row.last_seen_at.map(from_micros),
+            ban: ban_from_columns(row.banned_at, row.banned_until, row.ban_reason),
+        })
+    }
 }
 
 /// A stored role.
@@ -218,30 +207,21 @@ pub fn view_from_rows(
     edge: friend_edge::Model,
     other: user::Model,
 ) -> Result<FriendView, DomainError> {
-    edge_view(
-        user_from_row(other)?,
-        edge.state,
-        edge.updated_at,
-        edge.metadata.as_deref(),
-        edge.source.as_deref(),
-    )
+    FriendView::try_from(EdgeRecord::from((edge, other)))
 }
 
-/// An edge's stored columns (state rank, updated at, metadata, source) with its other user.
-pub(crate) fn edge_view(
-    user: User,
-    state: i16,
-    updated_at: i64,
-    metadata: Option<&str>,
-    source: Option<&str>,
-) -> Result<FriendView, DomainError> {
-    Ok(FriendView {
-        user,
-        state: state_from_rank(state)?,
-        updated_at: from_micros(updated_at),
-        metadata: metadata_from_text(metadata),
-        source: source.and_then(|s| s.parse().ok()),
-    })
+impl TryFrom<EdgeRecord> for FriendView {
+    type Error = DomainError;
+
+    fn try_from(row: EdgeRecord) -> Result<Self, DomainError> {
+        Ok(FriendView {
+            user: User::try_from(row.user)?,
+            state: state_from_rank(row.state)?,
+            updated_at: from_micros(row.updated_at),
+            metadata: metadata_from_text(row.metadata.as_deref()),
+            source: row.source.as_deref().and_then(|s| s.parse().ok()),
+        })
+    }
 }
 
 /// A notification row as a domain notification.

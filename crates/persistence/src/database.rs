@@ -7,10 +7,11 @@ use amity_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::postgres::PgSslMode;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait,
 };
 use tokio::sync::Mutex;
+
+use crate::sql::{Param, statement};
 
 /// Errors of connecting and migrating.
 #[derive(Debug, thiserror::Error)]
@@ -352,10 +353,10 @@ impl Database {
 
     async fn take_migration_lock(&self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
         if self.backend == Backend::Postgres {
-            txn.execute_raw(Statement::from_sql_and_values(
+            txn.execute_raw(statement(
                 DbBackend::Postgres,
-                "SELECT pg_advisory_xact_lock($1)",
-                [MIGRATION_LOCK_KEY.into()],
+                "SELECT pg_advisory_xact_lock(?)",
+                &[Param::BigInt(MIGRATION_LOCK_KEY)],
             ))
             .await?;
         }

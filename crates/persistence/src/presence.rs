@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
-    RelationTrait, Set, Value,
+    RelationTrait, Set,
 };
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ use crate::SqlStore;
 use crate::convert::db_err;
 use crate::entities::{node, presence, user};
 use crate::reads;
-use crate::recommendations::statement;
+use crate::sql::{Param, statement};
 use crate::transaction::SqlTransaction;
 
 /// Most ids in one `IN (...)` list (SQLite allows 32,766 parameters per statement).
@@ -38,12 +38,12 @@ async fn live_users(
     let backend = conn.get_database_backend();
     let mut live = HashSet::new();
     for chunk in users.chunks(CHUNK) {
-        let mut values = Vec::with_capacity(chunk.len() + 1);
-        values.push(Value::BigInt(Some(live_after)));
-        values.extend(chunk.iter().map(|&id| Value::Uuid(Some(id))));
+        let mut params = Vec::with_capacity(chunk.len() + 1);
+        params.push(Param::BigInt(live_after));
+        params.extend(chunk.iter().map(|&id| Param::Uuid(id)));
         let sql = reads::live_users_sql(chunk.len());
         let rows = conn
-            .query_all_raw(statement(backend, &sql, values))
+            .query_all_raw(statement(backend, &sql, &params))
             .await
             .map_err(db_err)?;
         for row in rows {

@@ -1,5 +1,6 @@
 //! The hottest reads (a page of the friend list, and which of its users are online) as fixed
-//! SQL run through sqlx directly, rows decoded by position into tuples.
+//! SQL run through sqlx directly, rows decoded by position into tuples and then named
+//! (`rows.rs`).
 //!
 //! Why not through sea-orm like the rest: a page of 100 friends is 101 rows of 15 columns, and
 //! sea-orm's model decoding looks every column up by a name it formats per row (and formats an
@@ -7,70 +8,26 @@
 //! public so that the benchmark tool's raw baseline runs exactly what the server runs.
 //!
 //! The statements of the recommendation walk are here too (re-exported from its module), for
-//! the same reason.
+//! the same reason, and so are the row types, [`Param`] and [`numbered`].
 //!
 //! Placeholders are written `?` (SQLite); [`numbered`] turns them into `$1, $2, ...` for
-//! PostgreSQL.
+//! PostgreSQL, as it does for every raw statement of the crate (`sql.rs`).
 
 use amity_domain::Result;
-use amity_domain::friends::FriendView;
 use sea_orm::sqlx::postgres::PgRow;
 use sea_orm::sqlx::sqlite::SqliteRow;
 use sea_orm::sqlx::{self, AssertSqlSafe, FromRow};
-use uuid::Uuid;
 
 pub use crate::recommendations::{
     MY_DEGREE, fan_out, mutual_of_candidates_sql, walk_depth, walk_sql,
 };
+pub use crate::rows::{EdgeRecord, FriendPageRow, UserRecord, UserRow};
+pub use crate::sql::{Param, numbered};
 
-use crate::convert::{edge_view, user_from_columns};
+use crate::convert::sqlx_err;
 use crate::database::{Backend, Database};
-
-/// The user columns both [`users_by_ids_sql`] and [`friend_page_sql`] select (users as `u`),
-/// decoded by [`UserRow`].
-macro_rules! user_columns {
-    () => {
-        "u.id, u.handle, u.display_name, u.avatar_url, u.metadata, u.role, u.created_at, \
-         u.last_seen_at, u.banned_at, u.banned_until, u.ban_reason"
-    };
-}
-
-/// The columns of a user in the order they are selected: id, handle, display name, avatar
-/// URL, metadata, role, created at, last seen at, banned at, banned until, ban reason.
-pub type UserRow = (
-    Uuid,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
-
-/// One row of a friends page as [`friend_page_sql`] selects it: the other user's columns
-/// (those of [`UserRow`], the friend's id first), then the edge's state rank, updated at,
-/// metadata and source. (sqlx decodes tuples flat, so the user's types are spelled again.)
-pub type FriendPageRow = (
-    Uuid,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    i16,
-    i64,
-    Option<String>,
-    Option<String>,
-);
+use crate::rows::user_columns;
+use crate::sql::{not_banned_at, push_placeholders};
 
 /// The users whose ids are the `n` parameters, in no particular order.
 pub fn users_by_ids_sql(n: usize) -> String {
@@ -94,7 +51,8 @@ pub fn friend_page_sql(states: usize, after: bool) -> String {
         user_columns!(),
         ", e.state, e.updated_at, e.metadata, e.source \
          FROM friend_edges e JOIN users u ON u.id = e.friend_id \
-         WHERE e.user_id = ? AND (u.banned_at IS NULL OR u.banned_until <= ?)"
+         WHERE e.user_id = ? AND ",
+        not_banned_at!("u")
     ));
     if states > 0 {
         sql.push_str(" AND e.state IN (");
@@ -123,43 +81,6 @@ pub fn live_users_sql(users: usize) -> String {
     sql
 }
 
-/// Appends `n` comma-separated `?` placeholders.
-pub(crate) fn push_placeholders(sql: &mut String, n: usize) {
-    for i in 0..n {
-        sql.push_str(if i == 0 { "?" } else { ",?" });
-    }
-}
-
-/// `sql` with its `?` placeholders numbered `$1, $2, ...` for PostgreSQL (the statements here
-/// have no `?` inside string literals).
-pub fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push('$');
-            out.push_str(&n.to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// A parameter of one of these statements.
-#[derive(Debug, Clone)]
-pub enum Param {
-    /// An id.
-    Uuid(Uuid),
-    /// A time in microseconds, a count or a limit.
-    BigInt(i64),
-    /// A friend state's rank.
-    SmallInt(i16),
-    /// A text, such as a handle.
-    Text(String),
-}
-
 /// `query` with every parameter bound, in order.
 macro_rules! bind_all {
     ($query:expr, $params:expr) => {{
@@ -176,8 +97,10 @@ macro_rules! bind_all {
     }};
 }
 
-/// Runs `sql` (with `?` placeholders) on `db`'s pool and decodes every row as `T` (a tuple of
-/// the selected columns' types).
+/// Runs `sql` (with `?` placeholders) and `params` on `db`'s pool through sqlx, written and
+/// numbered as every raw statement of the crate is (`sql.rs`), and decodes every row by
+/// position as `T`: a tuple of the selected columns' types, such as [`UserRow`] or
+/// [`FriendPageRow`] (which [`UserRecord`] and [`EdgeRecord`] name).
 pub async fn fetch_all<T>(db: &Database, sql: &str, params: &[Param]) -> Result<Vec<T>>
 where
     T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
@@ -196,15 +119,7 @@ where
                 .await
         }
     };
-    rows.map_err(crate::convert::sqlx_err)
-}
-
-/// A friends-page row as the domain's view of the edge and the other user.
-pub(crate) fn view_from_page_row(row: FriendPageRow) -> Result<FriendView> {
-    let user = user_from_columns((
-        row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10,
-    ))?;
-    edge_view(user, row.11, row.12, row.13.as_deref(), row.14.as_deref())
+    rows.map_err(sqlx_err)
 }
 
 #[cfg(test)]

@@ -23,10 +23,11 @@ use amity_domain::friends::RecommendationRow;
 use amity_domain::time::to_micros;
 use amity_domain::{Result, UserId};
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend};
 use uuid::Uuid;
 
 use crate::convert::db_err;
+use crate::sql::{Param, not_banned_at, push_placeholders, statement};
 
 /// About how many two-hop edges one walk reads.
 const WALK_BUDGET: u64 = 10_000;
@@ -52,7 +53,8 @@ pub const MY_DEGREE: &str =
 /// every candidate, so there the order is left to the walk, which SQLite reads in its own order
 /// (the page is ordered again by the exact counts afterwards).
 const RANKED: &str = "ORDER BY w.mutual DESC, w.recent DESC, w.candidate\n";
-const EXCLUSIONS: &str = "\
+const EXCLUSIONS: &str = concat!(
+    "\
 WHERE NOT EXISTS (
   SELECT 1 FROM friend_edges e WHERE e.user_id = ? AND e.friend_id = w.candidate
   UNION ALL
@@ -60,9 +62,11 @@ WHERE NOT EXISTS (
   UNION ALL
   SELECT 1 FROM dismissed_recommendations d WHERE d.user_id = ? AND d.dismissed_id = w.candidate
   UNION ALL
-  SELECT 1 FROM users c WHERE c.id = w.candidate AND c.banned_at IS NOT NULL
-    AND (c.banned_until IS NULL OR c.banned_until > ?))
-";
+  SELECT 1 FROM users c WHERE c.id = w.candidate AND NOT ",
+    // Exactly "banned now": the rule is never NULL, so its negation is not either.
+    not_banned_at!("c"),
+    ")\n"
+);
 
 /// The walk, around its second hop: my friends (not banned), then a sample of each one's
 /// friendships, counted per candidate and ranked.
@@ -72,13 +76,16 @@ SELECT w.candidate FROM (
   FROM friend_edges f1
   JOIN users m ON m.id = f1.friend_id
 ";
-const WALK_TAIL: &str = "\
-  WHERE f1.user_id = ? AND f1.state = 0 AND (m.banned_at IS NULL OR m.banned_until <= ?)
+const WALK_TAIL: &str = concat!(
+    "  WHERE f1.user_id = ? AND f1.state = 0 AND ",
+    not_banned_at!("m"),
+    "
     AND f2.friend_id <> ?
   GROUP BY f2.friend_id
   ORDER BY mutual DESC, recent DESC, candidate
 ) w
-";
+"
+);
 
 /// The second hop on PostgreSQL: each friend's K most recent friends through `LATERAL`.
 const HOP_POSTGRES: &str = "\
@@ -99,22 +106,30 @@ const HOP_SQLITE: &str = "\
 
 /// Every mutual friend of `me` and each of some candidates (`IN` list appended), with when
 /// the candidate befriended them, my most recent friendships first.
-const MUTUAL_OF_CANDIDATES: &str = "\
+const MUTUAL_OF_CANDIDATES: &str = concat!(
+    "\
 SELECT f.user_id AS candidate, f.friend_id AS mutual_id, f.updated_at AS made_at
 FROM friend_edges f
 JOIN friend_edges mine ON mine.user_id = ? AND mine.friend_id = f.friend_id AND mine.state = 0
 JOIN users m ON m.id = f.friend_id
-WHERE f.state = 0 AND (m.banned_at IS NULL OR m.banned_until <= ?) AND f.user_id IN ";
+WHERE f.state = 0 AND ",
+    not_banned_at!("m"),
+    " AND f.user_id IN "
+);
 
 /// Friends of both `a` and `b`, most recent (on `a`'s side) first.
-const MUTUAL: &str = "\
+const MUTUAL: &str = concat!(
+    "\
 SELECT a.friend_id AS mutual_id
 FROM friend_edges a
 JOIN friend_edges b ON b.user_id = ? AND b.friend_id = a.friend_id AND b.state = 0
 JOIN users m ON m.id = a.friend_id
 WHERE a.user_id = ? AND a.state = 0
-  AND (m.banned_at IS NULL OR m.banned_until <= ?)
-ORDER BY a.updated_at DESC, a.friend_id";
+  AND ",
+    not_banned_at!("m"),
+    "
+ORDER BY a.updated_at DESC, a.friend_id"
+);
 
 /// The walk's statement (PostgreSQL's or SQLite's second hop). Parameters in order: the
 /// [`walk_depth`], me, now (for bans), me four times (the exclusions), now, the limit.
@@ -138,23 +153,13 @@ pub fn walk_depth(k: u64, postgres: bool) -> i64 {
 pub fn mutual_of_candidates_sql(n: usize) -> String {
     let mut sql = String::from(MUTUAL_OF_CANDIDATES);
     sql.push('(');
-    crate::reads::push_placeholders(&mut sql, n);
+    push_placeholders(&mut sql, n);
     sql.push_str(")\nORDER BY mine.updated_at DESC, f.friend_id");
     sql
 }
 
-/// The statement with `?` placeholders numbered for PostgreSQL.
-pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = if backend == DbBackend::Postgres {
-        crate::reads::numbered(sql)
-    } else {
-        sql.to_owned()
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
-
-fn uuid(id: UserId) -> Value {
-    Value::Uuid(Some(id.as_uuid()))
+fn uuid(id: UserId) -> Param {
+    Param::Uuid(id.as_uuid())
 }
 
 /// See [`amity_domain::ports::FriendStore::friend_recommendations`] and the module's notes.
@@ -165,9 +170,9 @@ pub(crate) async fn recommendations(
     now: DateTime<Utc>,
 ) -> Result<Vec<RecommendationRow>> {
     let backend = conn.get_database_backend();
-    let now = Value::BigInt(Some(to_micros(now)));
+    let now = Param::BigInt(to_micros(now));
     let degree = conn
-        .query_one_raw(statement(backend, MY_DEGREE, vec![uuid(me)]))
+        .query_one_raw(statement(backend, MY_DEGREE, &[uuid(me)]))
         .await
         .map_err(db_err)?
         .map(|row| row.try_get::<i64>("", "degree"))
@@ -179,11 +184,11 @@ pub(crate) async fn recommendations(
     }
     let postgres = backend == DbBackend::Postgres;
     let sql = walk_sql(postgres);
-    let values = vec![
-        Value::BigInt(Some(walk_depth(
+    let params = [
+        Param::BigInt(walk_depth(
             fan_out(u64::try_from(degree).unwrap_or(0)),
             postgres,
-        ))),
+        )),
         uuid(me),
         now.clone(),
         uuid(me),
@@ -191,10 +196,10 @@ pub(crate) async fn recommendations(
         uuid(me),
         uuid(me),
         now.clone(),
-        Value::BigInt(Some(i64::from(limit))),
+        Param::BigInt(i64::from(limit)),
     ];
     let candidates: Vec<UserId> = conn
-        .query_all_raw(statement(backend, &sql, values))
+        .query_all_raw(statement(backend, &sql, &params))
         .await
         .map_err(db_err)?
         .iter()
@@ -208,10 +213,10 @@ pub(crate) async fn recommendations(
     }
 
     let sql = mutual_of_candidates_sql(candidates.len());
-    let mut values = vec![uuid(me), now];
-    values.extend(candidates.iter().map(|c| uuid(*c)));
+    let mut params = vec![uuid(me), now];
+    params.extend(candidates.iter().map(|c| uuid(*c)));
     let rows = conn
-        .query_all_raw(statement(backend, &sql, values))
+        .query_all_raw(statement(backend, &sql, &params))
         .await
         .map_err(db_err)?;
     // Per candidate: its mutual friends in my order, and the newest of its friendships with
@@ -253,9 +258,9 @@ pub(crate) async fn mutual_friend_ids(
     b: UserId,
     now: DateTime<Utc>,
 ) -> Result<Vec<UserId>> {
-    let values = vec![uuid(b), uuid(a), Value::BigInt(Some(to_micros(now)))];
+    let params = [uuid(b), uuid(a), Param::BigInt(to_micros(now))];
     let rows = conn
-        .query_all_raw(statement(conn.get_database_backend(), MUTUAL, values))
+        .query_all_raw(statement(conn.get_database_backend(), MUTUAL, &params))
         .await
         .map_err(db_err)?;
     rows.iter()
@@ -287,10 +292,14 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_numbered_for_postgres_only() {
-        let pg = statement(DbBackend::Postgres, "a = ? AND b = ?", vec![]);
-        assert_eq!(pg.sql, "a = $1 AND b = $2");
-        let lite = statement(DbBackend::Sqlite, "a = ? AND b = ?", vec![]);
-        assert_eq!(lite.sql, "a = ? AND b = ?");
+    fn each_statement_takes_the_parameters_its_callers_bind() {
+        for postgres in [true, false] {
+            assert_eq!(walk_sql(postgres).matches('?').count(), 9);
+        }
+        assert_eq!(MY_DEGREE.matches('?').count(), 1);
+        assert_eq!(MUTUAL.matches('?').count(), 3);
+        assert_eq!(mutual_of_candidates_sql(4).matches('?').count(), 2 + 4);
+        // Banned candidates are excluded by the negation of the one ban rule.
+        assert!(EXCLUSIONS.contains(concat!("AND NOT ", not_banned_at!("c"), ")\n")));
     }
 }

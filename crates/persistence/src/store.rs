@@ -14,28 +14,26 @@ use amity_domain::ports::{
 };
 use amity_domain::social::Network;
 use amity_domain::time::{from_micros, to_micros};
-use amity_domain::{
-    DomainError, Handle, MessageId, ModerationEntryId, NotificationId, Result, UserId,
-};
+use amity_domain::{Handle, MessageId, ModerationEntryId, NotificationId, Result, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use uuid::Uuid;
 
 use crate::Database;
 use crate::convert::{
     access_from_row, conversation, db_err, message_from_row, metadata_to_text,
-    moderation_entry_from_row, notification_from_row, state_from_rank, user_from_columns,
-    user_from_row, view_from_rows,
+    moderation_entry_from_row, notification_from_row, state_from_rank, user_from_row,
+    view_from_rows,
 };
 use crate::entities::{
     direct_message, external_account, friend_edge, moderation_log, notification, user,
 };
-use crate::reads::{self, Param};
+use crate::queries::{counts_by_state, insert_user_row, uuids};
+use crate::reads;
+use crate::rows::{EdgeRecord, FriendPageRow, UserRecord, UserRow};
+use crate::sql::Param;
 use crate::transaction::SqlTransaction;
 
 /// The domain's store on a SQLite or PostgreSQL [`Database`].
@@ -53,72 +51,6 @@ impl SqlStore {
     /// The database underneath.
     pub fn database(&self) -> &Database {
         &self.db
-    }
-}
-
-fn uuids(ids: &[UserId]) -> Vec<Uuid> {
-    ids.iter().map(UserId::as_uuid).collect()
-}
-
-/// How many edges of each state `owner` has, on a pool or inside a transaction.
-/// The joined user is not banned at `at` (never banned, or the ban has run out).
-fn not_banned_at(at: DateTime<Utc>) -> Condition {
-    Condition::any()
-        .add(user::Column::BannedAt.is_null())
-        .add(user::Column::BannedUntil.lte(to_micros(at)))
-}
-
-pub(crate) async fn counts_by_state(
-    conn: &impl ConnectionTrait,
-    owner: UserId,
-    visible_at: Option<DateTime<Utc>>,
-) -> Result<FriendCounts> {
-    let mut select = friend_edge::Entity::find()
-        .select_only()
-        .column(friend_edge::Column::State)
-        .column_as(friend_edge::Column::FriendId.count(), "n")
-        .filter(friend_edge::Column::UserId.eq(owner.as_uuid()));
-    if let Some(at) = visible_at {
-        // Users banned at `at` are left out (as in the listing).
-        select = select.inner_join(user::Entity).filter(not_banned_at(at));
-    }
-    let rows: Vec<(i16, i64)> = select
-        .group_by(friend_edge::Column::State)
-        .into_tuple()
-        .all(conn)
-        .await
-        .map_err(db_err)?;
-    let mut counts = FriendCounts::default();
-    for (rank, n) in rows {
-        counts.add(state_from_rank(rank)?, u32::try_from(n).unwrap_or(u32::MAX));
-    }
-    Ok(counts)
-}
-
-/// Inserts a user row; [`DomainError::HandleTaken`] on a handle clash.
-pub(crate) async fn insert_user_row(conn: &impl ConnectionTrait, new: &NewUser) -> Result<User> {
-    let row = user::ActiveModel {
-        id: Set(new.id.as_uuid()),
-        handle: Set(new.handle.as_str().to_owned()),
-        handle_key: Set(new.handle.key()),
-        display_name: Set(new.display_name.clone()),
-        avatar_url: Set(None),
-        metadata: Set(None),
-        role: Set(new.role.as_str().to_owned()),
-        password_hash: Set(new.password_hash.clone()),
-        created_at: Set(to_micros(new.created_at)),
-        last_seen_at: Set(None),
-        banned_at: Set(None),
-        banned_until: Set(None),
-        ban_reason: Set(None),
-        sessions_valid_after: Set(None),
-    };
-    match row.insert(conn).await {
-        Ok(model) => user_from_row(model),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            Err(DomainError::HandleTaken(new.handle.to_string()))
-        }
-        Err(e) => Err(db_err(e)),
     }
 }
 
@@ -150,9 +82,9 @@ impl UserStore for SqlStore {
         for chunk in ids.chunks(1000) {
             let params: Vec<Param> = chunk.iter().map(|id| Param::Uuid(id.as_uuid())).collect();
             let sql = reads::users_by_ids_sql(chunk.len());
-            let rows: Vec<reads::UserRow> = reads::fetch_all(&self.db, &sql, &params).await?;
+            let rows: Vec<UserRow> = reads::fetch_all(&self.db, &sql, &params).await?;
             for row in rows {
-                users.push(user_from_columns(row)?);
+                users.push(User::try_from(UserRecord::from(row))?);
             }
         }
         Ok(users)
@@ -255,8 +187,10 @@ impl FriendStore for SqlStore {
             ]);
         }
         params.push(Param::BigInt(i64::from(query.limit)));
-        let rows: Vec<reads::FriendPageRow> = reads::fetch_all(&self.db, &sql, &params).await?;
-        rows.into_iter().map(reads::view_from_page_row).collect()
+        let rows: Vec<FriendPageRow> = reads::fetch_all(&self.db, &sql, &params).await?;
+        rows.into_iter()
+            .map(|row| FriendView::try_from(EdgeRecord::from(row)))
+            .collect()
     }
 
     async fn friend_counts(
@@ -583,17 +517,4 @@ impl Store for SqlStore {
     async fn is_ready(&self) -> bool {
         self.db.ping().await
     }
-}
-
-/// The upsert used for edges: on an existing (owner, other) row, replace the state and time,
-/// and the metadata only when `with_metadata`.
-pub(crate) fn edge_upsert(with_metadata: bool) -> OnConflict {
-    use friend_edge::Column as C;
-    let mut columns = vec![C::State, C::UpdatedAt, C::Source];
-    if with_metadata {
-        columns.push(C::Metadata);
-    }
-    OnConflict::columns([C::UserId, C::FriendId])
-        .update_columns(columns)
-        .to_owned()
 }

@@ -6,9 +6,10 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend};
 use uuid::Uuid;
 
+use crate::sql::{Param, statement};
 use crate::{Database, PersistenceError};
 
 /// The environment variable that selects PostgreSQL for tests.
@@ -48,9 +49,10 @@ impl TestDatabase {
                 let admin = Database::connect(&admin_url).await?;
                 admin
                     .conn
-                    .execute_raw(Statement::from_string(
+                    .execute_raw(statement(
                         DbBackend::Postgres,
-                        format!("CREATE DATABASE {name}"),
+                        &format!("CREATE DATABASE {name}"),
+                        &[],
                     ))
                     .await?;
                 admin.close().await;
@@ -87,11 +89,11 @@ pub async fn terminate_backends(
     let db = Database::connect(database_url).await?;
     let rows = db
         .conn
-        .query_all_raw(Statement::from_sql_and_values(
+        .query_all_raw(statement(
             DbBackend::Postgres,
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE application_name = $1 AND datname = current_database()",
-            [application.into()],
+             WHERE application_name = ? AND datname = current_database()",
+            &[Param::Text(application.to_owned())],
         ))
         .await?;
     db.close().await;
@@ -148,7 +150,7 @@ impl Drop for TestDatabase {
                     return;
                 };
                 let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                let stmt = Statement::from_string(DbBackend::Postgres, sql);
+                let stmt = statement(DbBackend::Postgres, &sql, &[]);
                 let _ = tokio::time::timeout(Duration::from_secs(30), admin.conn.execute_raw(stmt))
                     .await;
                 admin.close().await;

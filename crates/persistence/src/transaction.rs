@@ -34,7 +34,7 @@ use crate::convert::{
 use crate::entities::{
     direct_message, external_account, friend_edge, moderation_log, notification, user,
 };
-use crate::store::{counts_by_state, edge_upsert, insert_user_row};
+use crate::queries::{counts_by_state, edge_upsert, insert_user_row, uuids};
 use crate::{Backend, Database};
 
 /// An open write transaction; see the module docs.
@@ -70,10 +70,6 @@ impl SqlTransaction {
     pub(crate) fn txn(&self) -> &DatabaseTransaction {
         &self.txn
     }
-}
-
-fn uuids(ids: &[UserId]) -> Vec<Uuid> {
-    ids.iter().map(UserId::as_uuid).collect()
 }
 
 #[async_trait]

@@ -533,3 +533,89 @@ async fn recommendations_sample_each_friends_recent_friendships_but_count_exactl
     // m's older friends (3..=51) are outside the sample.
     assert!(found.iter().all(|r| !ids[3..=52].contains(&r.user.id)));
 }
+
+#[tokio::test]
+async fn every_read_judges_bans_alike_permanent_running_and_ended() {
+    use amity_domain::friends::FriendListQuery;
+    use amity_domain::moderation::Ban;
+
+    // Me (0) and my friends 1 (never banned), 2 (banned for good), 3 (ban ended), 4 (ban
+    // running). 5 is friends with all four; 1 is also friends with 6 (never banned), 7 (for
+    // good), 8 (ended), 9 (running); 2 with 10.
+    let graph = [
+        (0, 1, 1),
+        (0, 2, 2),
+        (0, 3, 3),
+        (0, 4, 4),
+        (5, 1, 5),
+        (5, 2, 6),
+        (5, 3, 7),
+        (5, 4, 8),
+        (1, 6, 9),
+        (1, 7, 10),
+        (1, 8, 11),
+        (1, 9, 12),
+        (2, 10, 13),
+    ];
+    let (_guard, _db, store, ids) = bulk_loaded(11, &graph).await;
+    let now = SystemClock.now();
+    let hour = chrono::Duration::hours(1);
+    let mut tx = store.begin_moderation().await.unwrap();
+    for (users, until) in [
+        ([2, 7], None),
+        ([3, 8], Some(now - hour)),
+        ([4, 9], Some(now + hour)),
+    ] {
+        let users: Vec<UserId> = users.iter().map(|&i| ids[i]).collect();
+        let ban = Ban {
+            since: now - hour * 2,
+            until,
+            reason: None,
+        };
+        tx.set_ban(&users, Some(&ban)).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let query = FriendListQuery {
+        states: Vec::new(),
+        after: None,
+        limit: 10,
+        visible_at: now,
+    };
+    let mut listed: Vec<UserId> = store
+        .list_friends(ids[0], &query)
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.user.id)
+        .collect();
+    listed.sort();
+    let mut visible = vec![ids[1], ids[3]];
+    visible.sort();
+    assert_eq!(listed, visible);
+
+    let counts = store.friend_counts(ids[0], Some(now)).await.unwrap();
+    assert_eq!(counts.friends, 2);
+    let counts = store.friend_counts(ids[0], None).await.unwrap();
+    assert_eq!(counts.friends, 4);
+
+    let (mutual, total) = store.mutual_friends(ids[0], ids[5], 10, now).await.unwrap();
+    assert_eq!(total, 2);
+    let mut mutual: Vec<UserId> = mutual.iter().map(|u| u.id).collect();
+    mutual.sort();
+    assert_eq!(mutual, visible);
+
+    let found = store
+        .friend_recommendations(ids[0], 100, now)
+        .await
+        .unwrap();
+    // 5 through my visible friends only (most recent friendship first); 6 and 8 through 1;
+    // not 7 and 9 (banned), nor 10 (known only through a banned friend).
+    assert_eq!(found[0].candidate, ids[5]);
+    assert_eq!(found[0].mutual_friend_ids, [ids[3], ids[1]]);
+    let mut rest: Vec<UserId> = found[1..].iter().map(|r| r.candidate).collect();
+    rest.sort();
+    let mut expected = vec![ids[6], ids[8]];
+    expected.sort();
+    assert_eq!(rest, expected);
+}
