@@ -24,6 +24,9 @@ pub mod friends;
 pub mod handle;
 pub mod ids;
 pub mod input;
+/// Every port kept in memory: the reference implementation and the services' test fake.
+#[cfg(feature = "memory")]
+pub mod memory;
 pub mod messages;
 pub mod moderation;
 pub mod notifications;

@@ -10,7 +10,7 @@ use crate::UserId;
 use crate::accounts::User;
 use crate::input::Metadata;
 
-pub use service::FriendService;
+pub use service::{FriendService, MAX_ATTEMPTS};
 pub use state::{FriendAction, FriendState, Pair};
 pub use targets::{MAX_TARGETS, Targets};
 

@@ -25,7 +25,7 @@ use crate::{DomainError, NotificationId, Result, UserId};
 pub const RECOMMENDATIONS_MAX: u32 = 100;
 
 /// How many times a batch is tried when concurrent transactions get in its way.
-const MAX_ATTEMPTS: u32 = 8;
+pub const MAX_ATTEMPTS: u32 = 8;
 
 /// One page of a friends listing.
 #[derive(Debug, Clone)]
@@ -143,7 +143,7 @@ impl FriendService {
     }
 
     /// "People you may know": friends of `me`'s friends, each once, with their mutual
-    /// friends, best first (see [`Store::friend_recommendations`] for who is left out).
+    /// friends, best first (see [`crate::ports::FriendStore::friend_recommendations`] for who is left out).
     /// `first` is 1..=100.
     pub async fn recommendations(&self, me: UserId, first: u32) -> Result<Vec<Recommendation>> {
         if !(1..=RECOMMENDATIONS_MAX).contains(&first) {

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use crate::accounts::Role;
 use crate::{ModerationEntryId, UserId};
 
-pub use access::{AccessControl, AccessWatch};
+pub use access::{AccessControl, AccessWatch, REVALIDATE_AFTER};
 pub use service::ModerationService;
 
 /// Longest ban reason, in characters.

@@ -1,0 +1,147 @@
+//! NotificationService: oldest-first pages with a reusable cursor; marking read and deleting
+//! one's own only.
+
+use amity_domain::DomainError;
+use amity_domain::NotificationId;
+use amity_domain::notifications::NotificationCode;
+
+use crate::support::{World, ids};
+
+#[tokio::test]
+async fn pages_run_oldest_first_and_a_kept_cursor_gives_only_newer_ones() {
+    let w = World::new();
+    let me = w.user("ann").await;
+    let askers = w.users(&["bob", "cid", "dee", "eve", "fay"]).await;
+    for asker in &askers[..3] {
+        w.tick();
+        w.friends
+            .add_friends(asker.id, &ids(&[&me]), None)
+            .await
+            .unwrap();
+    }
+    let first = w.notifications.list(me.id, None, 2).await.unwrap();
+    assert!(first.has_next_page);
+    let senders: Vec<_> = first.items.iter().map(|n| n.sender).collect();
+    assert_eq!(senders, [Some(askers[0].id), Some(askers[1].id)]);
+    assert!(
+        first
+            .items
+            .iter()
+            .all(|n| n.code == NotificationCode::FriendRequest)
+    );
+    let cursor = first.items.last().map(|n| n.id);
+    let rest = w.notifications.list(me.id, cursor, 2).await.unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert!(!rest.has_next_page);
+
+    // Later, the same cursor gives what came since, and nobody else's.
+    for asker in &askers[3..] {
+        w.tick();
+        w.friends
+            .add_friends(asker.id, &ids(&[&me]), None)
+            .await
+            .unwrap();
+    }
+    w.friends
+        .add_friends(me.id, &ids(&[&askers[0]]), None)
+        .await
+        .unwrap();
+    let since = w.notifications.list(me.id, cursor, 100).await.unwrap();
+    let senders: Vec<_> = since.items.iter().map(|n| n.sender).collect();
+    assert_eq!(
+        senders,
+        [Some(askers[2].id), Some(askers[3].id), Some(askers[4].id)]
+    );
+    for bad in [0, 1001] {
+        assert!(matches!(
+            w.notifications.list(me.id, None, bad).await,
+            Err(DomainError::InvalidInput { field: "first", .. })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn one_can_mark_read_and_delete_only_ones_own() {
+    let w = World::new();
+    let [a, b, c] = [
+        w.user("ann").await,
+        w.user("bob").await,
+        w.user("cid").await,
+    ];
+    w.friends
+        .add_friends(b.id, &ids(&[&a]), None)
+        .await
+        .unwrap();
+    w.friends
+        .add_friends(c.id, &ids(&[&a]), None)
+        .await
+        .unwrap();
+    w.friends
+        .add_friends(a.id, &ids(&[&b]), None)
+        .await
+        .unwrap();
+    let mine: Vec<NotificationId> = w
+        .notifications
+        .list(a.id, None, 100)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    let bobs = w.notifications.list(b.id, None, 100).await.unwrap().items;
+    assert_eq!((mine.len(), bobs.len()), (2, 1));
+
+    // Someone else's ids are ignored; duplicates count once; a second marking changes
+    // nothing.
+    assert_eq!(
+        w.notifications
+            .mark_read(a.id, &[bobs[0].id])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        w.notifications
+            .mark_read(a.id, &[mine[0], mine[0]])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(w.notifications.mark_read(a.id, &mine).await.unwrap(), 1);
+    assert_eq!(w.notifications.mark_read(a.id, &mine).await.unwrap(), 0);
+    let read = w.notifications.list(a.id, None, 100).await.unwrap().items;
+    assert!(read.iter().all(|n| n.read_at == Some(n.created_at)));
+    assert_eq!(
+        w.notifications.list(b.id, None, 100).await.unwrap().items,
+        bobs
+    );
+
+    assert_eq!(
+        w.notifications.delete(a.id, &[bobs[0].id]).await.unwrap(),
+        0
+    );
+    assert_eq!(w.notifications.delete(a.id, &mine).await.unwrap(), 2);
+    assert_eq!(w.notifications.delete(a.id, &mine).await.unwrap(), 0);
+    assert!(
+        w.notifications
+            .list(a.id, None, 100)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert_eq!(
+        w.notifications
+            .list(b.id, None, 100)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+
+    let too_many = vec![NotificationId::new(); 1001];
+    assert!(w.notifications.mark_read(a.id, &too_many).await.is_err());
+    assert!(w.notifications.delete(a.id, &too_many).await.is_err());
+}
