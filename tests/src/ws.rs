@@ -3,34 +3,16 @@
 
 use std::time::Duration;
 
+use amity_bench::ws::{Operation, WsSession};
 use futures::{SinkExt, StreamExt};
-use graphql_ws_client::graphql::GraphqlOperation;
-use graphql_ws_client::{Client, Subscription};
-use serde::Serialize;
+use graphql_ws_client::Subscription;
 use serde_json::Value;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// How long a test waits for an expected event.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A GraphQL operation with JSON variables and a JSON response.
-#[derive(Debug, Clone, Serialize)]
-pub struct Operation {
-    query: String,
-    variables: Value,
-}
-
-impl GraphqlOperation for Operation {
-    type Response = Value;
-    type Error = serde_json::Error;
-
-    fn decode(&self, data: Value) -> Result<Value, serde_json::Error> {
-        Ok(data)
-    }
-}
 
 /// A raw websocket, for tests that speak the protocol message by message.
 pub type Raw =
@@ -78,8 +60,10 @@ pub async fn send_json(ws: &mut Raw, value: Value) {
 /// refused with; fails the test if it is accepted.
 pub async fn refused_init(url: &str, payload: Value) -> (u16, String) {
     match WsClient::connect(url, payload.clone()).await {
-        Err(graphql_ws_client::Error::Close(code, reason)) => (code, reason),
-        Err(other) => panic!("{payload}: expected a close, got {other}"),
+        Err(e) => match e.downcast_ref::<graphql_ws_client::Error>() {
+            Some(graphql_ws_client::Error::Close(code, reason)) => (*code, reason.clone()),
+            _ => panic!("{payload}: expected a close, got {e:#}"),
+        },
         Ok(_) => panic!("{payload} was accepted"),
     }
 }
@@ -98,58 +82,45 @@ pub async fn connect_raw(url: &str, protocol: &str) -> Raw {
     stream
 }
 
-/// An authenticated graphql-transport-ws connection.
+/// An authenticated graphql-transport-ws connection: the bench's client
+/// ([`amity_bench::ws::WsSession`]) with subscriptions that fail the test instead of hanging.
 pub struct WsClient {
-    client: Client,
-    actor: JoinHandle<()>,
+    session: WsSession,
 }
 
 impl WsClient {
     /// Connects and sends `connection_init` with `payload`; fails if the server refuses.
-    pub async fn connect(url: &str, payload: Value) -> Result<Self, graphql_ws_client::Error> {
-        let stream = connect_raw(url, "graphql-transport-ws").await;
-        let (client, actor) = tokio::time::timeout(
-            EVENT_TIMEOUT,
-            Client::build(stream).payload(payload)?.build(),
-        )
-        .await
-        .map_err(|_| graphql_ws_client::Error::Unknown("no connection_ack".into()))??;
-        let actor = tokio::spawn(async move {
-            actor.into_future().await;
-        });
-        Ok(Self { client, actor })
+    pub async fn connect(url: &str, payload: Value) -> anyhow::Result<Self> {
+        let session = WsSession::connect_with(url, payload).await?;
+        Ok(Self { session })
     }
 
     /// Starts a subscription.
     pub async fn subscribe(&self, query: &str, variables: Value) -> Sub {
-        let op = Operation {
-            query: query.to_owned(),
-            variables,
-        };
+        let op = Operation::new(query.to_owned(), variables);
         Sub {
-            inner: self.client.subscribe(op).await.expect("subscribe"),
+            inner: self.session.subscribe(op).await.expect("subscribe"),
         }
     }
 
     /// Whether the connection has ended (closed by the server or dropped).
     pub fn is_closed(&self) -> bool {
-        self.actor.is_finished()
+        self.session.is_closed()
     }
 
     /// Waits until the server has closed the connection, up to `within`.
     pub async fn closed_within(&mut self, within: Duration) -> bool {
-        tokio::time::timeout(within, &mut self.actor).await.is_ok()
+        self.session.closed_within(within).await
     }
 
     /// Closes the connection normally.
     pub async fn close(self) {
-        self.client.close(1000, "done").await;
-        let _ = tokio::time::timeout(EVENT_TIMEOUT, self.actor).await;
+        self.session.close().await;
     }
 
     /// Drops the connection without a close handshake, as a vanished client would.
     pub fn kill(self) {
-        self.actor.abort();
+        self.session.kill();
     }
 }
 

@@ -1,6 +1,9 @@
 //! Websocket sessions over graphql-transport-ws (graphql-ws-client on tokio-tungstenite):
-//! connect with an authenticated `connection_init`, subscribe, close.
+//! connect with an authenticated `connection_init`, subscribe, close. The one websocket client
+//! of the project's Rust tools: the bench drives load with it and the end-to-end tests
+//! (`amity_e2e::ws`) wrap it with their assertions.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -32,14 +35,17 @@ pub fn websocket_url(http_url: &reqwest::Url) -> anyhow::Result<String> {
 /// A GraphQL operation with JSON variables, answered with the raw JSON payload.
 #[derive(Debug, Clone, Serialize)]
 pub struct Operation {
-    query: &'static str,
+    query: Cow<'static, str>,
     variables: Value,
 }
 
 impl Operation {
     /// An operation with `variables`.
-    pub fn new(query: &'static str, variables: Value) -> Self {
-        Self { query, variables }
+    pub fn new(query: impl Into<Cow<'static, str>>, variables: Value) -> Self {
+        Self {
+            query: query.into(),
+            variables,
+        }
     }
 }
 
@@ -62,6 +68,13 @@ impl WsSession {
     /// Opens a websocket to `url` and authenticates with `token`; fails if the server refuses
     /// or does not acknowledge within 30 s.
     pub async fn connect(url: &str, token: &str) -> anyhow::Result<Self> {
+        Self::connect_with(url, json!({ "token": token })).await
+    }
+
+    /// Opens a websocket to `url` with `payload` as the `connection_init` payload (any of the
+    /// shapes the server accepts); fails if the server refuses or does not acknowledge within
+    /// 30 s.
+    pub async fn connect_with(url: &str, payload: Value) -> anyhow::Result<Self> {
         let mut request = url.into_client_request()?;
         request.headers_mut().insert(
             "Sec-WebSocket-Protocol",
@@ -77,7 +90,7 @@ impl WsSession {
                     .await
                     .context("websocket handshake")?;
             let (client, actor) = Client::build(stream)
-                .payload(json!({ "token": token }))?
+                .payload(payload)?
                 .build()
                 .await
                 .context("connection_init was not acknowledged")?;
@@ -112,6 +125,11 @@ impl WsSession {
     pub async fn close(self) {
         self.client.close(1000, "done").await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.actor).await;
+    }
+
+    /// Drops the connection without a close handshake, as a vanished client would.
+    pub fn kill(self) {
+        self.actor.abort();
     }
 }
 
