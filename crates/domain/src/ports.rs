@@ -112,6 +112,15 @@ pub trait FriendStore: Send + Sync {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<crate::friends::RecommendationRow>>;
+    /// How many friends `viewer` has in common with each of `others` (banned ones left out, as
+    /// in [`FriendStore::mutual_friends`]), counted by the store; others with none may be
+    /// absent.
+    async fn mutual_friend_counts(
+        &self,
+        viewer: UserId,
+        others: &[UserId],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<UserId, u32>>;
     /// Leaves `other` out of `me`'s recommendations from now on.
     async fn dismiss_recommendation(
         &self,

@@ -22,6 +22,7 @@ pub struct Loaders {
     online: DataLoader<OnlineLoader>,
     users: DataLoader<UserLoader>,
     views: DataLoader<ViewLoader>,
+    mutual_counts: DataLoader<MutualCountLoader>,
 }
 
 impl Loaders {
@@ -31,7 +32,8 @@ impl Loaders {
         Self {
             online: DataLoader::new(OnlineLoader(services.clone()), tokio::spawn),
             users: DataLoader::new(UserLoader(services.clone()), tokio::spawn),
-            views: DataLoader::new(ViewLoader(services), tokio::spawn),
+            views: DataLoader::new(ViewLoader(services.clone()), tokio::spawn),
+            mutual_counts: DataLoader::new(MutualCountLoader(services), tokio::spawn),
         }
     }
 
@@ -48,6 +50,15 @@ impl Loaders {
     /// How `viewer` sees `other` (`None`: no edge).
     pub async fn view(&self, viewer: UserId, other: UserId) -> ApiResult<Option<FriendState>> {
         self.views.load_one((viewer, other)).await
+    }
+
+    /// How many friends `viewer` and `other` have in common (banned ones left out).
+    pub async fn mutual_friend_count(&self, viewer: UserId, other: UserId) -> ApiResult<u32> {
+        Ok(self
+            .mutual_counts
+            .load_one((viewer, other))
+            .await?
+            .unwrap_or(0))
     }
 }
 
@@ -107,6 +118,26 @@ impl Loader<(UserId, UserId)> for ViewLoader {
         for (viewer, others) in by_viewer(keys) {
             let views = self.0.friends.views_of(viewer, &others).await?;
             found.extend(views.into_iter().map(|(other, s)| ((viewer, other), s)));
+        }
+        Ok(found)
+    }
+}
+
+/// Mutual-friend counts, by (viewer, other), counted by the store.
+pub struct MutualCountLoader(Arc<Services>);
+
+impl Loader<(UserId, UserId)> for MutualCountLoader {
+    type Value = u32;
+    type Error = ApiError;
+
+    async fn load(
+        &self,
+        keys: &[(UserId, UserId)],
+    ) -> Result<HashMap<(UserId, UserId), u32>, ApiError> {
+        let mut found = HashMap::new();
+        for (viewer, others) in by_viewer(keys) {
+            let counts = self.0.friends.mutual_friend_counts(viewer, &others).await?;
+            found.extend(counts.into_iter().map(|(other, n)| ((viewer, other), n)));
         }
         Ok(found)
     }

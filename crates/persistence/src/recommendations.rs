@@ -131,6 +131,19 @@ WHERE a.user_id = ? AND a.state = 0
 ORDER BY a.updated_at DESC, a.friend_id"
 );
 
+/// How many friends `v` has in common with each of some users (`IN` list appended), counted
+/// in one statement. Parameters: v, now, the users.
+const MUTUAL_COUNTS: &str = concat!(
+    "\
+SELECT o.user_id AS other, COUNT(*) AS n
+FROM friend_edges o
+JOIN friend_edges v ON v.user_id = ? AND v.friend_id = o.friend_id AND v.state = 0
+JOIN users m ON m.id = o.friend_id
+WHERE o.state = 0 AND ",
+    not_banned_at!("m"),
+    " AND o.user_id IN "
+);
+
 /// The walk's statement (PostgreSQL's or SQLite's second hop). Parameters in order: the
 /// [`walk_depth`], me, now (for bans), me four times (the exclusions), now, the limit.
 pub fn walk_sql(postgres: bool) -> String {
@@ -271,6 +284,35 @@ pub(crate) async fn mutual_friend_ids(
         .collect()
 }
 
+/// See [`amity_domain::ports::FriendStore::mutual_friend_counts`].
+pub(crate) async fn mutual_friend_counts(
+    conn: &impl ConnectionTrait,
+    viewer: UserId,
+    others: &[UserId],
+    now: DateTime<Utc>,
+) -> Result<HashMap<UserId, u32>> {
+    let mut sql = String::from(MUTUAL_COUNTS);
+    sql.push('(');
+    push_placeholders(&mut sql, others.len());
+    sql.push_str(")\nGROUP BY o.user_id");
+    let mut params = vec![uuid(viewer), Param::BigInt(to_micros(now))];
+    params.extend(others.iter().map(|o| uuid(*o)));
+    let rows = conn
+        .query_all_raw(statement(conn.get_database_backend(), &sql, &params))
+        .await
+        .map_err(db_err)?;
+    rows.iter()
+        .map(|row| {
+            let other: Uuid = row.try_get("", "other").map_err(db_err)?;
+            let n: i64 = row.try_get("", "n").map_err(db_err)?;
+            Ok((
+                UserId::from_uuid(other),
+                u32::try_from(n).unwrap_or(u32::MAX),
+            ))
+        })
+        .collect()
+}
+
 /// Orders `users` as `ids` are ordered.
 pub(crate) fn in_order(ids: &[UserId], users: Vec<User>) -> Vec<User> {
     let mut by_id: std::collections::HashMap<UserId, User> =
@@ -298,6 +340,7 @@ mod tests {
         }
         assert_eq!(MY_DEGREE.matches('?').count(), 1);
         assert_eq!(MUTUAL.matches('?').count(), 3);
+        assert_eq!(MUTUAL_COUNTS.matches('?').count(), 2);
         assert_eq!(mutual_of_candidates_sql(4).matches('?').count(), 2 + 4);
         // Banned candidates are excluded by the negation of the one ban rule.
         assert!(EXCLUSIONS.contains(concat!("AND NOT ", not_banned_at!("c"), ")\n")));

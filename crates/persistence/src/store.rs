@@ -259,6 +259,18 @@ impl FriendStore for SqlStore {
         Ok((crate::recommendations::in_order(&first, users), total))
     }
 
+    async fn mutual_friend_counts(
+        &self,
+        viewer: UserId,
+        others: &[UserId],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<UserId, u32>> {
+        if others.is_empty() {
+            return Ok(HashMap::new());
+        }
+        crate::recommendations::mutual_friend_counts(&self.db.conn, viewer, others, now).await
+    }
+
     async fn friend_recommendations(
         &self,
         me: UserId,

@@ -604,6 +604,16 @@ async fn every_read_judges_bans_alike_permanent_running_and_ended() {
     let mut mutual: Vec<UserId> = mutual.iter().map(|u| u.id).collect();
     mutual.sort();
     assert_eq!(mutual, visible);
+    // Counted in one statement, for several users at once: 5 shares the two visible friends,
+    // 6 shares 1 (6's other side), 10 shares only banned 2, 0 is nobody's mutual here.
+    let counts = store
+        .mutual_friend_counts(ids[0], &[ids[5], ids[6], ids[10], ids[1]], now)
+        .await
+        .unwrap();
+    assert_eq!(counts.get(&ids[5]), Some(&2));
+    assert_eq!(counts.get(&ids[6]), Some(&1));
+    assert_eq!(counts.get(&ids[10]), None);
+    assert_eq!(counts.get(&ids[1]), None);
 
     let found = store
         .friend_recommendations(ids[0], 100, now)

@@ -211,6 +211,22 @@ impl FriendService {
             .collect())
     }
 
+    /// How many friends `viewer` has in common with each of `others` (banned ones left out),
+    /// counted by the store in one read; others with none (and `viewer` themself) are absent.
+    pub async fn mutual_friend_counts(
+        &self,
+        viewer: UserId,
+        others: &[UserId],
+    ) -> Result<HashMap<UserId, u32>> {
+        let others: Vec<UserId> = others.iter().copied().filter(|o| *o != viewer).collect();
+        if others.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.store
+            .mutual_friend_counts(viewer, &others, self.clock.now())
+            .await
+    }
+
     /// The friends `viewer` and `other` have in common, most recent first, at most `first`
     /// (0..=100), and how many there are in all.
     pub async fn mutual_friends(

@@ -102,6 +102,23 @@ struct Shared {
     committed: RwLock<Arc<State>>,
     /// Held by every write from start to end.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Calls of the port methods, by name.
+    calls: Calls,
+}
+
+/// How many times each port method was called: what tests of N+1 reads count.
+#[derive(Default)]
+struct Calls(std::sync::Mutex<HashMap<&'static str, u64>>);
+
+impl Calls {
+    fn record(&self, method: &'static str) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(method)
+            .or_default() += 1;
+    }
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -118,6 +135,18 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How many times the port method `method` (e.g. `"online_among"`) has been called on
+    /// this store: tests count reads with it (one per page, not one per item).
+    pub fn calls(&self, method: &str) -> u64 {
+        let calls = self
+            .shared
+            .calls
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        calls.get(method).copied().unwrap_or(0)
     }
 
     /// Creates a user with this handle, role USER, no password and no display name, made
@@ -177,14 +206,17 @@ impl MemoryStore {
 #[async_trait]
 impl UserStore for MemoryStore {
     async fn insert_user(&self, user: NewUser) -> Result<User> {
+        self.shared.calls.record("insert_user");
         self.write(|state| state.insert_user(&user)).await
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
+        self.shared.calls.record("user_by_id");
         Ok(self.snapshot().user(id).cloned())
     }
 
     async fn user_by_handle(&self, handle: &Handle) -> Result<Option<User>> {
+        self.shared.calls.record("user_by_handle");
         Ok(self
             .snapshot()
             .row_by_handle(handle)
@@ -193,6 +225,7 @@ impl UserStore for MemoryStore {
 
     /// Each user once, in id order.
     async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>> {
+        self.shared.calls.record("users_by_ids");
         Ok(self.snapshot().users_in(ids))
     }
 
@@ -200,6 +233,7 @@ impl UserStore for MemoryStore {
         &self,
         handle: &Handle,
     ) -> Result<Option<(User, Option<String>)>> {
+        self.shared.calls.record("credentials_by_handle");
         Ok(self
             .snapshot()
             .row_by_handle(handle)
@@ -207,6 +241,7 @@ impl UserStore for MemoryStore {
     }
 
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<Option<User>> {
+        self.shared.calls.record("update_profile");
         self.write(|state| {
             let Some(row) = state.users.get_mut(&id) else {
                 return Ok(None);
@@ -230,6 +265,7 @@ impl UserStore for MemoryStore {
 #[async_trait]
 impl FriendStore for MemoryStore {
     async fn begin_edges(&self) -> Result<Box<dyn EdgeTransaction>> {
+        self.shared.calls.record("begin_edges");
         Ok(Box::new(self.begin().await))
     }
 
@@ -238,6 +274,7 @@ impl FriendStore for MemoryStore {
         viewer: UserId,
         others: &[UserId],
     ) -> Result<HashMap<UserId, FriendState>> {
+        self.shared.calls.record("views_of");
         let state = self.snapshot();
         Ok(others
             .iter()
@@ -250,6 +287,7 @@ impl FriendStore for MemoryStore {
         owner: UserId,
         query: &FriendListQuery,
     ) -> Result<Vec<FriendView>> {
+        self.shared.calls.record("list_friends");
         Ok(self.snapshot().list_friends(owner, query))
     }
 
@@ -258,6 +296,7 @@ impl FriendStore for MemoryStore {
         owner: UserId,
         visible_at: Option<DateTime<Utc>>,
     ) -> Result<FriendCounts> {
+        self.shared.calls.record("friend_counts");
         Ok(self.snapshot().counts(owner, visible_at))
     }
 
@@ -268,6 +307,7 @@ impl FriendStore for MemoryStore {
         other: UserId,
         metadata: Option<&Metadata>,
     ) -> Result<Option<FriendView>> {
+        self.shared.calls.record("set_edge_metadata");
         self.write(|state| {
             let Some(edge) = state
                 .edges
@@ -284,6 +324,7 @@ impl FriendStore for MemoryStore {
 
     /// In id order.
     async fn friend_ids(&self, user: UserId) -> Result<Vec<UserId>> {
+        self.shared.calls.record("friend_ids");
         Ok(self
             .snapshot()
             .friend_edges_of(user)
@@ -298,6 +339,7 @@ impl FriendStore for MemoryStore {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<(Vec<User>, u32)> {
+        self.shared.calls.record("mutual_friends");
         let state = self.snapshot();
         let ids = state.mutual_friend_ids(a, b, now);
         let total = u32::try_from(ids.len()).unwrap_or(u32::MAX);
@@ -308,6 +350,24 @@ impl FriendStore for MemoryStore {
         Ok((state.users_in_order(&first), total))
     }
 
+    async fn mutual_friend_counts(
+        &self,
+        viewer: UserId,
+        others: &[UserId],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<UserId, u32>> {
+        self.shared.calls.record("mutual_friend_counts");
+        let state = self.snapshot();
+        Ok(others
+            .iter()
+            .map(|other| {
+                let n = state.mutual_friend_ids(viewer, *other, now).len();
+                (*other, u32::try_from(n).unwrap_or(u32::MAX))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect())
+    }
+
     /// Exact: every friend of every friend is considered (no sampling).
     async fn friend_recommendations(
         &self,
@@ -315,6 +375,7 @@ impl FriendStore for MemoryStore {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<RecommendationRow>> {
+        self.shared.calls.record("friend_recommendations");
         Ok(self.snapshot().recommendations(me, limit, now))
     }
 
@@ -327,6 +388,7 @@ impl FriendStore for MemoryStore {
         other: UserId,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        self.shared.calls.record("dismiss_recommendation");
         self.write(|state| {
             if state.user(me).is_none() || state.user(other).is_none() {
                 return Err(DomainError::Unauthenticated(
@@ -343,10 +405,12 @@ impl FriendStore for MemoryStore {
 #[async_trait]
 impl ModerationStore for MemoryStore {
     async fn begin_moderation(&self) -> Result<Box<dyn ModerationTransaction>> {
+        self.shared.calls.record("begin_moderation");
         Ok(Box::new(self.begin().await))
     }
 
     async fn access_status(&self, user: UserId) -> Result<Option<AccessStatus>> {
+        self.shared.calls.record("access_status");
         Ok(self.snapshot().users.get(&user).map(|row| AccessStatus {
             role: row.user.role,
             ban: row.user.ban.clone(),
@@ -359,6 +423,7 @@ impl ModerationStore for MemoryStore {
         before: Option<ModerationEntryId>,
         limit: u32,
     ) -> Result<Vec<ModerationEntry>> {
+        self.shared.calls.record("moderation_log");
         let state = self.snapshot();
         let entries = match before {
             Some(before) => state.moderation_log.range(..before),
@@ -376,6 +441,7 @@ impl ModerationStore for MemoryStore {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<(ModerationEntryId, UserId, DateTime<Utc>)>> {
+        self.shared.calls.record("moderation_targets_since");
         let since = stored(since);
         Ok(self
             .snapshot()
@@ -395,6 +461,7 @@ impl NotificationStore for MemoryStore {
         after: Option<NotificationId>,
         limit: u32,
     ) -> Result<Vec<Notification>> {
+        self.shared.calls.record("list_notifications");
         let state = self.snapshot();
         Ok(state
             .notifications
@@ -411,6 +478,7 @@ impl NotificationStore for MemoryStore {
         ids: &[NotificationId],
         at: DateTime<Utc>,
     ) -> Result<u64> {
+        self.shared.calls.record("mark_notifications_read");
         let ids: BTreeSet<NotificationId> = ids.iter().copied().collect();
         self.write(|state| {
             let mut changed = 0;
@@ -429,6 +497,7 @@ impl NotificationStore for MemoryStore {
     }
 
     async fn delete_notifications(&self, recipient: UserId, ids: &[NotificationId]) -> Result<u64> {
+        self.shared.calls.record("delete_notifications");
         let ids: BTreeSet<NotificationId> = ids.iter().copied().collect();
         self.write(|state| {
             let mut deleted = 0;
@@ -449,6 +518,7 @@ impl NotificationStore for MemoryStore {
 
     /// In id order.
     async fn notifications_by_ids(&self, ids: &[NotificationId]) -> Result<Vec<Notification>> {
+        self.shared.calls.record("notifications_by_ids");
         let state = self.snapshot();
         let ids: BTreeSet<NotificationId> = ids.iter().copied().collect();
         Ok(ids
@@ -461,6 +531,7 @@ impl NotificationStore for MemoryStore {
 #[async_trait]
 impl MessageStore for MemoryStore {
     async fn begin_messages(&self) -> Result<Box<dyn MessageTransaction>> {
+        self.shared.calls.record("begin_messages");
         Ok(Box::new(self.begin().await))
     }
 
@@ -471,6 +542,7 @@ impl MessageStore for MemoryStore {
         before: Option<MessageId>,
         limit: u32,
     ) -> Result<Vec<DirectMessage>> {
+        self.shared.calls.record("direct_messages");
         let state = self.snapshot();
         let older = match before {
             Some(before) => state.messages.range(..before),
@@ -490,6 +562,7 @@ impl MessageStore for MemoryStore {
 
     /// In id order.
     async fn direct_messages_by_ids(&self, ids: &[MessageId]) -> Result<Vec<DirectMessage>> {
+        self.shared.calls.record("direct_messages_by_ids");
         let state = self.snapshot();
         let ids: BTreeSet<MessageId> = ids.iter().copied().collect();
         Ok(ids
@@ -502,10 +575,12 @@ impl MessageStore for MemoryStore {
 #[async_trait]
 impl SocialLinkStore for MemoryStore {
     async fn begin_links(&self) -> Result<Box<dyn LinkTransaction>> {
+        self.shared.calls.record("begin_links");
         Ok(Box::new(self.begin().await))
     }
 
     async fn user_by_external(&self, network: Network, external_id: &str) -> Result<Option<User>> {
+        self.shared.calls.record("user_by_external");
         let state = self.snapshot();
         Ok(state
             .links
@@ -514,6 +589,7 @@ impl SocialLinkStore for MemoryStore {
     }
 
     async fn external_id_of(&self, user: UserId, network: Network) -> Result<Option<String>> {
+        self.shared.calls.record("external_id_of");
         Ok(self.snapshot().external_id_of(user, network))
     }
 }
@@ -522,6 +598,7 @@ impl SocialLinkStore for MemoryStore {
 impl Store for MemoryStore {
     /// Always: there is nothing to reach.
     async fn is_ready(&self) -> bool {
+        self.shared.calls.record("is_ready");
         true
     }
 }

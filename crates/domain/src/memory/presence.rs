@@ -85,6 +85,7 @@ impl State {
 #[async_trait]
 impl PresenceStore for MemoryStore {
     async fn register_node(&self, node: NodeId, now: DateTime<Utc>) -> Result<()> {
+        self.shared.calls.record("register_node");
         self.write(|state| {
             state.nodes.insert(
                 node,
@@ -98,6 +99,7 @@ impl PresenceStore for MemoryStore {
     }
 
     async fn heartbeat(&self, node: NodeId, now: DateTime<Utc>) -> Result<bool> {
+        self.shared.calls.record("heartbeat");
         self.write(|state| {
             Ok(match state.nodes.get_mut(&node) {
                 Some(row) => {
@@ -119,6 +121,7 @@ impl PresenceStore for MemoryStore {
         now: DateTime<Utc>,
         live_after: DateTime<Utc>,
     ) -> Result<bool> {
+        self.shared.calls.record("connect");
         self.write(|state| {
             let elsewhere = state.live_elsewhere(node, user, live_after);
             if !state.presence.contains_key(&(user, node)) {
@@ -141,6 +144,7 @@ impl PresenceStore for MemoryStore {
         now: DateTime<Utc>,
         live_after: DateTime<Utc>,
     ) -> Result<bool> {
+        self.shared.calls.record("disconnect");
         self.write(|state| {
             state.presence.remove(&(user, node));
             let offline = !state.live_elsewhere(node, user, live_after);
@@ -158,6 +162,7 @@ impl PresenceStore for MemoryStore {
         now: DateTime<Utc>,
         live_after: DateTime<Utc>,
     ) -> Result<Vec<UserId>> {
+        self.shared.calls.record("deregister_node");
         self.write(|state| Ok(state.remove_node(node, now, live_after).unwrap_or_default()))
             .await
     }
@@ -168,6 +173,7 @@ impl PresenceStore for MemoryStore {
         &self,
         live_after: DateTime<Utc>,
     ) -> Result<Vec<(UserId, DateTime<Utc>)>> {
+        self.shared.calls.record("sweep_dead_nodes");
         self.write(|state| {
             let live_after = stored(live_after);
             let dead: Vec<(NodeId, DateTime<Utc>)> = state
@@ -192,6 +198,7 @@ impl PresenceStore for MemoryStore {
         users: &[UserId],
         live_after: DateTime<Utc>,
     ) -> Result<HashSet<UserId>> {
+        self.shared.calls.record("online_among");
         Ok(self
             .snapshot()
             .live_users(users.iter().copied(), live_after))

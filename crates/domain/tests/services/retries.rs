@@ -181,6 +181,15 @@ impl FriendStore for Flaky {
         self.inner.mutual_friends(a, b, limit, now).await
     }
 
+    async fn mutual_friend_counts(
+        &self,
+        viewer: UserId,
+        others: &[UserId],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<UserId, u32>> {
+        self.inner.mutual_friend_counts(viewer, others, now).await
+    }
+
     async fn friend_recommendations(
         &self,
         me: UserId,

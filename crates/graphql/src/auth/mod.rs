@@ -1,5 +1,5 @@
-//! Sessions: signed tokens ([`tokens`]) and password hashing ([`passwords`]), and what a request
-//! knows about its caller ([`Caller`]).
+//! Sessions: signed tokens ([`tokens`]) and what a request knows about its caller
+//! ([`Caller`]). Password hashing is the `amity-passwords` crate's.
 
 pub mod tokens;
 

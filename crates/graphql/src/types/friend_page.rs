@@ -9,7 +9,9 @@
 //! resolvers use. Anything else (fragments, directives left in the document, a response key
 //! used twice, arguments, fields that need the database such as `mutualFriends`) takes
 //! async-graphql's own path, so the
-//! answer is the same either way; the end-to-end tests compare the two. (The schema registers
+//! answer is the same either way: `tests/schema.rs` compares the two over generated selections
+//! (aliases, repeated keys, fragments, every field, every kind of edge) and checks which path
+//! each took through a [`FriendsPageProbe`], and the end-to-end tests compare them over HTTP. (The schema registers
 //! no extensions: one that watches every field resolve would not see these.)
 
 use std::borrow::Cow;
@@ -24,9 +26,9 @@ use async_graphql::{
 use crate::types::user::OnlineShown;
 use crate::types::{FriendEdge, FriendGql, UserGql};
 
-/// Put in a request's data (`async_graphql::Request::data`) to see which path its friends
-/// pages took, or to make them all take the general one (differential tests, benchmarks of
-/// the fast path's worth). Without it, nothing is recorded.
+/// Put an `Arc<FriendsPageProbe>` in a request's data (`async_graphql::Request::data`) to see
+/// which path its friends pages took, or to make them all take the general one (differential
+/// tests). Without it, nothing is recorded.
 #[derive(Debug, Default)]
 pub struct FriendsPageProbe {
     /// Resolve every friends page through async-graphql's own resolvers.
@@ -36,6 +38,14 @@ pub struct FriendsPageProbe {
 }
 
 impl FriendsPageProbe {
+    /// A probe that sends every friends page down the general path.
+    pub fn forcing_general() -> Self {
+        Self {
+            force_general: true,
+            ..Self::default()
+        }
+    }
+
     /// How many pages took the fast path and how many the general one.
     pub fn taken(&self) -> (u32, u32) {
         use std::sync::atomic::Ordering::Relaxed;
@@ -253,7 +263,7 @@ impl OutputType for FriendEdges {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let probe = ctx.data_opt::<FriendsPageProbe>();
+        let probe = ctx.data_opt::<std::sync::Arc<FriendsPageProbe>>();
         let plan = plan_set(&field.node.selection_set, plan_edge)
             .filter(|plan| self.fast_path_fits(plan))
             .filter(|_| !probe.is_some_and(|p| p.force_general));

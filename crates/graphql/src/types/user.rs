@@ -161,9 +161,9 @@ impl UserGql {
         if me.user_id == self.user.id {
             return Ok(None);
         }
-        let (_, total) = services(ctx)?
-            .friends
-            .mutual_friends(me.user_id, self.user.id, 0)
+        // Batched: a list of users asks the store once, and the store counts.
+        let total = loaders(ctx)?
+            .mutual_friend_count(me.user_id, self.user.id)
             .await?;
         Ok(Some(i32::try_from(total).unwrap_or(i32::MAX)))
     }
