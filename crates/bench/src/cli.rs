@@ -138,6 +138,10 @@ pub struct BaselineArgs {
 pub enum LoadCommand {
     /// `friends(first: 100)` with presence fields, as users of a generated data set.
     Friends(ReadLoadArgs),
+    /// The same page with its fields behind an inline fragment, which the server answers
+    /// through async-graphql's general resolvers instead of the friends page's fast path:
+    /// run beside `friends`, it shows what the fast path is worth.
+    FriendsGeneralPath(ReadLoadArgs),
     /// `friendRecommendations(first: 10)`, as users of a generated data set.
     Recommendations(ReadLoadArgs),
     /// Fresh pairs of users become friends: one asks, the other accepts.
@@ -150,7 +154,9 @@ impl LoadCommand {
     /// Where the result goes.
     pub fn output(&self) -> &std::path::Path {
         match self {
-            Self::Friends(a) | Self::Recommendations(a) => &a.load.common.output,
+            Self::Friends(a) | Self::FriendsGeneralPath(a) | Self::Recommendations(a) => {
+                &a.load.common.output
+            }
             Self::SendAccept(a) => &a.load.common.output,
             Self::Invites(a) => &a.load.common.output,
         }

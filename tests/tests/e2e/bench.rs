@@ -212,7 +212,11 @@ async fn the_read_loads_and_their_baselines_run_on_a_nakama_shaped_data_set() {
         assert_eq!(report.figures["max_friends"], 12, "nobody above the median");
     })
     .await;
-    for command in [LoadCommand::Friends, LoadCommand::Recommendations] {
+    for command in [
+        LoadCommand::Friends,
+        LoadCommand::FriendsGeneralPath,
+        LoadCommand::Recommendations,
+    ] {
         let report = run_clean(Command::Load {
             command: command(ReadLoadArgs {
                 load: load_args(&server, &dir, 4),
