@@ -56,6 +56,7 @@ run() { # name, then the amity-bench arguments
   "$BIN/amity-bench" "$@" --output "$OUT/$name.json"
 }
 run friends load friends --url "$URL" --manifest "$OUT/dataset.json" --connections 64 --duration "$SECS"
+run friends-general-path load friends-general-path --url "$URL" --manifest "$OUT/dataset.json" --connections 64 --duration "$SECS"
 run recommendations load recommendations --url "$URL" --manifest "$OUT/dataset.json" --connections 64 --duration "$SECS"
 run recommendations-8 load recommendations --url "$URL" --manifest "$OUT/dataset.json" --connections 8 --duration "$SECS"
 run send-accept load send-accept --url "$URL" --connections 32 --duration "$SECS"
