@@ -68,13 +68,25 @@ pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> ApiResult<&'a Loaders> {
         .map_err(|_| ApiError::new(ErrorCode::InternalServerError, "loaders missing"))
 }
 
-/// Pairs grouped by their first member, so that one store call answers each viewer.
-fn by_viewer(keys: &[(UserId, UserId)]) -> HashMap<UserId, Vec<UserId>> {
+/// Answers (viewer, other) keys with one `read` per viewer (the pairs grouped by viewer).
+async fn per_viewer<V, F, Fut>(
+    keys: &[(UserId, UserId)],
+    read: F,
+) -> Result<HashMap<(UserId, UserId), V>, ApiError>
+where
+    F: Fn(UserId, Vec<UserId>) -> Fut,
+    Fut: std::future::Future<Output = amity_domain::Result<HashMap<UserId, V>>>,
+{
     let mut grouped: HashMap<UserId, Vec<UserId>> = HashMap::new();
     for (viewer, other) in keys {
         grouped.entry(*viewer).or_default().push(*other);
     }
-    grouped
+    let mut found = HashMap::new();
+    for (viewer, others) in grouped {
+        let answers = read(viewer, others).await?;
+        found.extend(answers.into_iter().map(|(other, v)| ((viewer, other), v)));
+    }
+    Ok(found)
 }
 
 /// Who is online, by user.
@@ -114,12 +126,11 @@ impl Loader<(UserId, UserId)> for ViewLoader {
         &self,
         keys: &[(UserId, UserId)],
     ) -> Result<HashMap<(UserId, UserId), FriendState>, ApiError> {
-        let mut found = HashMap::new();
-        for (viewer, others) in by_viewer(keys) {
-            let views = self.0.friends.views_of(viewer, &others).await?;
-            found.extend(views.into_iter().map(|(other, s)| ((viewer, other), s)));
-        }
-        Ok(found)
+        let friends = &self.0.friends;
+        per_viewer(keys, |viewer, others| async move {
+            friends.views_of(viewer, &others).await
+        })
+        .await
     }
 }
 
@@ -134,11 +145,10 @@ impl Loader<(UserId, UserId)> for MutualCountLoader {
         &self,
         keys: &[(UserId, UserId)],
     ) -> Result<HashMap<(UserId, UserId), u32>, ApiError> {
-        let mut found = HashMap::new();
-        for (viewer, others) in by_viewer(keys) {
-            let counts = self.0.friends.mutual_friend_counts(viewer, &others).await?;
-            found.extend(counts.into_iter().map(|(other, n)| ((viewer, other), n)));
-        }
-        Ok(found)
+        let friends = &self.0.friends;
+        per_viewer(keys, |viewer, others| async move {
+            friends.mutual_friend_counts(viewer, &others).await
+        })
+        .await
     }
 }

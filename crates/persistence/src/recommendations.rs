@@ -131,19 +131,6 @@ WHERE a.user_id = ? AND a.state = 0
 ORDER BY a.updated_at DESC, a.friend_id"
 );
 
-/// How many friends `v` has in common with each of some users (`IN` list appended), counted
-/// in one statement. Parameters: v, now, the users.
-const MUTUAL_COUNTS: &str = concat!(
-    "\
-SELECT o.user_id AS other, COUNT(*) AS n
-FROM friend_edges o
-JOIN friend_edges v ON v.user_id = ? AND v.friend_id = o.friend_id AND v.state = 0
-JOIN users m ON m.id = o.friend_id
-WHERE o.state = 0 AND ",
-    not_banned_at!("m"),
-    " AND o.user_id IN "
-);
-
 /// The walk's statement (PostgreSQL's or SQLite's second hop). Parameters in order: the
 /// [`walk_depth`], me, now (for bans), me four times (the exclusions), now, the limit.
 pub fn walk_sql(postgres: bool) -> String {
@@ -164,11 +151,27 @@ pub fn walk_depth(k: u64, postgres: bool) -> i64 {
 
 /// Every mutual friend of me and each of `n` candidates. Parameters: me, now, the candidates.
 pub fn mutual_of_candidates_sql(n: usize) -> String {
+    let mut sql = mutual_of_listed(n);
+    sql.push_str("\nORDER BY mine.updated_at DESC, f.friend_id");
+    sql
+}
+
+/// [`MUTUAL_OF_CANDIDATES`] for `n` candidates, in no order.
+fn mutual_of_listed(n: usize) -> String {
     let mut sql = String::from(MUTUAL_OF_CANDIDATES);
     sql.push('(');
     push_placeholders(&mut sql, n);
-    sql.push_str(")\nORDER BY mine.updated_at DESC, f.friend_id");
+    sql.push(')');
     sql
+}
+
+/// How many friends me has in common with each of `n` users, counted in one statement over
+/// [`MUTUAL_OF_CANDIDATES`]. Parameters: me, now, the users.
+fn mutual_counts_sql(n: usize) -> String {
+    format!(
+        "SELECT c.candidate AS other, COUNT(*) AS n FROM ({}) c GROUP BY c.candidate",
+        mutual_of_listed(n)
+    )
 }
 
 fn uuid(id: UserId) -> Param {
@@ -291,10 +294,7 @@ pub(crate) async fn mutual_friend_counts(
     others: &[UserId],
     now: DateTime<Utc>,
 ) -> Result<HashMap<UserId, u32>> {
-    let mut sql = String::from(MUTUAL_COUNTS);
-    sql.push('(');
-    push_placeholders(&mut sql, others.len());
-    sql.push_str(")\nGROUP BY o.user_id");
+    let sql = mutual_counts_sql(others.len());
     let mut params = vec![uuid(viewer), Param::BigInt(to_micros(now))];
     params.extend(others.iter().map(|o| uuid(*o)));
     let rows = conn
@@ -340,7 +340,7 @@ mod tests {
         }
         assert_eq!(MY_DEGREE.matches('?').count(), 1);
         assert_eq!(MUTUAL.matches('?').count(), 3);
-        assert_eq!(MUTUAL_COUNTS.matches('?').count(), 2);
+        assert_eq!(mutual_counts_sql(3).matches('?').count(), 2 + 3);
         assert_eq!(mutual_of_candidates_sql(4).matches('?').count(), 2 + 4);
         // Banned candidates are excluded by the negation of the one ban rule.
         assert!(EXCLUSIONS.contains(concat!("AND NOT ", not_banned_at!("c"), ")\n")));
