@@ -195,6 +195,24 @@ impl TestServer {
         wait_for_subscriptions(self.server.as_ref().unwrap(), at_least).await;
     }
 
+    /// Returns once `user` has at most `at_most` websockets open on this server, as the server
+    /// counts them (fails the test after 10 s).
+    pub async fn wait_for_websockets_of(&self, user: &User, at_most: usize) {
+        let edge = self
+            .server
+            .as_ref()
+            .unwrap()
+            .edge()
+            .expect("the server runs");
+        let id = user.id.parse().expect("a user id");
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            edge.wait_for_websockets_of(id, at_most),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{} still has more than {at_most} websockets", user.handle));
+    }
+
     /// Starts another node on the same database and settings.
     pub async fn start_node(&self) -> TestNode {
         let server = RunningServer::start(&self.settings)

@@ -398,6 +398,11 @@ impl RunningServer {
         self.app.as_ref().map(|a| &a.app.services)
     }
 
+    /// The edge of this node (its limits and the state they keep).
+    pub fn edge(&self) -> Option<&Arc<Edge>> {
+        self.app.as_ref().map(|a| &a.app.edge)
+    }
+
     /// Stops accepting, closes websockets, records presence, waits for requests in flight,
     /// and closes the database.
     pub async fn stop(mut self) -> anyhow::Result<()> {

@@ -470,26 +470,13 @@ async fn websockets_are_bounded_per_connection_and_per_user() {
     // Another user is not affected, and a closed connection frees its place.
     server.sign_up("neighbour").await.ws().await.close().await;
     first.close().await;
-    let mut third = None;
-    for _ in 0..50 {
-        match WsClient::connect(
-            &server.ws_url(),
-            json!({ "Authorization": format!("Bearer {}", user.token) }),
-        )
-        .await
-        {
-            Ok(ws) => {
-                third = Some(ws);
-                break;
-            }
-            // The server notices the close a moment later.
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    assert!(
-        third.is_some(),
-        "a closed connection did not free its place"
-    );
+    server.wait_for_websockets_of(&user, 1).await;
+    let third = WsClient::connect(
+        &server.ws_url(),
+        json!({ "Authorization": format!("Bearer {}", user.token) }),
+    )
+    .await;
+    assert!(third.is_ok(), "a closed connection did not free its place");
     // The legacy protocol is refused with a connection_error, then the same close code.
     let mut legacy = connect_raw(&server.ws_url(), "graphql-ws").await;
     send_json(&mut legacy,

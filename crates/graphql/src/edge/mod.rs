@@ -158,7 +158,20 @@ impl Default for EdgeSettings {
 }
 
 /// Open websockets per user on this node.
-type SocketCounts = Arc<Mutex<HashMap<UserId, usize>>>;
+/// Open websockets per user on this node, and a signal each time one closes.
+#[derive(Debug, Default)]
+struct Sockets {
+    counts: Mutex<HashMap<UserId, usize>>,
+    released: tokio::sync::Notify,
+}
+
+impl Sockets {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, usize>> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+type SocketCounts = Arc<Sockets>;
 
 /// The edge of one node: its settings and the state its limits keep.
 #[derive(Debug)]
@@ -179,14 +192,17 @@ pub struct SocketSlot {
 
 impl Drop for SocketSlot {
     fn drop(&mut self) {
-        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = sockets.get_mut(&self.user) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                sockets.remove(&self.user);
-                crate::observe::adjust(crate::observe::USERS_ONLINE, -1.0);
+        {
+            let mut sockets = self.sockets.lock();
+            if let Some(count) = sockets.get_mut(&self.user) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    sockets.remove(&self.user);
+                    crate::observe::adjust(crate::observe::USERS_ONLINE, -1.0);
+                }
             }
         }
+        self.sockets.released.notify_waiters();
     }
 }
 
@@ -202,9 +218,29 @@ impl Edge {
         }
     }
 
+    /// How many websockets `user` has open on this node.
+    pub fn websockets_of(&self, user: UserId) -> usize {
+        self.sockets.lock().get(&user).copied().unwrap_or(0)
+    }
+
+    /// Returns once `user` has at most `at_most` websockets open on this node (a closed
+    /// connection's place is freed when the server has finished with it, a moment after the
+    /// client saw it close).
+    pub async fn wait_for_websockets_of(&self, user: UserId, at_most: usize) {
+        loop {
+            let released = self.sockets.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if self.websockets_of(user) <= at_most {
+                return;
+            }
+            released.await;
+        }
+    }
+
     /// A place for one more websocket of `user`, unless they have `max` open on this node.
     pub fn websocket_slot(&self, user: UserId, max: usize) -> Option<SocketSlot> {
-        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sockets = self.sockets.lock();
         let count = sockets.entry(user).or_insert(0);
         if *count >= max {
             return None;
