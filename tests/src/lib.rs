@@ -20,6 +20,8 @@ pub struct TestServer {
     _db: Option<TestDatabase>,
     http: reqwest::Client,
     settings: Settings,
+    /// The clock its services read (other nodes get the same one).
+    clock: Arc<dyn Clock>,
 }
 
 /// Another node of the same deployment: a second server on the same database.
@@ -160,7 +162,7 @@ impl TestServer {
         adjust: impl FnOnce(&mut Settings),
     ) -> Self {
         adjust(&mut settings);
-        let server = RunningServer::start_with_clock(&settings, clock)
+        let server = RunningServer::start(&settings, clock.clone())
             .await
             .expect("server starts");
         Self {
@@ -171,6 +173,7 @@ impl TestServer {
                 .build()
                 .unwrap(),
             settings,
+            clock,
         }
     }
 
@@ -215,7 +218,7 @@ impl TestServer {
 
     /// Starts another node on the same database and settings.
     pub async fn start_node(&self) -> TestNode {
-        let server = RunningServer::start(&self.settings)
+        let server = RunningServer::start(&self.settings, self.clock.clone())
             .await
             .expect("second node starts");
         TestNode {

@@ -194,22 +194,8 @@ impl PresenceService {
         local.offline_since = None;
         lock(&inner.due).remove(&user);
         if !local.registered {
-            let now = inner.clock.now();
-            match inner
-                .store
-                .connect(inner.node, user, now, self.live_after(now))
-                .await
-            {
-                Ok(came_online) => {
-                    local.registered = true;
-                    if came_online {
-                        inner.bus.publish(vec![Event::PresenceChanged {
-                            user,
-                            online: true,
-                            at: now,
-                        }]);
-                    }
-                }
+            match self.register_here(user, &mut local).await {
+                Ok(event) => inner.bus.publish(event.into_iter().collect()),
                 Err(e) => {
                     local.connections -= 1;
                     if local.connections == 0 {
@@ -269,6 +255,23 @@ impl PresenceService {
             }
         }
         self.stop().await
+    }
+
+    /// Records that `user` is connected to this node; the online event to publish if that
+    /// made them online anywhere.
+    async fn register_here(&self, user: UserId, local: &mut Local) -> Result<Option<Event>> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let came_online = inner
+            .store
+            .connect(inner.node, user, now, self.live_after(now))
+            .await?;
+        local.registered = true;
+        Ok(came_online.then_some(Event::PresenceChanged {
+            user,
+            online: true,
+            at: now,
+        }))
     }
 
     async fn next_offline_due(&self) -> Option<Instant> {
@@ -407,21 +410,8 @@ impl PresenceService {
                 self.drop_entry(user, &slot);
                 continue;
             }
-            match inner
-                .store
-                .connect(inner.node, user, now, self.live_after(now))
-                .await
-            {
-                Ok(came_online) => {
-                    local.registered = true;
-                    if came_online {
-                        events.push(Event::PresenceChanged {
-                            user,
-                            online: true,
-                            at: now,
-                        });
-                    }
-                }
+            match self.register_here(user, &mut local).await {
+                Ok(event) => events.extend(event),
                 Err(e) => {
                     tracing::warn!(%user, error = %crate::error::chain(&e), "restoring presence failed")
                 }

@@ -43,6 +43,24 @@ pub struct SqlStore {
 }
 
 impl SqlStore {
+    /// Every row `select` finds, each converted by `convert`.
+    async fn all<E, T>(
+        &self,
+        select: sea_orm::Select<E>,
+        convert: impl Fn(E::Model) -> Result<T>,
+    ) -> Result<Vec<T>>
+    where
+        E: EntityTrait,
+    {
+        select
+            .all(&self.db.conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert)
+            .collect()
+    }
+
     /// A store on this database.
     pub fn new(db: Database) -> Self {
         Self { db }
@@ -331,15 +349,8 @@ impl ModerationStore for SqlStore {
         if let Some(before) = before {
             select = select.filter(C::Id.lt(before.as_uuid()));
         }
-        select
-            .order_by_desc(C::Id)
-            .limit(u64::from(limit))
-            .all(&self.db.conn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(moderation_entry_from_row)
-            .collect()
+        let select = select.order_by_desc(C::Id).limit(u64::from(limit));
+        self.all(select, moderation_entry_from_row).await
     }
 
     async fn moderation_targets_since(
@@ -384,15 +395,8 @@ impl NotificationStore for SqlStore {
         if let Some(after) = after {
             select = select.filter(C::Id.gt(after.as_uuid()));
         }
-        select
-            .order_by_asc(C::Id)
-            .limit(u64::from(limit))
-            .all(&self.db.conn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(notification_from_row)
-            .collect()
+        let select = select.order_by_asc(C::Id).limit(u64::from(limit));
+        self.all(select, notification_from_row).await
     }
 
     async fn mark_notifications_read(
@@ -434,14 +438,9 @@ impl NotificationStore for SqlStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        notification::Entity::find()
-            .filter(notification::Column::Id.is_in(ids.iter().map(NotificationId::as_uuid)))
-            .all(&self.db.conn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(notification_from_row)
-            .collect()
+        let select = notification::Entity::find()
+            .filter(notification::Column::Id.is_in(ids.iter().map(NotificationId::as_uuid)));
+        self.all(select, notification_from_row).await
     }
 }
 
@@ -466,29 +465,17 @@ impl MessageStore for SqlStore {
         if let Some(before) = before {
             select = select.filter(C::Id.lt(before.as_uuid()));
         }
-        Ok(select
-            .order_by_desc(C::Id)
-            .limit(u64::from(limit))
-            .all(&self.db.conn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(message_from_row)
-            .collect())
+        let select = select.order_by_desc(C::Id).limit(u64::from(limit));
+        self.all(select, |row| Ok(message_from_row(row))).await
     }
 
     async fn direct_messages_by_ids(&self, ids: &[MessageId]) -> Result<Vec<DirectMessage>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(direct_message::Entity::find()
-            .filter(direct_message::Column::Id.is_in(ids.iter().map(MessageId::as_uuid)))
-            .all(&self.db.conn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(message_from_row)
-            .collect())
+        let select = direct_message::Entity::find()
+            .filter(direct_message::Column::Id.is_in(ids.iter().map(MessageId::as_uuid)));
+        self.all(select, |row| Ok(message_from_row(row))).await
     }
 }
 

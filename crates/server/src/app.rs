@@ -152,17 +152,10 @@ impl std::fmt::Debug for App {
 
 impl App {
     /// Opens and migrates the database, wires the services, registers this node and starts its
-    /// background work, on the system clock.
-    pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
-        Self::start_with_clock(settings, Arc::new(SystemClock)).await
-    }
-
-    /// [`App::start`] with the clock every service and the token check read (tests move a
-    /// [`amity_domain::time::ManualClock`] instead of waiting).
-    pub async fn start_with_clock(
-        settings: &Settings,
-        clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<Self> {
+    /// background work. `clock` is what every service and the token check read: the system's
+    /// ([`SystemClock`]) in production; tests move a [`amity_domain::time::ManualClock`]
+    /// instead of waiting.
+    pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         // Everything that can be refused without the database is checked before it is opened.
         let edge = Arc::new(Edge::new(settings.edge()?));
         let secret = settings.resolve_secret()?;
@@ -351,20 +344,13 @@ struct AppHandle {
 }
 
 impl RunningServer {
-    /// Starts a server with these settings (use port 0 for a free port).
-    pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
-        Self::start_with_clock(settings, Arc::new(SystemClock)).await
-    }
-
-    /// [`RunningServer::start`] on the given clock.
-    pub async fn start_with_clock(
-        settings: &Settings,
-        clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<Self> {
+    /// Starts a server with these settings (use port 0 for a free port) on `clock` (see
+    /// [`App::start`]).
+    pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;
-        let app = App::start_with_clock(settings, clock).await?;
+        let app = App::start(settings, clock).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let router = app.router.clone();

@@ -2,12 +2,14 @@
 
 use std::io::BufRead;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use amity_domain::accounts::Role;
 use amity_domain::friends::Targets;
 use amity_domain::input::{DisplayName, Password};
 use amity_domain::moderation::Actor;
 use amity_domain::ports::{FriendStore, UserStore};
+use amity_domain::time::SystemClock;
 use amity_domain::{DomainError, Handle};
 use anyhow::{Context, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -256,7 +258,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.listen_addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(database = %app::redact(&settings.database_url), "opening the database");
-    let app = app::App::start(&settings).await?;
+    let app = app::App::start(&settings, Arc::new(SystemClock)).await?;
     let signal = app::ShutdownSignal::install(settings.shutdown_grace())
         .context("installing the SIGINT/SIGTERM handlers")?;
     tracing::info!(%addr, "Amity is listening: GraphQL on http://{addr}/graphql");

@@ -2,7 +2,7 @@
 //! adapters into the services and serving with graceful shutdown ([`app`]), and the
 //! Prometheus exporter behind `GET /metrics` ([`metrics`]).
 //!
-//! Embedding or testing: build [`config::Settings`] and call [`app::RunningServer::start`].
+//! Embedding or testing: build [`config::Settings`] and call [`app::RunningServer::start`] with a clock ([`amity_domain::time::SystemClock`]).
 
 pub mod app;
 pub mod cli;

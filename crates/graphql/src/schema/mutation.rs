@@ -26,6 +26,15 @@ fn targets(ids: Option<Vec<ID>>, handles: Option<Vec<String>>) -> ApiResult<Targ
     Ok(Targets::parse(&ids, &handles.unwrap_or_default())?)
 }
 
+/// What a batch operation starts from: the caller, their parsed targets and the services.
+fn batch<'a>(
+    ctx: &Context<'a>,
+    ids: Option<Vec<ID>>,
+    handles: Option<Vec<String>>,
+) -> ApiResult<(Session, Targets, &'a Services)> {
+    Ok((session(ctx)?, targets(ids, handles)?, services(ctx)?))
+}
+
 fn notification_ids(ids: Vec<ID>) -> ApiResult<Vec<NotificationId>> {
     ids.iter()
         .map(|id| NotificationId::parse("ids", id).map_err(ApiError::from))
@@ -282,14 +291,10 @@ impl MutationRoot {
         handles: Option<Vec<String>>,
         metadata: Option<Json<serde_json::Value>>,
     ) -> ApiResult<Vec<FriendGql>> {
-        let me = session(ctx)?;
-        let targets = targets(ids, handles)?;
+        let (me, targets, svc) = batch(ctx, ids, handles)?;
         let metadata = self::metadata(metadata)?;
-        let views = services(ctx)?
-            .friends
-            .add_friends(me.user_id, &targets, metadata)
-            .await?;
-        Ok(FriendGql::all(me.user_id, views))
+        let views = svc.friends.add_friends(me.user_id, &targets, metadata);
+        Ok(FriendGql::all(me.user_id, views.await?))
     }
 
     /// Stops recommending a user to you (see `friendRecommendations`).
@@ -316,11 +321,10 @@ impl MutationRoot {
         reason: Option<String>,
         until: Option<DateTime<Utc>>,
     ) -> ApiResult<bool> {
-        let me = session(ctx)?;
-        let targets = targets(ids, handles)?;
-        services(ctx)?
-            .moderation
-            .ban(&Actor::User(me.user_id), &targets, reason.as_deref(), until)
+        let (me, targets, svc) = batch(ctx, ids, handles)?;
+        let actor = Actor::User(me.user_id);
+        svc.moderation
+            .ban(&actor, &targets, reason.as_deref(), until)
             .await?;
         Ok(true)
     }
@@ -333,10 +337,8 @@ impl MutationRoot {
         ids: Option<Vec<ID>>,
         handles: Option<Vec<String>>,
     ) -> ApiResult<bool> {
-        let me = session(ctx)?;
-        let targets = targets(ids, handles)?;
-        services(ctx)?
-            .moderation
+        let (me, targets, svc) = batch(ctx, ids, handles)?;
+        svc.moderation
             .unban(&Actor::User(me.user_id), &targets)
             .await?;
         Ok(true)
@@ -350,12 +352,8 @@ impl MutationRoot {
         ids: Option<Vec<ID>>,
         handles: Option<Vec<String>>,
     ) -> ApiResult<bool> {
-        let me = session(ctx)?;
-        let targets = targets(ids, handles)?;
-        services(ctx)?
-            .friends
-            .remove_friends(me.user_id, &targets)
-            .await?;
+        let (me, targets, svc) = batch(ctx, ids, handles)?;
+        svc.friends.remove_friends(me.user_id, &targets).await?;
         Ok(true)
     }
 
@@ -367,12 +365,8 @@ impl MutationRoot {
         ids: Option<Vec<ID>>,
         handles: Option<Vec<String>>,
     ) -> ApiResult<Vec<FriendGql>> {
-        let me = session(ctx)?;
-        let targets = targets(ids, handles)?;
-        let views = services(ctx)?
-            .friends
-            .block_users(me.user_id, &targets)
-            .await?;
+        let (me, targets, svc) = batch(ctx, ids, handles)?;
+        let views = svc.friends.block_users(me.user_id, &targets).await?;
         Ok(FriendGql::all(me.user_id, views))
     }
 
