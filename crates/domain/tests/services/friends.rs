@@ -39,14 +39,8 @@ async fn outgoing_requests_stop_exactly_at_the_limit_and_a_refused_batch_changes
         w.user("eve").await,
     ];
     // limit - 1, then exactly the limit.
-    w.friends
-        .add_friends(a.id, &ids(&[&b]), None)
-        .await
-        .unwrap();
-    w.friends
-        .add_friends(a.id, &ids(&[&c]), None)
-        .await
-        .unwrap();
+    w.add(&a, &[&b]).await;
+    w.add(&a, &[&c]).await;
     assert_eq!(w.friends.counts(a.id).await.unwrap().invites_sent, 2);
 
     // limit + 1, alone or in a batch with a request already sent (a no-op).
@@ -63,29 +57,17 @@ async fn outgoing_requests_stop_exactly_at_the_limit_and_a_refused_batch_changes
 
     // Sending to someone who asked first is an accept, not a request: it is not counted
     // against outgoing requests, but the new request in the same batch is, and fails it.
-    w.friends
-        .add_friends(e.id, &ids(&[&a]), None)
-        .await
-        .unwrap();
+    w.add(&e, &[&a]).await;
     let before = w.seen_by(&[&a, &b, &c, &d, &e]).await;
     limit_error(w.friends.add_friends(a.id, &ids(&[&e, &d]), None).await);
     assert_eq!(w.seen_by(&[&a, &b, &c, &d, &e]).await, before);
-    w.friends
-        .add_friends(a.id, &ids(&[&e]), None)
-        .await
-        .unwrap();
+    w.add(&a, &[&e]).await;
 
     // A cancel frees a slot; a block of someone asked frees one too.
     w.friends.remove_friends(a.id, &ids(&[&b])).await.unwrap();
-    w.friends
-        .add_friends(a.id, &ids(&[&d]), None)
-        .await
-        .unwrap();
+    w.add(&a, &[&d]).await;
     w.friends.block_users(a.id, &ids(&[&c])).await.unwrap();
-    w.friends
-        .add_friends(a.id, &ids(&[&b]), None)
-        .await
-        .unwrap();
+    w.add(&a, &[&b]).await;
     let counts = w.friends.counts(a.id).await.unwrap();
     assert_eq!(
         (counts.friends, counts.invites_sent, counts.blocked),
@@ -103,18 +85,12 @@ async fn a_batch_of_new_requests_counts_every_one_of_them() {
         w.user("dee").await,
     ];
     // From 0: two at once reach the limit exactly; from 1, two at once pass it.
-    w.friends
-        .add_friends(a.id, &ids(&[&b, &c]), None)
-        .await
-        .unwrap();
+    w.add(&a, &[&b, &c]).await;
     w.friends
         .remove_friends(a.id, &ids(&[&b, &c]))
         .await
         .unwrap();
-    w.friends
-        .add_friends(a.id, &ids(&[&b]), None)
-        .await
-        .unwrap();
+    w.add(&a, &[&b]).await;
     let before = w.seen_by(&[&a, &b, &c, &d]).await;
     limit_error(w.friends.add_friends(a.id, &ids(&[&c, &d]), None).await);
     assert_eq!(w.seen_by(&[&a, &b, &c, &d]).await, before);
@@ -138,10 +114,7 @@ async fn accepting_stops_at_the_friend_limit_of_either_side() {
     w.befriend(&a, b).await;
     w.befriend(&a, c).await; // limit - 1
     for asker in [d, e] {
-        w.friends
-            .add_friends(asker.id, &ids(&[&a]), None)
-            .await
-            .unwrap();
+        w.add(&asker, &[&a]).await;
     }
     // Accepting two at once would make 4 > 3, even though the batch also loses two received
     // requests: losses of one state never pay for gains of another.
@@ -150,7 +123,7 @@ async fn accepting_stops_at_the_friend_limit_of_either_side() {
     assert_eq!((kind, limit), (LimitKind::Friends, 3));
     assert_eq!(w.seen_by(&[&a, b, c, d, e]).await, before);
     // One reaches the limit exactly; the next one passes it.
-    w.friends.add_friends(a.id, &ids(&[d]), None).await.unwrap();
+    w.add(&a, &[d]).await;
     assert_eq!(w.friends.counts(a.id).await.unwrap().friends, 3);
     limit_error(w.friends.add_friends(a.id, &ids(&[e]), None).await);
 
@@ -158,14 +131,14 @@ async fn accepting_stops_at_the_friend_limit_of_either_side() {
     // give f a fourth: refused, naming f.
     w.befriend(f, b).await;
     w.befriend(f, c).await;
-    w.friends.add_friends(f.id, &ids(&[g]), None).await.unwrap();
+    w.add(&f, &[g]).await;
     w.befriend(f, d).await;
     let (kind, _, detail) = limit_error(w.friends.add_friends(g.id, &ids(&[f]), None).await);
     assert_eq!(kind, LimitKind::Friends);
     assert_eq!(detail.as_deref(), Some("fay has reached the limit"));
     // At limit - 1 on the other side, accepting is fine.
     w.friends.remove_friends(f.id, &ids(&[c])).await.unwrap();
-    w.friends.add_friends(g.id, &ids(&[f]), None).await.unwrap();
+    w.add(&g, &[f]).await;
     assert_eq!(
         w.friends.views_of(g.id, &[f.id]).await.unwrap().get(&f.id),
         Some(&FriendState::Friend)
@@ -179,7 +152,7 @@ async fn blocking_trades_other_edges_for_blocks_and_stops_at_the_block_limit() {
     let others = w.users(&["bob", "cid", "dee", "eve"]).await;
     let [b, c, d, e] = [&others[0], &others[1], &others[2], &others[3]];
     w.befriend(&a, b).await;
-    w.friends.add_friends(a.id, &ids(&[c]), None).await.unwrap();
+    w.add(&a, &[c]).await;
     w.friends.block_users(a.id, &ids(&[d])).await.unwrap(); // limit - 1
 
     // Blocking a friend and a requested user at once: +2 blocks (3 > 2), even though the
@@ -253,14 +226,8 @@ async fn requests_and_accepts_notify_and_blocks_stay_silent() {
         .await
         .unwrap();
     // A second add is a no-op: no second notification.
-    w.friends
-        .add_friends(a.id, &ids(&[&b]), None)
-        .await
-        .unwrap();
-    w.friends
-        .add_friends(b.id, &ids(&[&a]), None)
-        .await
-        .unwrap();
+    w.add(&a, &[&b]).await;
+    w.add(&b, &[&a]).await;
     let codes = |n: &[amity_domain::notifications::Notification]| {
         n.iter().map(|n| n.code).collect::<Vec<_>>()
     };
@@ -285,10 +252,7 @@ async fn requests_and_accepts_notify_and_blocks_stay_silent() {
     );
     // b blocks a: a's side is gone, b's is BLOCKED; then a's request is a shadow one.
     w.friends.block_users(b.id, &ids(&[&a])).await.unwrap();
-    w.friends
-        .add_friends(a.id, &ids(&[&b]), None)
-        .await
-        .unwrap();
+    w.add(&a, &[&b]).await;
     assert_eq!(
         w.friends.views_of(a.id, &[b.id]).await.unwrap().get(&b.id),
         Some(&FriendState::InviteSent)

@@ -77,16 +77,10 @@ async fn only_friends_may_write_and_nothing_is_stored_otherwise() {
 
     // Strangers, a pending request (either way), a block.
     assert!(forbidden(w.messages.send(a.id, b.id, body("hi")).await));
-    w.friends
-        .add_friends(a.id, &ids(&[&b]), None)
-        .await
-        .unwrap();
+    w.add(&a, &[&b]).await;
     assert!(forbidden(w.messages.send(a.id, b.id, body("hi")).await));
     assert!(forbidden(w.messages.send(b.id, a.id, body("hi")).await));
-    w.friends
-        .add_friends(b.id, &ids(&[&a]), None)
-        .await
-        .unwrap();
+    w.add(&b, &[&a]).await;
     w.messages
         .send(b.id, a.id, body("friends now"))
         .await

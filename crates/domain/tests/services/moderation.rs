@@ -26,10 +26,7 @@ async fn a_ban_hides_the_user_and_an_unban_restores_every_edge_unchanged() {
         w.user("cid").await,
     ];
     w.befriend(&a, &b).await;
-    w.friends
-        .add_friends(b.id, &ids(&[&c]), None)
-        .await
-        .unwrap();
+    w.add(&b, &[&c]).await;
     let edges_before = w.friends.list(a.id, &[], None, 100).await.unwrap().items;
     let mut events = w.events();
 

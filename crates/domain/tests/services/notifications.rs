@@ -14,10 +14,7 @@ async fn pages_run_oldest_first_and_a_kept_cursor_gives_only_newer_ones() {
     let askers = w.users(&["bob", "cid", "dee", "eve", "fay"]).await;
     for asker in &askers[..3] {
         w.tick();
-        w.friends
-            .add_friends(asker.id, &ids(&[&me]), None)
-            .await
-            .unwrap();
+        w.add(&asker, &[&me]).await;
     }
     let first = w.notifications.list(me.id, None, 2).await.unwrap();
     assert!(first.has_next_page);
@@ -37,10 +34,7 @@ async fn pages_run_oldest_first_and_a_kept_cursor_gives_only_newer_ones() {
     // Later, the same cursor gives what came since, and nobody else's.
     for asker in &askers[3..] {
         w.tick();
-        w.friends
-            .add_friends(asker.id, &ids(&[&me]), None)
-            .await
-            .unwrap();
+        w.add(&asker, &[&me]).await;
     }
     w.friends
         .add_friends(me.id, &ids(&[&askers[0]]), None)
@@ -68,18 +62,9 @@ async fn one_can_mark_read_and_delete_only_ones_own() {
         w.user("bob").await,
         w.user("cid").await,
     ];
-    w.friends
-        .add_friends(b.id, &ids(&[&a]), None)
-        .await
-        .unwrap();
-    w.friends
-        .add_friends(c.id, &ids(&[&a]), None)
-        .await
-        .unwrap();
-    w.friends
-        .add_friends(a.id, &ids(&[&b]), None)
-        .await
-        .unwrap();
+    w.add(&b, &[&a]).await;
+    w.add(&c, &[&a]).await;
+    w.add(&a, &[&b]).await;
     let mine: Vec<NotificationId> = w
         .notifications
         .list(a.id, None, 100)

@@ -123,10 +123,7 @@ async fn edge_metadata_is_the_owners_and_does_not_move_the_edge() {
         .add_friends(a.id, &ids(&[&b]), Some(note.clone()))
         .await
         .unwrap();
-    w.friends
-        .add_friends(b.id, &ids(&[&a]), None)
-        .await
-        .unwrap();
+    w.add(&b, &[&a]).await;
     let mine = &w.friends.list(a.id, &[], None, 10).await.unwrap().items[0];
     // Kept through the accept (a's edge changed state, its metadata stayed).
     assert_eq!(mine.metadata.as_ref(), Some(&note));
@@ -231,10 +228,7 @@ async fn recommendations_leave_out_edges_blockers_dismissed_and_banned_users() {
         }
     };
     // Any edge of mine (a pending request), a block of theirs on me, my dismissal.
-    w.friends
-        .add_friends(ann.id, &ids(&[gus]), None)
-        .await
-        .unwrap();
+    w.add(&ann, &[gus]).await;
     w.friends.block_users(hal.id, &ids(&[ann])).await.unwrap();
     w.friends
         .dismiss_recommendation(ann.id, fay.id)

@@ -127,16 +127,18 @@ impl World {
         self.clock.advance(chrono::Duration::seconds(1));
     }
 
+    /// `from` adds `to` (asks, or accepts a request); the call must succeed.
+    pub async fn add(&self, from: &User, to: &[&User]) {
+        self.friends
+            .add_friends(from.id, &ids(to), None)
+            .await
+            .unwrap();
+    }
+
     /// Makes `a` and `b` friends (a asks, b accepts).
     pub async fn befriend(&self, a: &User, b: &User) {
-        self.friends
-            .add_friends(a.id, &ids(&[b]), None)
-            .await
-            .unwrap();
-        self.friends
-            .add_friends(b.id, &ids(&[a]), None)
-            .await
-            .unwrap();
+        self.add(a, &[b]).await;
+        self.add(b, &[a]).await;
     }
 
     /// What `users` see: their edges, counts and notifications.
