@@ -114,7 +114,7 @@ async fn accepting_stops_at_the_friend_limit_of_either_side() {
     w.befriend(&a, b).await;
     w.befriend(&a, c).await; // limit - 1
     for asker in [d, e] {
-        w.add(&asker, &[&a]).await;
+        w.add(asker, &[&a]).await;
     }
     // Accepting two at once would make 4 > 3, even though the batch also loses two received
     // requests: losses of one state never pay for gains of another.
@@ -131,14 +131,14 @@ async fn accepting_stops_at_the_friend_limit_of_either_side() {
     // give f a fourth: refused, naming f.
     w.befriend(f, b).await;
     w.befriend(f, c).await;
-    w.add(&f, &[g]).await;
+    w.add(f, &[g]).await;
     w.befriend(f, d).await;
     let (kind, _, detail) = limit_error(w.friends.add_friends(g.id, &ids(&[f]), None).await);
     assert_eq!(kind, LimitKind::Friends);
     assert_eq!(detail.as_deref(), Some("fay has reached the limit"));
     // At limit - 1 on the other side, accepting is fine.
     w.friends.remove_friends(f.id, &ids(&[c])).await.unwrap();
-    w.add(&g, &[f]).await;
+    w.add(g, &[f]).await;
     assert_eq!(
         w.friends.views_of(g.id, &[f.id]).await.unwrap().get(&f.id),
         Some(&FriendState::Friend)

@@ -14,7 +14,7 @@ async fn pages_run_oldest_first_and_a_kept_cursor_gives_only_newer_ones() {
     let askers = w.users(&["bob", "cid", "dee", "eve", "fay"]).await;
     for asker in &askers[..3] {
         w.tick();
-        w.add(&asker, &[&me]).await;
+        w.add(asker, &[&me]).await;
     }
     let first = w.notifications.list(me.id, None, 2).await.unwrap();
     assert!(first.has_next_page);
@@ -34,7 +34,7 @@ async fn pages_run_oldest_first_and_a_kept_cursor_gives_only_newer_ones() {
     // Later, the same cursor gives what came since, and nobody else's.
     for asker in &askers[3..] {
         w.tick();
-        w.add(&asker, &[&me]).await;
+        w.add(asker, &[&me]).await;
     }
     w.friends
         .add_friends(me.id, &ids(&[&askers[0]]), None)

@@ -228,7 +228,7 @@ async fn recommendations_leave_out_edges_blockers_dismissed_and_banned_users() {
         }
     };
     // Any edge of mine (a pending request), a block of theirs on me, my dismissal.
-    w.add(&ann, &[gus]).await;
+    w.add(ann, &[gus]).await;
     w.friends.block_users(hal.id, &ids(&[ann])).await.unwrap();
     w.friends
         .dismiss_recommendation(ann.id, fay.id)
