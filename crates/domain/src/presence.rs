@@ -86,12 +86,48 @@ type Closed = (UserId, DateTime<Utc>);
 #[derive(Debug, Default)]
 struct Local {
     connections: u32,
-    /// A presence row for this user and node exists in the store.
+    /// A presence row for this user and node exists in the store (or may: see `uncertain`).
     registered: bool,
+    /// A connect's store call was abandoned midway: the row may or may not exist, so the next
+    /// connect writes it again (the write is idempotent).
+    uncertain: bool,
     /// Since when the user has had no connection here.
     offline_since: Option<DateTime<Utc>>,
     /// Dropped from the map: whoever finds it after waiting for its lock looks again.
     detached: bool,
+}
+
+/// A connect in progress, holding the user's lock. Dropped unfinished (the store call failed,
+/// or the connect's future was dropped by a timeout mid-call), it leaves no phantom
+/// connection: with no connection here, an entry that never reached the store is dropped,
+/// and one whose presence row may have been written is recorded offline at the next round of
+/// the presence loop (at the latest a heartbeat later), as a last disconnect would be; a
+/// connect before that writes the row again.
+struct ConnectAttempt<'a> {
+    service: &'a PresenceService,
+    user: UserId,
+    slot: Arc<Mutex<Local>>,
+    local: tokio::sync::OwnedMutexGuard<Local>,
+    finished: bool,
+}
+
+impl Drop for ConnectAttempt<'_> {
+    fn drop(&mut self) {
+        if self.finished || self.local.connections > 0 {
+            return;
+        }
+        let inner = &self.service.inner;
+        if self.local.registered {
+            if self.local.offline_since.is_none() {
+                self.local.offline_since = Some(inner.clock.now());
+                lock(&inner.due).insert(self.user, Instant::now());
+            }
+        } else {
+            self.local.detached = true;
+            lock(&inner.due).remove(&self.user);
+            self.service.drop_entry(self.user, &self.slot);
+        }
+    }
 }
 
 /// Locks a std mutex whose data stays consistent even if a holder panicked (each change under
@@ -183,29 +219,44 @@ impl PresenceService {
     /// the user online.
     pub async fn connect(&self, user: UserId) -> Result<PresenceGuard> {
         let inner = &self.inner;
-        let (slot, mut local) = loop {
+        let (slot, local) = loop {
             let slot = lock(&inner.users).entry(user).or_default().clone();
             let local = slot.clone().lock_owned().await;
             if !local.detached {
                 break (slot, local);
             }
         };
-        local.connections += 1;
-        local.offline_since = None;
-        lock(&inner.due).remove(&user);
-        if !local.registered {
-            match self.register_here(user, &mut local).await {
-                Ok(event) => inner.bus.publish(event.into_iter().collect()),
+        // Undoes what an unfinished connect leaves (an error, or this future dropped by a
+        // timeout while the store call runs).
+        let mut attempt = ConnectAttempt {
+            service: self,
+            user,
+            slot,
+            local,
+            finished: false,
+        };
+        if !attempt.local.registered || attempt.local.uncertain {
+            let before = (attempt.local.registered, attempt.local.uncertain);
+            // Until the store call returns, a presence row may or may not exist; if this
+            // future is dropped midway, that is what the attempt leaves behind.
+            (attempt.local.registered, attempt.local.uncertain) = (true, true);
+            match self.register_here(user).await {
+                Ok(event) => {
+                    attempt.local.uncertain = false;
+                    inner.bus.publish(event.into_iter().collect());
+                }
                 Err(e) => {
-                    local.connections -= 1;
-                    if local.connections == 0 {
-                        local.detached = true;
-                        self.drop_entry(user, &slot);
-                    }
+                    // The store's transaction rolled back: the row is as it was.
+                    (attempt.local.registered, attempt.local.uncertain) = before;
                     return Err(e);
                 }
             }
         }
+        attempt.local.connections += 1;
+        attempt.local.offline_since = None;
+        lock(&inner.due).remove(&user);
+        attempt.finished = true;
+        drop(attempt);
         Ok(PresenceGuard {
             user,
             closed: inner.closed.clone(),
@@ -259,14 +310,13 @@ impl PresenceService {
 
     /// Records that `user` is connected to this node; the online event to publish if that
     /// made them online anywhere.
-    async fn register_here(&self, user: UserId, local: &mut Local) -> Result<Option<Event>> {
+    async fn register_here(&self, user: UserId) -> Result<Option<Event>> {
         let inner = &self.inner;
         let now = inner.clock.now();
         let came_online = inner
             .store
             .connect(inner.node, user, now, self.live_after(now))
             .await?;
-        local.registered = true;
         Ok(came_online.then_some(Event::PresenceChanged {
             user,
             online: true,
@@ -312,7 +362,6 @@ impl PresenceService {
             .filter(|(_, when)| **when <= now)
             .map(|(user, _)| *user)
             .collect();
-        let mut events = Vec::new();
         for user in due {
             let Some(slot) = self.slot(user) else {
                 lock(&inner.due).remove(&user);
@@ -331,11 +380,13 @@ impl PresenceService {
                     .disconnect(inner.node, user, at, live_after)
                     .await
                 {
-                    Ok(true) => events.push(Event::PresenceChanged {
+                    // Published before this user's lock is released, so that a reconnection
+                    // right after cannot publish its online event ahead of this one.
+                    Ok(true) => inner.bus.publish(vec![Event::PresenceChanged {
                         user,
                         online: false,
                         at,
-                    }),
+                    }]),
                     Ok(false) => {}
                     Err(e) => {
                         // Keep the entry: the next round tries again.
@@ -348,9 +399,6 @@ impl PresenceService {
             local.detached = true;
             lock(&inner.due).remove(&user);
             self.drop_entry(user, &slot);
-        }
-        if !events.is_empty() {
-            inner.bus.publish(events);
         }
     }
 
@@ -403,6 +451,7 @@ impl PresenceService {
                 continue;
             }
             local.registered = false;
+            local.uncertain = false;
             if local.connections == 0 {
                 // Its row went with the node: nothing left to record.
                 local.detached = true;
@@ -410,8 +459,11 @@ impl PresenceService {
                 self.drop_entry(user, &slot);
                 continue;
             }
-            match self.register_here(user, &mut local).await {
-                Ok(event) => events.extend(event),
+            match self.register_here(user).await {
+                Ok(event) => {
+                    local.registered = true;
+                    events.extend(event);
+                }
                 Err(e) => {
                     tracing::warn!(%user, error = %crate::error::chain(&e), "restoring presence failed")
                 }

@@ -26,8 +26,8 @@ use crate::{MessageId, NotificationId, UserId};
 pub const SUBSCRIPTION_QUEUE: usize = 256;
 /// Most events handled as one batch.
 const BATCH_MAX: usize = 512;
-/// Most presence changes waiting for their fan-out; past it, changes are dropped (and logged)
-/// rather than holding up notifications and messages.
+/// Most presence changes waiting for their fan-out; past it, the event loop waits for the
+/// fan-out to catch up (notifications and messages wait with it only then).
 const PRESENCE_QUEUE: usize = 4096;
 
 /// A user went online or offline: what the presence fan-out works from.
@@ -231,8 +231,9 @@ impl Hub {
     /// Delivers events from `events` until the bus closes. Run exactly one per node.
     ///
     /// Presence changes are fanned out by a loop of their own beside the event loop (joined
-    /// in this task, with a queue between them), so that the friend-list lookups a presence
-    /// change needs never hold up the delivery of notifications and messages.
+    /// in this task, with a bounded queue between them), so that the
+    /// friend-list lookups a presence change needs do not hold up the delivery of
+    /// notifications and messages unless that queue is full.
     pub async fn run(self, events: broadcast::Receiver<Event>) {
         let (presence_tx, presence_rx) = mpsc::channel(PRESENCE_QUEUE);
         let events_loop = self.clone().deliver_events(events, presence_tx);
@@ -275,10 +276,11 @@ impl Hub {
                 }
             }
             for change in self.deliver(&batch).await {
-                if let Err(mpsc::error::TrySendError::Full(_)) = presence.try_send(change) {
-                    tracing::warn!(
-                        "presence fan-out is too far behind; a presence change was dropped"
-                    );
+                // A full queue (a burst, such as a node stopping with thousands of users)
+                // holds the event loop back until the fan-out catches up: presence changes
+                // are never dropped, since friends would see a stale state until the next one.
+                if presence.send(change).await.is_err() {
+                    return;
                 }
             }
         }

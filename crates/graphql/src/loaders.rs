@@ -49,16 +49,13 @@ impl Loaders {
 
     /// How `viewer` sees `other` (`None`: no edge).
     pub async fn view(&self, viewer: UserId, other: UserId) -> ApiResult<Option<FriendState>> {
-        self.views.load_one((viewer, other)).await
+        answer(self.views.load_one((viewer, other)).await?)
     }
 
     /// How many friends `viewer` and `other` have in common (banned ones left out).
     pub async fn mutual_friend_count(&self, viewer: UserId, other: UserId) -> ApiResult<u32> {
-        Ok(self
-            .mutual_counts
-            .load_one((viewer, other))
-            .await?
-            .unwrap_or(0))
+        let count = self.mutual_counts.load_one((viewer, other)).await?;
+        Ok(answer(count)?.unwrap_or(0))
     }
 }
 
@@ -68,11 +65,16 @@ pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> ApiResult<&'a Loaders> {
         .map_err(|_| ApiError::new(ErrorCode::InternalServerError, "loaders missing"))
 }
 
-/// Answers (viewer, other) keys with one `read` per viewer (the pairs grouped by viewer).
+/// One key's answer from a loader whose batches mix viewers: a read that failed fails the keys
+/// of its viewer only, not every request that shared the batch.
+type PerViewer<V> = Result<V, ApiError>;
+
+/// Answers (viewer, other) keys with one `read` per viewer (the pairs grouped by viewer), the
+/// viewers' reads running at once (the database pool bounds how many really do).
 async fn per_viewer<V, F, Fut>(
     keys: &[(UserId, UserId)],
     read: F,
-) -> Result<HashMap<(UserId, UserId), V>, ApiError>
+) -> HashMap<(UserId, UserId), PerViewer<V>>
 where
     F: Fn(UserId, Vec<UserId>) -> Fut,
     Fut: std::future::Future<Output = amity_domain::Result<HashMap<UserId, V>>>,
@@ -81,12 +83,28 @@ where
     for (viewer, other) in keys {
         grouped.entry(*viewer).or_default().push(*other);
     }
+    let reads = grouped.into_iter().map(|(viewer, others)| {
+        let read = &read;
+        async move { (viewer, others.clone(), read(viewer, others).await) }
+    });
     let mut found = HashMap::new();
-    for (viewer, others) in grouped {
-        let answers = read(viewer, others).await?;
-        found.extend(answers.into_iter().map(|(other, v)| ((viewer, other), v)));
+    for (viewer, others, answer) in futures::future::join_all(reads).await {
+        match answer {
+            Ok(answers) => {
+                found.extend(answers.into_iter().map(|(o, v)| ((viewer, o), Ok(v))));
+            }
+            Err(e) => {
+                let e = ApiError::from(e);
+                found.extend(others.into_iter().map(|o| ((viewer, o), Err(e.clone()))));
+            }
+        }
     }
-    Ok(found)
+    found
+}
+
+/// A [`PerViewer`] answer as the resolvers take it (`None`: the key has no value).
+fn answer<V>(loaded: Option<PerViewer<V>>) -> ApiResult<Option<V>> {
+    loaded.transpose()
 }
 
 /// Who is online, by user.
@@ -119,18 +137,18 @@ impl Loader<UserId> for UserLoader {
 pub struct ViewLoader(Arc<Services>);
 
 impl Loader<(UserId, UserId)> for ViewLoader {
-    type Value = FriendState;
+    type Value = PerViewer<FriendState>;
     type Error = ApiError;
 
     async fn load(
         &self,
         keys: &[(UserId, UserId)],
-    ) -> Result<HashMap<(UserId, UserId), FriendState>, ApiError> {
+    ) -> Result<HashMap<(UserId, UserId), Self::Value>, ApiError> {
         let friends = &self.0.friends;
-        per_viewer(keys, |viewer, others| async move {
+        Ok(per_viewer(keys, |viewer, others| async move {
             friends.views_of(viewer, &others).await
         })
-        .await
+        .await)
     }
 }
 
@@ -138,17 +156,17 @@ impl Loader<(UserId, UserId)> for ViewLoader {
 pub struct MutualCountLoader(Arc<Services>);
 
 impl Loader<(UserId, UserId)> for MutualCountLoader {
-    type Value = u32;
+    type Value = PerViewer<u32>;
     type Error = ApiError;
 
     async fn load(
         &self,
         keys: &[(UserId, UserId)],
-    ) -> Result<HashMap<(UserId, UserId), u32>, ApiError> {
+    ) -> Result<HashMap<(UserId, UserId), Self::Value>, ApiError> {
         let friends = &self.0.friends;
-        per_viewer(keys, |viewer, others| async move {
+        Ok(per_viewer(keys, |viewer, others| async move {
             friends.mutual_friend_counts(viewer, &others).await
         })
-        .await
+        .await)
     }
 }

@@ -481,3 +481,38 @@ async fn live_notification_senders_are_loaded_in_batches() {
     assert!(world.store.calls("views_of") - views <= 5);
     hub_task.abort();
 }
+
+#[tokio::test]
+async fn a_batch_mixing_viewers_answers_each_viewer() {
+    let world = world().await;
+    let other0 = world
+        .services
+        .accounts
+        .user_by_handle("other0")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let query = "{ friends(first: 20) { edges { node { user { handle mutualFriendCount } } } } }";
+    let before = world.store.calls("mutual_friend_counts");
+    // Both pages resolve at once, so their counts share the loader's batches.
+    let (mine, theirs) = tokio::join!(
+        world.run(world.owner, query, None),
+        world.run(other0, query, None)
+    );
+    let count = |data: &Value, handle: &str| {
+        data["friends"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["node"]["user"]["handle"] == handle)
+            .map(|e| e["node"]["user"]["mutualFriendCount"].clone())
+            .unwrap()
+    };
+    // The owner and other0 share other1; other0 and other1 share the owner.
+    assert_eq!(count(&mine, "other0"), 1);
+    assert_eq!(count(&theirs, "other1"), 1);
+    assert_eq!(count(&theirs, "owner"), 1);
+    // One counted read per viewer at most, however the batches fell.
+    assert!(world.store.calls("mutual_friend_counts") - before <= 2);
+}

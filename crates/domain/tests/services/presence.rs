@@ -253,3 +253,36 @@ async fn presence_events_reach_every_subscriber_of_the_bus() {
     // `run` is for once per service.
     assert!(a.run(async {}).await.is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_connect_dropped_by_a_timeout_leaves_no_phantom_connection() {
+    use amity_domain::ports::FriendStore;
+
+    let c = Cluster::new();
+    let u = c.store.add_user("ann").await.unwrap();
+    let mut events = c.bus.subscribe();
+    let a = c.node();
+    let running = run(&a).await;
+
+    // A write transaction holds the store, so the connect's store call waits, and the
+    // connect is dropped by its timeout mid-call (as the websocket's init timeout does).
+    let tx = c.store.begin_edges().await.unwrap();
+    let timed_out = tokio::time::timeout(Duration::from_millis(100), a.connect(u.id)).await;
+    assert!(
+        timed_out.is_err(),
+        "the connect should have waited for the store"
+    );
+    drop(tx);
+
+    // The user connects for real, then leaves: offline once the grace has passed, not held
+    // online by the abandoned attempt.
+    let guard = a.connect(u.id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert!(a.is_online(u.id).await.unwrap());
+    drain(&mut events);
+    drop(guard);
+    let (user, online, _) = next_change(&mut events).await;
+    assert_eq!((user, online), (u.id, false));
+    assert!(!a.is_online(u.id).await.unwrap());
+    running.stop().await;
+}

@@ -86,7 +86,10 @@ impl TokenService {
     /// Issues a token for `session`, valid from `now` for the configured lifetime.
     pub fn issue(&self, session: Session, now: DateTime<Utc>) -> Result<IssuedToken, String> {
         let ttl = chrono::Duration::from_std(self.ttl).map_err(|e| e.to_string())?;
-        let expires_at = now + ttl;
+        // Whole seconds, as the `exp` claim holds it: the time a client is told is the time
+        // the token stops being accepted.
+        let expires_at = DateTime::<Utc>::from_timestamp((now + ttl).timestamp(), 0)
+            .ok_or_else(|| "the expiry is out of range".to_owned())?;
         let claims = Claims {
             sub: session.user_id.to_string(),
             role: session.role.as_str().to_owned(),
@@ -188,7 +191,7 @@ mod tests {
             verified.issued_at.timestamp_millis(),
             now.timestamp_millis()
         );
-        assert_eq!(verified.expires_at.timestamp(), t.expires_at.timestamp());
+        assert_eq!(verified.expires_at, t.expires_at);
         let header = format!("bearer {}", t.token);
         assert_eq!(
             TokenService::token_from_header(Some(&header)).unwrap(),
