@@ -206,7 +206,7 @@ pub trait SocialLinkStore: Send + Sync {
 }
 
 /// Every role at once: what a server wires its services on. Implemented by the SQL store of
-/// `amity-persistence` and by [`crate::memory::MemoryStore`] (feature `memory`), the reference
+/// `amity-persistence` and by `memory::MemoryStore` (feature `memory`), the reference
 /// for anyone implementing the ports.
 #[async_trait]
 pub trait Store:

@@ -8,7 +8,7 @@
 //! - [`cursor`]: opaque, HMAC-signed page cursors.
 //! - [`error`]: [`error::ApiError`], which gives every error a stable `extensions.code`.
 //! - [`edge`]: every limit hostile clients meet (sizes, nesting, rates, timeouts, connections).
-//! - [`router`]: the HTTP routes; [`websocket`]: subscriptions over websockets; [`graphiql`]:
+//! - [`mod@router`]: the HTTP routes; [`websocket`]: subscriptions over websockets; [`graphiql`]:
 //!   the embedded GraphiQL page; [`observe`]: the metrics it records and the access log.
 //!
 //! This crate never names a database library; it sees storage only through the domain's ports.
