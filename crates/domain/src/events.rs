@@ -10,9 +10,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
-use crate::{MessageId, NotificationId, UserId};
+use crate::{MessageId, NodeId, NotificationId, UserId};
 
 /// How many events a slow subscriber may fall behind before it starts losing the oldest.
 pub const LOCAL_CHANNEL_CAPACITY: usize = 65_536;
@@ -65,6 +65,31 @@ pub enum Event {
         #[serde(rename = "u")]
         user: UserId,
     },
+    /// Something a graph cache keeps about `user` changed (committed on node `origin`, whose
+    /// own cache was already brought up to date): every other node forgets that part.
+    #[serde(rename = "c")]
+    UserChanged {
+        /// The node that made the change.
+        #[serde(rename = "o")]
+        origin: NodeId,
+        /// Whose.
+        #[serde(rename = "u")]
+        user: UserId,
+        /// What changed.
+        #[serde(rename = "k")]
+        part: CachedPart,
+    },
+}
+
+/// A part of what a graph cache keeps about one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CachedPart {
+    /// Their edges, who blocked them, whom they dismissed from recommendations.
+    #[serde(rename = "e")]
+    Edges,
+    /// Their profile: names, metadata, role, ban, last-seen time.
+    #[serde(rename = "p")]
+    Profile,
 }
 
 /// Delivers committed changes to every server node. Kept narrow on purpose, so that another
@@ -76,6 +101,11 @@ pub trait EventBus: Send + Sync {
 
     /// A receiver of every event published on any node from now on, in publish order per node.
     fn subscribe(&self) -> broadcast::Receiver<Event>;
+
+    /// Whether every node's events reach this one now (true for a bus inside one process).
+    /// While it is false, or when it changes, events may have been lost: a graph cache keeps
+    /// nothing it cannot vouch for.
+    fn connected(&self) -> watch::Receiver<bool>;
 }
 
 /// Publishes that `notes` were stored (after their transaction committed); nothing when there
@@ -98,13 +128,17 @@ pub fn announce_notifications(bus: &dyn EventBus, notes: &[crate::ports::NewNoti
 #[derive(Debug, Clone)]
 pub struct InProcessBus {
     sender: broadcast::Sender<Event>,
+    /// Always true: nothing is lost inside one process.
+    connected: watch::Receiver<bool>,
 }
 
 impl InProcessBus {
     /// A bus with the default capacity.
     pub fn new() -> Self {
         let (sender, _) = broadcast::channel(LOCAL_CHANNEL_CAPACITY);
-        Self { sender }
+        // The sending half is dropped: the value never changes.
+        let (_, connected) = watch::channel(true);
+        Self { sender, connected }
     }
 
     /// The sending side, for adapters that feed events received from elsewhere.
@@ -129,6 +163,10 @@ impl EventBus for InProcessBus {
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
+    }
+
+    fn connected(&self) -> watch::Receiver<bool> {
+        self.connected.clone()
     }
 }
 

@@ -128,6 +128,10 @@ pub trait FriendStore: Send + Sync {
         other: UserId,
         at: DateTime<Utc>,
     ) -> Result<()>;
+    /// Everything each of `owners` has in the graph (their edges, who blocked them, whom they
+    /// dismissed), as a graph cache keeps it; every owner is in the answer, with nothing for
+    /// an unknown user. One round trip for all of them.
+    async fn adjacency(&self, owners: &[UserId]) -> Result<HashMap<UserId, Adjacency>>;
 }
 
 /// Roles, bans and the audit log: what [`crate::moderation::ModerationService`] and
@@ -319,6 +323,33 @@ pub struct StoredPair {
     pub my_metadata: Option<Metadata>,
     /// The network my edge was imported from, if it was.
     pub my_source: Option<Network>,
+}
+
+/// One of a user's edges, as [`Adjacency`] holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdjacentEdge {
+    /// The other user.
+    pub other: UserId,
+    /// How the owner sees them.
+    pub state: FriendState,
+    /// When the edge last changed (metadata edits do not count).
+    pub updated_at: DateTime<Utc>,
+    /// The owner's private metadata.
+    pub metadata: Option<Metadata>,
+    /// The network an imported friendship came from.
+    pub source: Option<Network>,
+}
+
+/// One user's place in the graph: all that friend pages, counts, mutual friends and
+/// recommendations read about them, apart from profiles and presence.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Adjacency {
+    /// Every edge the user owns, in no particular order.
+    pub edges: Vec<AdjacentEdge>,
+    /// Users who blocked this user (their BLOCKED edges to them).
+    pub blocked_by: Vec<UserId>,
+    /// Users this user dismissed from their recommendations.
+    pub dismissed: Vec<UserId>,
 }
 
 /// The users named by a batch operation, as found in the store.

@@ -319,7 +319,9 @@ impl Hub {
                         }
                     }
                     // Access changes are handled by the access control, presence below.
-                    Event::PresenceChanged { .. } | Event::AccessChanged { .. } => {}
+                    Event::PresenceChanged { .. }
+                    | Event::AccessChanged { .. }
+                    | Event::UserChanged { .. } => {}
                 }
             }
             (notes, messages, !routes.presence.is_empty())
@@ -350,7 +352,9 @@ impl Hub {
                 Event::PresenceChanged { user, online, at } if any_presence => {
                     presence.push((user, online, at));
                 }
-                Event::PresenceChanged { .. } | Event::AccessChanged { .. } => {}
+                Event::PresenceChanged { .. }
+                | Event::AccessChanged { .. }
+                | Event::UserChanged { .. } => {}
             }
         }
         presence

@@ -11,6 +11,8 @@
 //! - Another dedicated connection LISTENs. When it is lost (a restart, a terminated backend),
 //!   the node logs it and reconnects with backoff; events sent meanwhile are lost, which costs
 //!   latency only, since what clients must not miss is stored and recoverable by cursor.
+//!   [`EventBus::connected`] is false from the loss until LISTEN is back (and before the first
+//!   LISTEN), so that a graph cache drops what it can no longer vouch for.
 
 use std::time::Duration;
 
@@ -20,7 +22,7 @@ use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool
 use sea_orm::sqlx::{ConnectOptions, Connection};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// The NOTIFY channel.
 pub const CHANNEL: &str = "amity_events";
@@ -70,6 +72,7 @@ fn now_micros() -> i64 {
 pub struct PgEventBus {
     local: InProcessBus,
     outbound: mpsc::UnboundedSender<Vec<Event>>,
+    connected: watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for PgEventBus {
@@ -84,6 +87,7 @@ pub struct PgBusWorker {
     node: NodeId,
     local: broadcast::Sender<Event>,
     outbound: mpsc::UnboundedReceiver<Vec<Event>>,
+    connected: watch::Sender<bool>,
 }
 
 impl PgEventBus {
@@ -95,13 +99,22 @@ impl PgEventBus {
         })?;
         let local = InProcessBus::new();
         let (outbound, rx) = mpsc::unbounded_channel();
+        let (connected_tx, connected) = watch::channel(false);
         let worker = PgBusWorker {
             options,
             node,
             local: local.sender().clone(),
             outbound: rx,
+            connected: connected_tx,
         };
-        Ok((Self { local, outbound }, worker))
+        Ok((
+            Self {
+                local,
+                outbound,
+                connected,
+            },
+            worker,
+        ))
     }
 }
 
@@ -117,6 +130,10 @@ impl EventBus for PgEventBus {
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.local.subscribe()
+    }
+
+    fn connected(&self) -> watch::Receiver<bool> {
+        self.connected.clone()
     }
 }
 
@@ -161,9 +178,10 @@ impl PgBusWorker {
             node,
             local,
             outbound,
+            connected,
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let listener = tokio::spawn(listen(options.clone(), node, local, stop_rx));
+        let listener = tokio::spawn(listen(options.clone(), node, local, connected, stop_rx));
         publish_loop(&options, node, outbound, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = listener.await;
@@ -244,12 +262,13 @@ async fn listen(
     options: PgConnectOptions,
     node: NodeId,
     local: broadcast::Sender<Event>,
+    connected: watch::Sender<bool>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let options = options.application_name("amity-listener");
     let mut backoff = Duration::from_millis(100);
     loop {
-        let connected = async {
+        let connecting = async {
             let pool = PgPoolOptions::new()
                 .max_connections(1)
                 .max_lifetime(None)
@@ -262,7 +281,7 @@ async fn listen(
         };
         let (pool, mut listener) = tokio::select! {
             _ = stop.changed() => return,
-            result = connected => match result {
+            result = connecting => match result {
                 Ok(ok) => ok,
                 Err(e) => {
                     tracing::warn!(error = %amity_domain::error::chain(&e), retry_in = ?backoff, "event bus: cannot listen");
@@ -276,6 +295,7 @@ async fn listen(
             },
         };
         tracing::info!("event bus: listening for other nodes' events");
+        connected.send_replace(true);
         backoff = Duration::from_millis(100);
         loop {
             let received = tokio::select! {
@@ -291,9 +311,11 @@ async fn listen(
             match received {
                 Ok(Some(notification)) => deliver(node, &local, notification.payload()),
                 Ok(None) => {
-                    // sqlx has already reconnected and listens again; events sent in between
-                    // are lost (a cost in latency only).
-                    tracing::warn!("event bus: the listening connection was lost and restored");
+                    // Events sent until LISTEN is back are lost (a cost in latency only): say
+                    // so at once, and reconnect here rather than inside sqlx, so that the
+                    // moment LISTEN is back is known.
+                    tracing::warn!("event bus: the listening connection was lost; reconnecting");
+                    break;
                 }
                 Err(e) => {
                     tracing::warn!(error = %amity_domain::error::chain(&e), "event bus: listening failed; reconnecting");
@@ -301,6 +323,7 @@ async fn listen(
                 }
             }
         }
+        connected.send_replace(false);
         drop(listener);
         pool.close().await;
     }

@@ -17,6 +17,7 @@ use amity_domain::Result;
 use sea_orm::sqlx::postgres::PgRow;
 use sea_orm::sqlx::sqlite::SqliteRow;
 use sea_orm::sqlx::{self, AssertSqlSafe, FromRow};
+use uuid::Uuid;
 
 pub use crate::recommendations::{
     MY_DEGREE, fan_out, mutual_of_candidates_sql, walk_depth, walk_sql,
@@ -80,6 +81,33 @@ pub fn live_users_sql(users: usize) -> String {
     sql.push(')');
     sql
 }
+
+/// What a graph cache keeps of `owners` owners (their ids are the parameters, three times
+/// over): each row is a kind (0: an edge of the owner's, 1: a user who blocked the owner, 2: a
+/// user the owner dismissed), the owner, the other user, and for edges the state rank,
+/// updated at, metadata and source. [`AdjacencyRow`] is its row.
+pub fn adjacency_sql(owners: usize) -> String {
+    let mut sql = String::from(
+        "SELECT CAST(0 AS SMALLINT), e.user_id, e.friend_id, e.state, e.updated_at, e.metadata, \
+         e.source FROM friend_edges e WHERE e.user_id IN (",
+    );
+    push_placeholders(&mut sql, owners);
+    sql.push_str(
+        ") UNION ALL SELECT CAST(1 AS SMALLINT), b.friend_id, b.user_id, b.state, b.updated_at, \
+         NULL, NULL FROM friend_edges b WHERE b.state = 3 AND b.friend_id IN (",
+    );
+    push_placeholders(&mut sql, owners);
+    sql.push_str(
+        ") UNION ALL SELECT CAST(2 AS SMALLINT), d.user_id, d.dismissed_id, CAST(0 AS SMALLINT), \
+         d.dismissed_at, NULL, NULL FROM dismissed_recommendations d WHERE d.user_id IN (",
+    );
+    push_placeholders(&mut sql, owners);
+    sql.push(')');
+    sql
+}
+
+/// A row of [`adjacency_sql`]: kind, owner, other, state rank, updated at, metadata, source.
+pub type AdjacencyRow = (i16, Uuid, Uuid, i16, i64, Option<String>, Option<String>);
 
 /// `query` with every parameter bound, in order.
 macro_rules! bind_all {

@@ -9,8 +9,9 @@ use amity_domain::messages::DirectMessage;
 use amity_domain::moderation::{AccessStatus, ModerationEntry};
 use amity_domain::notifications::Notification;
 use amity_domain::ports::{
-    EdgeTransaction, FriendStore, LinkTransaction, MessageStore, MessageTransaction,
-    ModerationStore, ModerationTransaction, NotificationStore, SocialLinkStore, Store, UserStore,
+    Adjacency, AdjacentEdge, EdgeTransaction, FriendStore, LinkTransaction, MessageStore,
+    MessageTransaction, ModerationStore, ModerationTransaction, NotificationStore, SocialLinkStore,
+    Store, UserStore,
 };
 use amity_domain::social::Network;
 use amity_domain::time::{from_micros, to_micros};
@@ -23,7 +24,7 @@ use uuid::Uuid;
 
 use crate::Database;
 use crate::convert::{
-    access_from_row, conversation, db_err, message_from_row, metadata_to_text,
+    access_from_row, conversation, db_err, message_from_row, metadata_from_text, metadata_to_text,
     moderation_entry_from_row, notification_from_row, state_from_rank, user_from_row,
     view_from_rows,
 };
@@ -35,6 +36,9 @@ use crate::reads;
 use crate::rows::{EdgeRecord, FriendPageRow, UserRecord, UserRow};
 use crate::sql::Param;
 use crate::transaction::SqlTransaction;
+
+/// Owners per adjacency statement.
+const ADJACENCY_CHUNK: usize = 1000;
 
 /// The domain's store on a SQLite or PostgreSQL [`Database`].
 #[derive(Clone, Debug)]
@@ -320,6 +324,37 @@ impl FriendStore for SqlStore {
         // The other user was checked just before: a missing row is the caller's.
         .map_err(crate::convert::caller_write_err)?;
         Ok(())
+    }
+
+    async fn adjacency(&self, owners: &[UserId]) -> Result<HashMap<UserId, Adjacency>> {
+        let mut all: HashMap<UserId, Adjacency> =
+            owners.iter().map(|o| (*o, Adjacency::default())).collect();
+        // Three parameters per owner; chunks keep every statement well under SQLite's and
+        // PostgreSQL's limits on bound parameters.
+        for chunk in owners.chunks(ADJACENCY_CHUNK) {
+            let ids: Vec<Param> = chunk.iter().map(|o| Param::Uuid(o.as_uuid())).collect();
+            let params: Vec<Param> = [ids.clone(), ids.clone(), ids].concat();
+            let rows: Vec<reads::AdjacencyRow> =
+                reads::fetch_all(&self.db, &reads::adjacency_sql(chunk.len()), &params).await?;
+            for (kind, owner, other, state, updated_at, metadata, source) in rows {
+                let Some(adjacency) = all.get_mut(&UserId::from_uuid(owner)) else {
+                    continue;
+                };
+                let other = UserId::from_uuid(other);
+                match kind {
+                    0 => adjacency.edges.push(AdjacentEdge {
+                        other,
+                        state: state_from_rank(state)?,
+                        updated_at: from_micros(updated_at),
+                        metadata: metadata_from_text(metadata.as_deref()),
+                        source: source.as_deref().and_then(|s| s.parse().ok()),
+                    }),
+                    1 => adjacency.blocked_by.push(other),
+                    _ => adjacency.dismissed.push(other),
+                }
+            }
+        }
+        Ok(all)
     }
 }
 

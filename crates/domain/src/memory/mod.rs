@@ -79,7 +79,7 @@ use crate::messages::DirectMessage;
 use crate::moderation::{AccessStatus, ModerationEntry};
 use crate::notifications::Notification;
 use crate::ports::{
-    EdgeTransaction, FriendStore, LinkTransaction, MessageStore, MessageTransaction,
+    Adjacency, EdgeTransaction, FriendStore, LinkTransaction, MessageStore, MessageTransaction,
     ModerationStore, ModerationTransaction, NotificationStore, SocialLinkStore, Store, UserStore,
 };
 use crate::social::Network;
@@ -399,6 +399,11 @@ impl FriendStore for MemoryStore {
             Ok(())
         })
         .await
+    }
+
+    async fn adjacency(&self, owners: &[UserId]) -> Result<HashMap<UserId, Adjacency>> {
+        self.shared.calls.record("adjacency");
+        Ok(self.snapshot().adjacency(owners))
     }
 }
 

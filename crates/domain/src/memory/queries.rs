@@ -3,7 +3,7 @@
 //! statement gives, in the same order.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
@@ -11,6 +11,7 @@ use super::state::{EdgeRow, State, stored};
 use crate::UserId;
 use crate::accounts::User;
 use crate::friends::{FriendListQuery, FriendPosition, FriendState, FriendView, RecommendationRow};
+use crate::ports::{Adjacency, AdjacentEdge};
 
 /// Listing order: state rank, then most recent change first, then the other user's id
 /// descending (so that the order is total).
@@ -146,6 +147,40 @@ impl State {
             && !blocked_me
             && !self.dismissed.contains_key(&(me, candidate))
             && !banned
+    }
+
+    /// What a graph cache keeps of each owner (every owner present, unknown ones empty).
+    pub(super) fn adjacency(&self, owners: &[UserId]) -> HashMap<UserId, Adjacency> {
+        let mut all: HashMap<UserId, Adjacency> =
+            owners.iter().map(|o| (*o, Adjacency::default())).collect();
+        for (owner, adjacency) in all.iter_mut() {
+            adjacency.edges = self
+                .edges_of(*owner)
+                .map(|(other, edge)| AdjacentEdge {
+                    other,
+                    state: edge.state,
+                    updated_at: edge.updated_at,
+                    metadata: edge.metadata.clone(),
+                    source: edge.source,
+                })
+                .collect();
+            adjacency.dismissed = self
+                .dismissed
+                .keys()
+                .filter(|(who, _)| who == owner)
+                .map(|(_, other)| *other)
+                .collect();
+        }
+        for (owner, edges) in &self.edges {
+            for (other, edge) in edges {
+                if edge.state == FriendState::Blocked
+                    && let Some(adjacency) = all.get_mut(other)
+                {
+                    adjacency.blocked_by.push(*owner);
+                }
+            }
+        }
+        all
     }
 
     /// Users by id in the order of `ids` (unknown ones left out).

@@ -13,8 +13,8 @@ use amity_domain::input::Metadata;
 use amity_domain::memory::MemoryStore;
 use amity_domain::messages::{DirectMessage, DirectMessageService, MessageBody};
 use amity_domain::ports::{
-    EdgeTransaction, EdgeWrite, FoundUsers, FriendStore, MessageStore, MessageTransaction,
-    NewNotification, StoredPair, WriteTransaction,
+    Adjacency, EdgeTransaction, EdgeWrite, FoundUsers, FriendStore, MessageStore,
+    MessageTransaction, NewNotification, StoredPair, WriteTransaction,
 };
 use amity_domain::{DomainError, Fault, Handle, MessageId, Result, UserId};
 use async_trait::async_trait;
@@ -197,6 +197,10 @@ impl FriendStore for Flaky {
         now: DateTime<Utc>,
     ) -> Result<Vec<RecommendationRow>> {
         self.inner.friend_recommendations(me, limit, now).await
+    }
+
+    async fn adjacency(&self, owners: &[UserId]) -> Result<HashMap<UserId, Adjacency>> {
+        self.inner.adjacency(owners).await
     }
 
     async fn dismiss_recommendation(

@@ -224,4 +224,8 @@ impl EventBus for SilentBus {
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.0.subscribe()
     }
+
+    fn connected(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.0.connected()
+    }
 }
