@@ -1,0 +1,615 @@
+//! [`CachedStore`]: every port of the domain over the real store, friend-graph reads served
+//! from memory, writes passed through and invalidated.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+
+use amity_domain::accounts::{NewUser, ProfileChange, User};
+use amity_domain::events::{CachedPart, Event, EventBus};
+use amity_domain::friends::state::FriendState;
+use amity_domain::friends::{FriendCounts, FriendListQuery, FriendView, RecommendationRow};
+use amity_domain::input::Metadata;
+use amity_domain::messages::DirectMessage;
+use amity_domain::moderation::{AccessStatus, ModerationEntry};
+use amity_domain::notifications::Notification;
+use amity_domain::ports::{
+    Adjacency, EdgeTransaction, FriendStore, LinkTransaction, MessageStore, MessageTransaction,
+    ModerationStore, ModerationTransaction, NotificationStore, PresenceStore, SocialLinkStore,
+    Store, UserStore,
+};
+use amity_domain::social::Network;
+use amity_domain::{Handle, MessageId, ModerationEntryId, NodeId, NotificationId, Result, UserId};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rustc_hash::{FxHashMap, FxHashSet};
+use tokio::sync::{broadcast, watch};
+
+use crate::entries::{Graph, Key, Value, profile_weight};
+use crate::tracked::Tracked;
+use crate::versions::{Entries, Origin, Stamp};
+use crate::{CACHE_HITS, CACHE_MISSES, CacheSettings};
+
+/// The cache and where its changes go; shared with the transactions it hands out.
+pub(crate) struct Shared {
+    pub(crate) entries: Entries,
+    bus: Arc<dyn EventBus>,
+    node: NodeId,
+}
+
+impl Shared {
+    /// After `changes` were committed through this node: forgets them here, then tells every
+    /// other node. The one place a write's invalidation goes through.
+    pub(crate) fn changed(&self, changes: &[(UserId, CachedPart)]) {
+        let mut seen: FxHashSet<(UserId, CachedPart)> = FxHashSet::default();
+        let mut events = Vec::new();
+        for &(user, part) in changes {
+            if seen.insert((user, part)) {
+                self.entries
+                    .invalidate(&[key_of(user, part)], Origin::Local);
+                events.push(Event::UserChanged {
+                    origin: self.node,
+                    user,
+                    part,
+                });
+            }
+        }
+        if !events.is_empty() {
+            self.bus.publish(events);
+        }
+    }
+
+    /// Applies one event from the bus.
+    fn apply(&self, event: Event) {
+        match event {
+            Event::UserChanged { origin, user, part } if origin != self.node => {
+                self.entries.invalidate(&[key_of(user, part)], Origin::Bus);
+            }
+            // Going offline sets the last-seen time of the profile.
+            Event::PresenceChanged { user, .. } => self
+                .entries
+                .invalidate(&[Key::Online(user), Key::Profile(user)], Origin::Bus),
+            Event::AccessChanged { user } => {
+                self.entries.invalidate(&[Key::Profile(user)], Origin::Bus)
+            }
+            Event::UserChanged { .. }
+            | Event::NotificationCreated { .. }
+            | Event::DirectMessageSent { .. } => {}
+        }
+    }
+
+    /// Follows the bus until it closes: applies other nodes' changes, and drops everything
+    /// whenever events may have been lost.
+    async fn follow(
+        self: Arc<Self>,
+        mut events: broadcast::Receiver<Event>,
+        mut connected: watch::Receiver<bool>,
+    ) {
+        let mut link_open = true;
+        let mut report = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                changed = connected.changed(), if link_open => match changed {
+                    Ok(()) => {
+                        let up = *connected.borrow_and_update();
+                        tracing::info!(connected = up, "graph cache: the event bus link changed; dropping every entry");
+                        self.entries.reset(up);
+                    }
+                    // The bus can no longer change its mind (a bus inside one process).
+                    Err(_) => link_open = false,
+                },
+                received = events.recv() => match received {
+                    Ok(event) => self.apply(event),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "graph cache: fell behind the event bus; dropping every entry");
+                        self.entries.reset(*connected.borrow());
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = report.tick() => self.entries.report(),
+            }
+        }
+    }
+}
+
+fn key_of(user: UserId, part: CachedPart) -> Key {
+    match part {
+        CachedPart::Edges => Key::Edges(user),
+        CachedPart::Profile => Key::Profile(user),
+    }
+}
+
+/// The graph cache over a store: implements every port, so it stands wherever the store
+/// does. Cheap to clone.
+#[derive(Clone)]
+pub struct CachedStore {
+    pub(crate) inner: Arc<dyn Store>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for CachedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedStore")
+            .field("bytes", &self.shared.entries.weight())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachedStore {
+    /// A cache of `settings`' size over `inner` for node `node`, which publishes its writes on
+    /// `bus`. Run the returned future (spawn it) for as long as the store is used: it follows
+    /// the bus. It subscribes at once, so nothing published after this call is missed.
+    pub fn new(
+        inner: Arc<dyn Store>,
+        bus: Arc<dyn EventBus>,
+        node: NodeId,
+        settings: CacheSettings,
+    ) -> (Self, impl Future<Output = ()> + Send + 'static) {
+        let events = bus.subscribe();
+        let connected = bus.connected();
+        let vouching = *connected.borrow();
+        let shared = Arc::new(Shared {
+            entries: Entries::new(settings.memory_bytes, vouching),
+            bus,
+            node,
+        });
+        let follower = shared.clone().follow(events, connected);
+        (Self { inner, shared }, follower)
+    }
+
+    /// Estimated bytes the entries hold.
+    pub fn weight(&self) -> u64 {
+        self.shared.entries.weight()
+    }
+
+    /// Drops every entry (tests, and an operator's reset).
+    pub fn clear(&self) {
+        let vouching = *self.shared.bus.connected().borrow();
+        self.shared.entries.reset(vouching);
+    }
+
+    /// Kept values of `key(user)` for `users` (each once), and stamps for the others, which the
+    /// caller loads.
+    fn split<T>(
+        &self,
+        users: &[UserId],
+        key: fn(UserId) -> Key,
+        take: fn(Value) -> Option<T>,
+    ) -> (FxHashMap<UserId, T>, Vec<(UserId, Stamp)>) {
+        let mut hits = FxHashMap::default();
+        let mut misses = Vec::new();
+        let mut seen = FxHashSet::default();
+        for &user in users {
+            if !seen.insert(user) {
+                continue;
+            }
+            match self.shared.entries.get(&key(user)).and_then(take) {
+                Some(value) => {
+                    hits.insert(user, value);
+                }
+                None => misses.push((user, self.shared.entries.stamp(user))),
+            }
+        }
+        let kind = key(UserId::from_uuid(Default::default())).kind();
+        if !hits.is_empty() {
+            metrics::counter!(CACHE_HITS, "kind" => kind).increment(hits.len() as u64);
+        }
+        if !misses.is_empty() {
+            metrics::counter!(CACHE_MISSES, "kind" => kind).increment(misses.len() as u64);
+        }
+        (hits, misses)
+    }
+
+    /// The graphs of `users` (unknown users have an empty one).
+    pub(crate) async fn graphs(&self, users: &[UserId]) -> Result<FxHashMap<UserId, Arc<Graph>>> {
+        let (mut found, misses) = self.split(users, Key::Edges, |v| match v {
+            Value::Edges(g) => Some(g),
+            _ => None,
+        });
+        if !misses.is_empty() {
+            let ids: Vec<UserId> = misses.iter().map(|(u, _)| *u).collect();
+            let mut loaded = self.inner.adjacency(&ids).await?;
+            for (user, stamp) in misses {
+                let graph = Arc::new(Graph::new(loaded.remove(&user).unwrap_or_default()));
+                self.shared
+                    .entries
+                    .install(Key::Edges(user), Value::Edges(graph.clone()), stamp);
+                found.insert(user, graph);
+            }
+        }
+        Ok(found)
+    }
+
+    /// One user's graph.
+    pub(crate) async fn graph(&self, user: UserId) -> Result<Arc<Graph>> {
+        let mut graphs = self.graphs(&[user]).await?;
+        Ok(graphs
+            .remove(&user)
+            .unwrap_or_else(|| Arc::new(Graph::new(Adjacency::default()))))
+    }
+
+    /// The profiles of `users` that exist.
+    pub(crate) async fn profiles(&self, users: &[UserId]) -> Result<FxHashMap<UserId, Arc<User>>> {
+        let (mut found, misses) = self.split(users, Key::Profile, |v| match v {
+            Value::Profile(u, _) => Some(u),
+            _ => None,
+        });
+        if !misses.is_empty() {
+            let ids: Vec<UserId> = misses.iter().map(|(u, _)| *u).collect();
+            let mut loaded: FxHashMap<UserId, User> = self
+                .inner
+                .users_by_ids(&ids)
+                .await?
+                .into_iter()
+                .map(|u| (u.id, u))
+                .collect();
+            for (id, stamp) in misses {
+                // Absent users are not kept: a user made later is found by the next read.
+                if let Some(user) = loaded.remove(&id) {
+                    let weight = profile_weight(&user);
+                    let user = Arc::new(user);
+                    self.shared.entries.install(
+                        Key::Profile(id),
+                        Value::Profile(user.clone(), weight),
+                        stamp,
+                    );
+                    found.insert(id, user);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// After a store call (not a transaction) changed these.
+    fn changed(&self, changes: &[(UserId, CachedPart)]) {
+        self.shared.changed(changes);
+    }
+
+    /// Forgets presence (and the profile's last-seen time) of users whose presence this node
+    /// just wrote; other nodes hear of it through the presence events.
+    fn presence_written(&self, users: impl IntoIterator<Item = UserId>) {
+        for user in users {
+            self.shared
+                .entries
+                .invalidate(&[Key::Online(user), Key::Profile(user)], Origin::Local);
+        }
+    }
+}
+
+#[async_trait]
+impl UserStore for CachedStore {
+    async fn insert_user(&self, user: NewUser) -> Result<User> {
+        self.inner.insert_user(user).await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
+        Ok(self
+            .profiles(&[id])
+            .await?
+            .remove(&id)
+            .map(Arc::unwrap_or_clone))
+    }
+
+    async fn user_by_handle(&self, handle: &Handle) -> Result<Option<User>> {
+        self.inner.user_by_handle(handle).await
+    }
+
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>> {
+        Ok(self
+            .profiles(ids)
+            .await?
+            .into_values()
+            .map(Arc::unwrap_or_clone)
+            .collect())
+    }
+
+    async fn credentials_by_handle(
+        &self,
+        handle: &Handle,
+    ) -> Result<Option<(User, Option<String>)>> {
+        self.inner.credentials_by_handle(handle).await
+    }
+
+    async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<Option<User>> {
+        let result = self.inner.update_profile(id, change).await;
+        self.changed(&[(id, CachedPart::Profile)]);
+        result
+    }
+}
+
+#[async_trait]
+impl FriendStore for CachedStore {
+    async fn begin_edges(&self) -> Result<Box<dyn EdgeTransaction>> {
+        Ok(Box::new(Tracked::new(
+            self.inner.begin_edges().await?,
+            self.shared.clone(),
+        )))
+    }
+
+    async fn views_of(
+        &self,
+        viewer: UserId,
+        others: &[UserId],
+    ) -> Result<HashMap<UserId, FriendState>> {
+        let graph = self.graph(viewer).await?;
+        Ok(others
+            .iter()
+            .filter_map(|o| graph.edge(*o).map(|e| (*o, e.state)))
+            .collect())
+    }
+
+    async fn list_friends(
+        &self,
+        owner: UserId,
+        query: &FriendListQuery,
+    ) -> Result<Vec<FriendView>> {
+        let graph = self.graph(owner).await?;
+        self.page(&graph, query).await
+    }
+
+    async fn friend_counts(
+        &self,
+        owner: UserId,
+        visible_at: Option<DateTime<Utc>>,
+    ) -> Result<FriendCounts> {
+        let graph = self.graph(owner).await?;
+        match visible_at {
+            None => Ok(graph.counts),
+            Some(at) => self.visible_counts(&graph, at).await,
+        }
+    }
+
+    async fn set_edge_metadata(
+        &self,
+        owner: UserId,
+        other: UserId,
+        metadata: Option<&Metadata>,
+    ) -> Result<Option<FriendView>> {
+        let result = self.inner.set_edge_metadata(owner, other, metadata).await;
+        self.changed(&[(owner, CachedPart::Edges)]);
+        result
+    }
+
+    async fn friend_ids(&self, user: UserId) -> Result<Vec<UserId>> {
+        Ok(self
+            .graph(user)
+            .await?
+            .friends
+            .iter()
+            .map(|(id, _)| *id)
+            .collect())
+    }
+
+    async fn mutual_friends(
+        &self,
+        a: UserId,
+        b: UserId,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<User>, u32)> {
+        self.mutual(a, b, limit, now).await
+    }
+
+    async fn mutual_friend_counts(
+        &self,
+        viewer: UserId,
+        others: &[UserId],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<UserId, u32>> {
+        self.mutual_counts(viewer, others, now).await
+    }
+
+    async fn friend_recommendations(
+        &self,
+        me: UserId,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RecommendationRow>> {
+        self.recommendations(me, limit, now).await
+    }
+
+    async fn dismiss_recommendation(
+        &self,
+        me: UserId,
+        other: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let result = self.inner.dismiss_recommendation(me, other, at).await;
+        self.changed(&[(me, CachedPart::Edges)]);
+        result
+    }
+
+    async fn adjacency(&self, owners: &[UserId]) -> Result<HashMap<UserId, Adjacency>> {
+        self.inner.adjacency(owners).await
+    }
+}
+
+#[async_trait]
+impl ModerationStore for CachedStore {
+    async fn begin_moderation(&self) -> Result<Box<dyn ModerationTransaction>> {
+        Ok(Box::new(Tracked::new(
+            self.inner.begin_moderation().await?,
+            self.shared.clone(),
+        )))
+    }
+
+    async fn access_status(&self, user: UserId) -> Result<Option<AccessStatus>> {
+        self.inner.access_status(user).await
+    }
+
+    async fn moderation_log(
+        &self,
+        before: Option<ModerationEntryId>,
+        limit: u32,
+    ) -> Result<Vec<ModerationEntry>> {
+        self.inner.moderation_log(before, limit).await
+    }
+
+    async fn moderation_targets_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(ModerationEntryId, UserId, DateTime<Utc>)>> {
+        self.inner.moderation_targets_since(since).await
+    }
+}
+
+#[async_trait]
+impl NotificationStore for CachedStore {
+    async fn list_notifications(
+        &self,
+        recipient: UserId,
+        after: Option<NotificationId>,
+        limit: u32,
+    ) -> Result<Vec<Notification>> {
+        self.inner.list_notifications(recipient, after, limit).await
+    }
+
+    async fn mark_notifications_read(
+        &self,
+        recipient: UserId,
+        ids: &[NotificationId],
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        self.inner.mark_notifications_read(recipient, ids, at).await
+    }
+
+    async fn delete_notifications(&self, recipient: UserId, ids: &[NotificationId]) -> Result<u64> {
+        self.inner.delete_notifications(recipient, ids).await
+    }
+
+    async fn notifications_by_ids(&self, ids: &[NotificationId]) -> Result<Vec<Notification>> {
+        self.inner.notifications_by_ids(ids).await
+    }
+}
+
+#[async_trait]
+impl MessageStore for CachedStore {
+    /// Messages change nothing the cache keeps.
+    async fn begin_messages(&self) -> Result<Box<dyn MessageTransaction>> {
+        self.inner.begin_messages().await
+    }
+
+    async fn direct_messages(
+        &self,
+        a: UserId,
+        b: UserId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<DirectMessage>> {
+        self.inner.direct_messages(a, b, before, limit).await
+    }
+
+    async fn direct_messages_by_ids(&self, ids: &[MessageId]) -> Result<Vec<DirectMessage>> {
+        self.inner.direct_messages_by_ids(ids).await
+    }
+}
+
+#[async_trait]
+impl SocialLinkStore for CachedStore {
+    async fn begin_links(&self) -> Result<Box<dyn LinkTransaction>> {
+        Ok(Box::new(Tracked::new(
+            self.inner.begin_links().await?,
+            self.shared.clone(),
+        )))
+    }
+
+    async fn user_by_external(&self, network: Network, external_id: &str) -> Result<Option<User>> {
+        self.inner.user_by_external(network, external_id).await
+    }
+
+    async fn external_id_of(&self, user: UserId, network: Network) -> Result<Option<String>> {
+        self.inner.external_id_of(user, network).await
+    }
+}
+
+#[async_trait]
+impl PresenceStore for CachedStore {
+    async fn register_node(&self, node: NodeId, now: DateTime<Utc>) -> Result<()> {
+        self.inner.register_node(node, now).await
+    }
+
+    async fn heartbeat(&self, node: NodeId, now: DateTime<Utc>) -> Result<bool> {
+        self.inner.heartbeat(node, now).await
+    }
+
+    async fn connect(
+        &self,
+        node: NodeId,
+        user: UserId,
+        now: DateTime<Utc>,
+        live_after: DateTime<Utc>,
+    ) -> Result<bool> {
+        let result = self.inner.connect(node, user, now, live_after).await;
+        self.presence_written([user]);
+        result
+    }
+
+    async fn disconnect(
+        &self,
+        node: NodeId,
+        user: UserId,
+        now: DateTime<Utc>,
+        live_after: DateTime<Utc>,
+    ) -> Result<bool> {
+        let result = self.inner.disconnect(node, user, now, live_after).await;
+        self.presence_written([user]);
+        result
+    }
+
+    async fn deregister_node(
+        &self,
+        node: NodeId,
+        now: DateTime<Utc>,
+        live_after: DateTime<Utc>,
+    ) -> Result<Vec<UserId>> {
+        let offline = self.inner.deregister_node(node, now, live_after).await?;
+        self.presence_written(offline.iter().copied());
+        Ok(offline)
+    }
+
+    async fn sweep_dead_nodes(
+        &self,
+        live_after: DateTime<Utc>,
+    ) -> Result<Vec<(UserId, DateTime<Utc>)>> {
+        let offline = self.inner.sweep_dead_nodes(live_after).await?;
+        self.presence_written(offline.iter().map(|(u, _)| *u));
+        Ok(offline)
+    }
+
+    async fn online_among(
+        &self,
+        users: &[UserId],
+        live_after: DateTime<Utc>,
+    ) -> Result<HashSet<UserId>> {
+        let (found, misses) = self.split(users, Key::Online, |v| match v {
+            Value::Online(o) => Some(o),
+            _ => None,
+        });
+        let mut online: HashSet<UserId> = found
+            .into_iter()
+            .filter(|(_, o)| *o)
+            .map(|(u, _)| u)
+            .collect();
+        if !misses.is_empty() {
+            let ids: Vec<UserId> = misses.iter().map(|(u, _)| *u).collect();
+            let live = self.inner.online_among(&ids, live_after).await?;
+            for (user, stamp) in misses {
+                let is_online = live.contains(&user);
+                self.shared
+                    .entries
+                    .install(Key::Online(user), Value::Online(is_online), stamp);
+                if is_online {
+                    online.insert(user);
+                }
+            }
+        }
+        Ok(online)
+    }
+}
+
+#[async_trait]
+impl Store for CachedStore {
+    async fn is_ready(&self) -> bool {
+        self.inner.is_ready().await
+    }
+}
