@@ -4,6 +4,8 @@
 //! without waiting for the bus, warm reads that cost no store call, and a bus that loses its
 //! link.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
