@@ -34,11 +34,12 @@
 //! database) are seen once their entries are evicted or the node restarts; the command line's
 //! bans and role changes reach nodes as [`Event::AccessChanged`](amity_domain::events::Event::AccessChanged), which this cache follows.
 //!
-//! Layout: `entries` (the kept values and their weights), `versions` (the cache proper:
+//! Layout: [`audit`] (the cache checked against its store), `entries` (the kept values and their weights), `versions` (the cache proper:
 //! install, invalidate, drop all), [`store`] (the decorator), [`tracked`] (transactions that
 //! invalidate on commit), `reads` (pages, counts, mutual friends and recommendations computed
 //! from entries).
 
+pub mod audit;
 mod entries;
 mod reads;
 pub mod store;

@@ -282,12 +282,11 @@ impl UserStore for CachedStore {
         self.inner.insert_user(user).await
     }
 
+    /// From the store: one's own account (`me`, sign-in flows) is read fresh, so that an
+    /// account removed even behind the server's back is gone at once; lists and pages use the
+    /// cached profiles.
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
-        Ok(self
-            .profiles(&[id])
-            .await?
-            .remove(&id)
-            .map(Arc::unwrap_or_clone))
+        self.inner.user_by_id(id).await
     }
 
     async fn user_by_handle(&self, handle: &Handle) -> Result<Option<User>> {

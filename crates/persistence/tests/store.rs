@@ -341,11 +341,11 @@ async fn bans_are_cached_per_session_and_forgotten_on_change_or_when_the_log_sho
 
     // ...which the poll of the moderation log does, waking the watchers.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let poll = tokio::spawn(
-        access
-            .clone()
-            .poll_log(std::time::Duration::from_millis(20), stop_rx),
-    );
+    let poll = tokio::spawn(access.clone().poll_log(
+        std::time::Duration::from_millis(20),
+        stop_rx,
+        std::sync::Arc::new(amity_domain::events::InProcessBus::new()),
+    ));
     tokio::time::timeout(std::time::Duration::from_secs(5), watch.changed())
         .await
         .expect("the poll wakes the watcher");

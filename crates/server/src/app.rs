@@ -4,6 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use amity_cache::CachedStore;
 use amity_domain::NodeId;
 use amity_domain::accounts::AccountService;
 use amity_domain::events::{EventBus, InProcessBus};
@@ -142,6 +143,8 @@ pub struct App {
     /// Following access changes (and polling the log on SQLite), sweeping the rate limits.
     background_tasks: Vec<JoinHandle<()>>,
     bus: NodeBus,
+    /// The graph cache, when it has memory.
+    pub cache: Option<CachedStore>,
 }
 
 impl std::fmt::Debug for App {
@@ -165,14 +168,25 @@ impl App {
             .context("configuring the Facebook and Steam clients")?;
         let db = open_database(settings).await?;
         let node = NodeId::new();
-        let sql = SqlStore::new(db.clone());
-        let store: Arc<dyn Store> = Arc::new(sql.clone());
 
         // PostgreSQL: events cross nodes through LISTEN/NOTIFY. SQLite: one process, one bus.
         let mut node_bus = NodeBus::open(settings, &db, node)?;
         let bus = node_bus.bus.clone();
+        // Every service reads and writes through the graph cache (when it has memory), so
+        // that every write invalidates it in one place.
+        let sql: Arc<dyn Store> = Arc::new(SqlStore::new(db.clone()));
+        let mut background_tasks = Vec::new();
+        let (store, cache): (Arc<dyn Store>, _) = if settings.cache().enabled() {
+            let (cache, follower) = CachedStore::new(sql, bus.clone(), node, settings.cache());
+            background_tasks.push(tokio::spawn(
+                follower.instrument(tracing::info_span!("cache", %node)),
+            ));
+            (Arc::new(cache.clone()), Some(cache))
+        } else {
+            (sql, None)
+        };
         let presence = PresenceService::new(
-            Arc::new(sql),
+            store.clone(),
             bus.clone(),
             clock.clone(),
             node,
@@ -204,7 +218,7 @@ impl App {
         let (stop, stopped) = watch::channel(false);
         // Bans and role changes reach this node's cache and websockets through the bus; on
         // SQLite, changes the command line made arrive by polling the moderation log.
-        let mut background_tasks = vec![
+        background_tasks.extend([
             tokio::spawn(
                 services
                     .access
@@ -213,14 +227,13 @@ impl App {
                     .instrument(tracing::info_span!("access", %node)),
             ),
             tokio::spawn(sweep_rate_limits(edge.clone())),
-        ];
+        ]);
         if db.backend() == Backend::Sqlite {
-            background_tasks.push(tokio::spawn(
-                services
-                    .access
-                    .clone()
-                    .poll_log(MODERATION_POLL, stopped.clone()),
-            ));
+            background_tasks.push(tokio::spawn(services.access.clone().poll_log(
+                MODERATION_POLL,
+                stopped.clone(),
+                bus.clone(),
+            )));
         }
         node_bus.start();
         let presence_task = {
@@ -238,7 +251,12 @@ impl App {
                 }
             })
         };
-        tracing::info!(%node, bus = if node_bus.is_shared() { "postgres" } else { "in-process" }, "node started");
+        tracing::info!(
+            %node,
+            bus = if node_bus.is_shared() { "postgres" } else { "in-process" },
+            cache_mb = settings.cache_memory_mb,
+            "node started"
+        );
 
         let schema =
             amity_graphql::build_schema(services.clone(), edge.clone(), settings.introspection);
@@ -261,6 +279,7 @@ impl App {
             hub_task,
             background_tasks,
             bus: node_bus,
+            cache,
         })
     }
 
@@ -387,6 +406,16 @@ impl RunningServer {
     /// The edge of this node (its limits and the state they keep).
     pub fn edge(&self) -> Option<&Arc<Edge>> {
         self.app.as_ref().map(|a| &a.app.edge)
+    }
+
+    /// The graph cache of this node, if it has one (tests compare it with the database).
+    pub fn cache(&self) -> Option<&CachedStore> {
+        self.app.as_ref().and_then(|a| a.app.cache.as_ref())
+    }
+
+    /// The node's database.
+    pub fn database(&self) -> Option<&Database> {
+        self.app.as_ref().map(|a| &a.app.db)
     }
 
     /// Stops accepting, closes websockets, records presence, waits for requests in flight,

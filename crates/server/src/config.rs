@@ -107,6 +107,9 @@ pub struct Settings {
     /// After SIGTERM or SIGINT, how long requests in flight may take before the process
     /// exits anyway, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// Memory for the graph cache (friend lists, profiles, presence), in MiB; 0 turns it off
+    /// and every read goes to the database.
+    pub cache_memory_mb: u64,
 }
 
 impl Default for Settings {
@@ -156,6 +159,7 @@ impl Default for Settings {
                 .unwrap_or(u32::MAX),
             max_connections_per_user: u32::try_from(websockets.max_per_user).unwrap_or(u32::MAX),
             shutdown_grace_ms: 10_000,
+            cache_memory_mb: amity_cache::DEFAULT_MEMORY_MB,
         }
     }
 }
@@ -431,6 +435,11 @@ impl Settings {
             timeout: Duration::from_millis(self.import_timeout_ms),
             ..amity_importers::ImporterSettings::default()
         }
+    }
+
+    /// The graph cache's budget.
+    pub fn cache(&self) -> amity_cache::CacheSettings {
+        amity_cache::CacheSettings::megabytes(self.cache_memory_mb)
     }
 
     /// Token lifetime.

@@ -39,6 +39,7 @@ fn handle() -> Option<&'static PrometheusHandle> {
                 Ok(handle) => {
                     amity_graphql::observe::describe();
                     amity_persistence::describe_metrics();
+                    amity_cache::describe_metrics();
                     describe_gauge!(
                         DB_POOL_CONNECTIONS,
                         Unit::Count,

@@ -180,9 +180,15 @@ impl AccessControl {
     }
 
     /// Polls the audit log every `every` for changes made by another process on the same
-    /// database (the command line, when there is no shared bus), forgetting their targets.
+    /// database (the command line, when there is no shared bus), forgetting their targets and
+    /// announcing them on `bus` as [`Event::AccessChanged`] (for this node's other caches).
     /// Runs until `stop` turns true.
-    pub async fn poll_log(self, every: Duration, mut stop: watch::Receiver<bool>) {
+    pub async fn poll_log(
+        self,
+        every: Duration,
+        mut stop: watch::Receiver<bool>,
+        bus: Arc<dyn crate::events::EventBus>,
+    ) {
         let mut since = self.clock.now();
         let mut seen: HashSet<ModerationEntryId> = HashSet::new();
         let mut ticker = tokio::time::interval(every);
@@ -203,13 +209,16 @@ impl AccessControl {
                 Ok(entries) => {
                     let mut newest = since;
                     let mut current = HashSet::with_capacity(entries.len());
+                    let mut changed = Vec::new();
                     for (id, target, at) in entries {
                         if !seen.contains(&id) {
                             self.forget(target);
+                            changed.push(Event::AccessChanged { user: target });
                         }
                         current.insert(id);
                         newest = newest.max(at);
                     }
+                    bus.publish(changed);
                     // Entries older than the window are never returned again.
                     seen = current;
                     since = newest;

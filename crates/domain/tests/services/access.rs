@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use amity_domain::accounts::Role;
-use amity_domain::events::EventBus;
+use amity_domain::events::{Event, EventBus};
 use amity_domain::memory::MemoryStore;
 use amity_domain::moderation::{
     AccessControl, AccessDenied, AccessStatus, Actor, ModerationEntry, ModerationService,
@@ -217,7 +217,12 @@ async fn the_log_poll_sees_a_ban_made_by_another_process() {
     let u = w.user("ann").await;
     let access = AccessControl::new(w.store.clone(), w.clock.clone());
     let (stop, stopped) = watch::channel(false);
-    let poll = tokio::spawn(access.clone().poll_log(Duration::from_secs(1), stopped));
+    let mut announced = w.bus.subscribe();
+    let poll = tokio::spawn(access.clone().poll_log(
+        Duration::from_secs(1),
+        stopped,
+        w.bus.clone(),
+    ));
     let issued = w.clock.now() - minutes(1);
     assert_eq!(access.admit(u.id, issued).await.unwrap(), Ok(Role::User));
 
@@ -242,6 +247,11 @@ async fn the_log_poll_sees_a_ban_made_by_another_process() {
     tokio::time::timeout(Duration::from_secs(5), watch.changed())
         .await
         .expect("the poll forgets the banned user within a tick");
+    assert_eq!(
+        announced.recv().await.unwrap(),
+        Event::AccessChanged { user: u.id },
+        "and announces it to the node's caches"
+    );
     assert!(matches!(
         access.admit(u.id, issued).await.unwrap(),
         Err(AccessDenied::Banned(_))
