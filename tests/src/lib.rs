@@ -74,6 +74,16 @@ impl TestNode {
         user
     }
 
+    /// The node's graph cache (fails the test if it runs without one).
+    pub fn cache(&self) -> amity_cache::CachedStore {
+        self.server
+            .as_ref()
+            .unwrap()
+            .cache()
+            .expect("a cache")
+            .clone()
+    }
+
     /// Stops the node gracefully.
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
@@ -214,6 +224,16 @@ impl TestServer {
         )
         .await
         .unwrap_or_else(|_| panic!("{} still has more than {at_most} websockets", user.handle));
+    }
+
+    /// The server's graph cache (fails the test if it runs without one).
+    pub fn cache(&self) -> amity_cache::CachedStore {
+        self.server
+            .as_ref()
+            .unwrap()
+            .cache()
+            .expect("a cache")
+            .clone()
     }
 
     /// Starts another node on the same database and settings.

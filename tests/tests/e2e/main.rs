@@ -4,6 +4,7 @@
 
 mod accounts;
 mod bench;
+mod cache;
 mod chaos;
 mod clients;
 mod contract;
