@@ -53,6 +53,13 @@ pub enum Command {
     /// Hostile requests (deep literals and variables, fragment bombs, huge documents, a
     /// password flood): how fast each is refused, and what others see meanwhile.
     Attack(AttackArgs),
+    /// Nakama, for comparison: the same graph and load workloads through a running Nakama
+    /// server's REST API, and any server's idle memory.
+    Nakama {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::nakama::NakamaCommand,
+    },
 }
 
 /// Options of `attack`.

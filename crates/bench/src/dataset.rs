@@ -68,15 +68,15 @@ impl Manifest {
     }
 }
 
-/// A generated graph, before loading.
-struct Graph {
-    degrees: Vec<u32>,
-    friendships: Vec<(u32, u32)>,
-    at_limit: Vec<u32>,
+/// A generated graph, before loading (also redrawn by `nakama setup`, which needs its edges).
+pub(crate) struct Graph {
+    pub(crate) degrees: Vec<u32>,
+    pub(crate) friendships: Vec<(u32, u32)>,
+    pub(crate) at_limit: Vec<u32>,
 }
 
 /// Draws the graph: log-normal degrees with spread `sigma` around `median`, capped at `max`.
-fn draw(users: u32, median: u32, sigma: f64, max: u32, rng: &mut StdRng) -> Graph {
+pub(crate) fn draw(users: u32, median: u32, sigma: f64, max: u32, rng: &mut StdRng) -> Graph {
     let n = users as usize;
     let targets: Vec<u32> = (0..n)
         .map(|_| {

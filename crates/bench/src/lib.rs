@@ -15,7 +15,9 @@
 //!   connections for a given time;
 //! - `baseline friends|recommendations`: the same SQL without the server;
 //! - `dataset generate`, `graph recommendations`: a generated graph and latency on it;
-//! - `attack`: hostile requests, how fast each is refused and what others see meanwhile.
+//! - `attack`: hostile requests, how fast each is refused and what others see meanwhile;
+//! - `nakama setup|load ...|idle-rss`: the same graph and load workloads against a running
+//!   Nakama server's REST API, for comparison.
 //!
 //! Layout:
 //! - [`cli`]: the command line (clap derive);
@@ -34,7 +36,8 @@
 //!   [`baseline`] is the private `driver` module);
 //! - [`baseline`]: the same reads' SQL through a plain sqlx pool (what the database alone does);
 //! - [`server_process`]: the server's memory, read from `/proc`;
-//! - [`attack`]: the hostile requests.
+//! - [`attack`]: the hostile requests;
+//! - [`nakama`]: Nakama's REST API, its setup and its loads.
 
 pub mod attack;
 pub mod baseline;
@@ -44,6 +47,7 @@ pub mod dataset;
 mod driver;
 pub mod graph;
 pub mod load;
+pub mod nakama;
 pub mod progress;
 pub mod realtime;
 pub mod report;
@@ -87,6 +91,10 @@ pub async fn run(command: Command) -> anyhow::Result<(Report, PathBuf)> {
         Command::Attack(args) => {
             let output = args.common.output.clone();
             Ok((attack::run(args).await?, output))
+        }
+        Command::Nakama { command } => {
+            let output = command.output().to_owned();
+            Ok((nakama::run(command).await?, output))
         }
     }
 }
