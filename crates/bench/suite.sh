@@ -55,7 +55,22 @@ run() { # name, then the amity-bench arguments
   echo "== $name"
   "$BIN/amity-bench" "$@" --output "$OUT/$name.json"
 }
+transactions() { # committed and rolled-back transactions of the benchmark database so far
+  if [ "$BACKEND" = postgres ]; then
+    psql "$PG_ADMIN_URL" -Atc "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'amity_bench_nakama'"
+  else echo 0; fi
+}
+XACTS=$(transactions)
 run friends load friends --url "$URL" --manifest "$OUT/dataset.json" --connections 64 --duration "$SECS"
+if [ "$BACKEND" = postgres ]; then
+  # pg_stat_database is updated when a backend's transaction ends (and at most every second
+  # or so for idle ones): let it settle. Warm-up requests count as transactions but not as
+  # pages, so the figure errs high.
+  sleep 2
+  PAGES=$(jq '.figures.requests' "$OUT/friends.json")
+  echo "database transactions during the friends load: $(( $(transactions) - XACTS )) for $PAGES pages" \
+    "($(jq -n "($(transactions) - $XACTS) / $PAGES") per page)"
+fi
 run friends-general-path load friends-general-path --url "$URL" --manifest "$OUT/dataset.json" --connections 64 --duration "$SECS"
 run recommendations load recommendations --url "$URL" --manifest "$OUT/dataset.json" --connections 64 --duration "$SECS"
 run recommendations-8 load recommendations --url "$URL" --manifest "$OUT/dataset.json" --connections 8 --duration "$SECS"
