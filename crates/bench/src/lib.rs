@@ -53,6 +53,7 @@ pub mod realtime;
 pub mod report;
 pub mod server_process;
 pub mod setup;
+pub mod shape;
 pub mod stats;
 pub mod ws;
 

@@ -278,6 +278,23 @@ async fn send_accept(args: SendAcceptArgs) -> anyhow::Result<Report> {
 /// distinct users of the pool, drawn at random, so calls of different callers share targets and
 /// callers are also each other's targets (an ask meets the other side's ask and becomes a
 /// friendship). Throughput is invites (ids sent) per second.
+/// Draws `want` users at random among `n`, none already in `asked` (which records them).
+pub(crate) fn draw_targets(
+    rng: &mut StdRng,
+    asked: &mut HashSet<usize>,
+    want: usize,
+    n: usize,
+) -> Vec<usize> {
+    let mut targets = Vec::with_capacity(want);
+    while targets.len() < want {
+        let t = rng.random_range(0..n);
+        if asked.insert(t) {
+            targets.push(t);
+        }
+    }
+    targets
+}
+
 async fn invites(args: InvitesArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(
         args.load.connections <= args.users,
@@ -331,13 +348,11 @@ async fn invites(args: InvitesArgs) -> anyhow::Result<Report> {
                         return tally;
                     }
                     let want = batch.min(per_caller + 1 - asked.len());
-                    let mut targets = Vec::with_capacity(want);
-                    while targets.len() < want {
-                        let t = rng.random_range(0..accounts.len());
-                        if asked.insert(t) {
-                            targets.push(accounts[t].id.as_str());
-                        }
-                    }
+                    let targets: Vec<&str> =
+                        draw_targets(&mut rng, &mut asked, want, accounts.len())
+                            .into_iter()
+                            .map(|t| accounts[t].id.as_str())
+                            .collect();
                     let result = add_friends(
                         &client,
                         &accounts[caller],

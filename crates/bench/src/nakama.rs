@@ -26,9 +26,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::Shape;
 use crate::report::Report;
 use crate::server_process::Server;
+use crate::shape::Shape;
 use crate::stats::ErrorTally;
 
 /// What `amity-bench nakama` does.

@@ -34,7 +34,7 @@
 //! database) are seen once their entries are evicted or the node restarts; the command line's
 //! bans and role changes reach nodes as [`Event::AccessChanged`](amity_domain::events::Event::AccessChanged), which this cache follows.
 //!
-//! Layout: [`audit`] (the cache checked against its store), `entries` (the kept values and their weights), `versions` (the cache proper:
+//! Layout: [`audit`] (the cache checked against its store), `entries` (the kept values and their weights), `shared` (the entries and where changes go, shared with transactions), `versions` (the cache proper:
 //! install, invalidate, drop all), [`store`] (the decorator), [`tracked`] (transactions that
 //! invalidate on commit), `reads` (pages, counts, mutual friends and recommendations computed
 //! from entries).
@@ -42,6 +42,7 @@
 pub mod audit;
 mod entries;
 mod reads;
+mod shared;
 pub mod store;
 pub mod tracked;
 mod versions;

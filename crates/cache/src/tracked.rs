@@ -21,7 +21,7 @@ use amity_domain::{Handle, Result, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::store::Shared;
+use crate::shared::Shared;
 
 /// A store transaction that invalidates what it changed when it commits.
 pub struct Tracked<T: ?Sized> {

@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
 use super::client::{FriendPage, FriendState, FriendsOfFriendsPage, NakamaClient, Session, state};
@@ -400,13 +400,11 @@ async fn invites(args: NakamaInvitesArgs) -> anyhow::Result<Report> {
                         return tally;
                     }
                     let want = batch.min(per_caller + 1 - asked.len());
-                    let mut targets = Vec::with_capacity(want);
-                    while targets.len() < want {
-                        let t = rng.random_range(0..sessions.len());
-                        if asked.insert(t) {
-                            targets.push(sessions[t].user_id.as_str());
-                        }
-                    }
+                    let targets: Vec<&str> =
+                        crate::load::draw_targets(&mut rng, &mut asked, want, sessions.len())
+                            .into_iter()
+                            .map(|t| sessions[t].user_id.as_str())
+                            .collect();
                     let result = client.add_friends(&sessions[caller].token, &targets);
                     if tally.time(result).await.is_some() {
                         tally.units += targets.len() as u64;
