@@ -27,7 +27,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::cli::{BaselineArgs, BaselineCommand};
-use crate::dataset::Manifest;
+use crate::dataset::{Manifest, first_users};
 use crate::driver::{Clock, Run, Tally};
 use crate::report::Report;
 
@@ -156,11 +156,11 @@ async fn baseline(args: BaselineArgs, workload: Workload) -> anyhow::Result<Repo
     let db = Database::connect_with_pool(&args.database_url, args.pool_size)
         .await
         .context("opening the database (--database-url)")?;
-    let handles: Vec<&String> = manifest
-        .ordinary
-        .iter()
-        .take(args.users.unwrap_or(args.connections) as usize)
-        .collect();
+    let handles = first_users(
+        &manifest.ordinary,
+        args.users.unwrap_or(args.connections),
+        &args.manifest,
+    )?;
     let mut users = Vec::with_capacity(handles.len());
     for handle in &handles {
         let found: Vec<(Uuid,)> = reads::fetch_all(

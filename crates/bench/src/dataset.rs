@@ -68,6 +68,22 @@ impl Manifest {
     }
 }
 
+/// The first `n` of a manifest's `ordinary` users: who a read workload signs in as (one per
+/// connection, taken in turn when there are fewer). Fails when there is none.
+pub(crate) fn first_users<'a>(
+    ordinary: &'a [String],
+    n: u32,
+    manifest: &Path,
+) -> anyhow::Result<Vec<&'a String>> {
+    let handles: Vec<&String> = ordinary.iter().take(n as usize).collect();
+    anyhow::ensure!(
+        !handles.is_empty(),
+        "the manifest {} lists no ordinary users",
+        manifest.display()
+    );
+    Ok(handles)
+}
+
 /// A generated graph, before loading (also redrawn by `nakama setup`, which needs its edges).
 pub(crate) struct Graph {
     pub(crate) degrees: Vec<u32>,

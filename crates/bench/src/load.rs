@@ -24,7 +24,7 @@ use serde_json::json;
 
 use crate::cli::{InvitesArgs, LoadArgs, LoadCommand, ReadLoadArgs, SendAcceptArgs};
 use crate::client::{Account, GraphqlClient, RequestError};
-use crate::dataset::Manifest;
+use crate::dataset::{Manifest, first_users};
 use crate::driver::{Clock, Measured, Run, Tally};
 use crate::progress::Progress;
 use crate::report::Report;
@@ -120,16 +120,11 @@ async fn read_load(args: ReadLoadArgs, workload: ReadWorkload) -> anyhow::Result
     let manifest = Manifest::read(&args.manifest)?;
     let client = GraphqlClient::for_url(&args.load.common.url)?;
     let run = Run::start(workload.name(), "requests");
-    let handles: Vec<&String> = manifest
-        .ordinary
-        .iter()
-        .take(args.users.unwrap_or(args.load.connections) as usize)
-        .collect();
-    anyhow::ensure!(
-        !handles.is_empty(),
-        "the manifest {} lists no ordinary users",
-        args.manifest.display()
-    );
+    let handles = first_users(
+        &manifest.ordinary,
+        args.users.unwrap_or(args.load.connections),
+        &args.manifest,
+    )?;
     let mut progress = Progress::new("signing in data-set users", handles.len() as u64);
     let tokens: Vec<String> = futures::stream::iter(handles)
         .map(|handle| client.sign_in(handle, &manifest.password))

@@ -222,7 +222,9 @@ impl CachedStore {
         let their_graphs = self.graphs(&mine).await?;
 
         // Count, over my friends' FRIEND edges, everyone they reach who may be recommended.
-        let mut counted: FxHashMap<UserId, (u32, DateTime<Utc>)> = FxHashMap::default();
+        let reach: usize = their_graphs.values().map(|g| g.friends.len()).sum();
+        let mut counted: FxHashMap<UserId, (u32, DateTime<Utc>)> =
+            FxHashMap::with_capacity_and_hasher(reach, Default::default());
         for m in &mine {
             let Some(graph) = their_graphs.get(m) else {
                 continue;

@@ -73,12 +73,6 @@ impl CachedStore {
         self.shared.entries.weight()
     }
 
-    /// Drops every entry (tests, and an operator's reset).
-    pub fn clear(&self) {
-        let vouching = *self.shared.bus.connected().borrow();
-        self.shared.entries.reset(vouching);
-    }
-
     /// Kept values of `key(user)` for `users` (each once), and stamps for the others, which the
     /// caller loads.
     fn split<T>(
@@ -101,7 +95,9 @@ impl CachedStore {
                 None => misses.push((user, self.shared.entries.stamp(user))),
             }
         }
-        let kind = key(UserId::from_uuid(Default::default())).kind();
+        let Some(kind) = users.first().map(|u| key(*u).kind()) else {
+            return (hits, misses);
+        };
         if !hits.is_empty() {
             metrics::counter!(CACHE_HITS, "kind" => kind).increment(hits.len() as u64);
         }
@@ -176,13 +172,14 @@ impl CachedStore {
         self.shared.changed(changes);
     }
 
-    /// Forgets presence (and the profile's last-seen time) of users whose presence this node
-    /// just wrote; other nodes hear of it through the presence events.
-    fn presence_written(&self, users: impl IntoIterator<Item = UserId>) {
+    /// Forgets the presence of users whose presence this node just wrote, and their profile
+    /// too when they may have gone offline (which sets the last-seen time); other nodes hear of
+    /// it through the presence events.
+    fn presence_written(&self, users: impl IntoIterator<Item = UserId>, offline: bool) {
         for user in users {
-            self.shared
-                .entries
-                .invalidate(&[Key::Online(user), Key::Profile(user)], Origin::Local);
+            let keys = [Key::Online(user), Key::Profile(user)];
+            let keys = if offline { &keys[..] } else { &keys[..1] };
+            self.shared.entries.invalidate(keys, Origin::Local);
         }
     }
 }
@@ -450,7 +447,7 @@ impl PresenceStore for CachedStore {
         live_after: DateTime<Utc>,
     ) -> Result<bool> {
         let result = self.inner.connect(node, user, now, live_after).await;
-        self.presence_written([user]);
+        self.presence_written([user], false);
         result
     }
 
@@ -462,7 +459,7 @@ impl PresenceStore for CachedStore {
         live_after: DateTime<Utc>,
     ) -> Result<bool> {
         let result = self.inner.disconnect(node, user, now, live_after).await;
-        self.presence_written([user]);
+        self.presence_written([user], true);
         result
     }
 
@@ -473,7 +470,7 @@ impl PresenceStore for CachedStore {
         live_after: DateTime<Utc>,
     ) -> Result<Vec<UserId>> {
         let offline = self.inner.deregister_node(node, now, live_after).await?;
-        self.presence_written(offline.iter().copied());
+        self.presence_written(offline.iter().copied(), true);
         Ok(offline)
     }
 
@@ -482,7 +479,7 @@ impl PresenceStore for CachedStore {
         live_after: DateTime<Utc>,
     ) -> Result<Vec<(UserId, DateTime<Utc>)>> {
         let offline = self.inner.sweep_dead_nodes(live_after).await?;
-        self.presence_written(offline.iter().map(|(u, _)| *u));
+        self.presence_written(offline.iter().map(|(u, _)| *u), true);
         Ok(offline)
     }
 

@@ -150,16 +150,11 @@ async fn read_load(args: NakamaReadArgs, workload: ReadWorkload) -> anyhow::Resu
         );
     }
     let run = Run::start(workload.name(), "requests");
-    let handles: Vec<&String> = manifest
-        .ordinary
-        .iter()
-        .take(args.users.unwrap_or(args.load.connections) as usize)
-        .collect();
-    anyhow::ensure!(
-        !handles.is_empty(),
-        "the manifest {} lists no ordinary users",
-        args.manifest.display()
-    );
+    let handles = crate::dataset::first_users(
+        &manifest.ordinary,
+        args.users.unwrap_or(args.load.connections),
+        &args.manifest,
+    )?;
     let must_last = i64::from(args.warmup) + i64::from(args.load.duration) + 120;
     let tokens = tokens_for(
         &client,
