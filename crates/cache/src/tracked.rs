@@ -50,6 +50,14 @@ impl<T: WriteTransaction + ?Sized> WriteTransaction for Tracked<T> {
         self.inner.lock_users(ids).await
     }
 
+    async fn find_and_lock_users(
+        &mut self,
+        ids: &[UserId],
+        handles: &[Handle],
+    ) -> Result<FoundUsers> {
+        self.inner.find_and_lock_users(ids, handles).await
+    }
+
     async fn pairs(
         &mut self,
         me: UserId,
@@ -80,12 +88,8 @@ impl<T: WriteTransaction + ?Sized> WriteTransaction for Tracked<T> {
 
 #[async_trait]
 impl<T: EdgeTransaction + ?Sized> EdgeTransaction for Tracked<T> {
-    async fn counts(&mut self, owner: UserId) -> Result<FriendCounts> {
-        self.inner.counts(owner).await
-    }
-
-    async fn friend_counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, u32>> {
-        self.inner.friend_counts_of(owners).await
+    async fn counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, FriendCounts>> {
+        self.inner.counts_of(owners).await
     }
 
     async fn write_edges(&mut self, writes: &[EdgeWrite], at: DateTime<Utc>) -> Result<()> {

@@ -370,6 +370,25 @@ pub struct FoundUsers {
 pub trait WriteTransaction: Send {
     /// Finds users by ids and handles.
     async fn find_users(&mut self, ids: &[UserId], handles: &[Handle]) -> Result<FoundUsers>;
+    /// Finds users by ids and handles and locks those found, as [`WriteTransaction::lock_users`]
+    /// does; a store may do both in one round trip (the default does one after the other).
+    async fn find_and_lock_users(
+        &mut self,
+        ids: &[UserId],
+        handles: &[Handle],
+    ) -> Result<FoundUsers> {
+        let found = self.find_users(ids, handles).await?;
+        let mut lock: Vec<UserId> = found
+            .by_id
+            .iter()
+            .chain(&found.by_handle)
+            .map(|u| u.id)
+            .collect();
+        lock.sort();
+        lock.dedup();
+        self.lock_users(&lock).await?;
+        Ok(found)
+    }
     /// Locks these users against concurrent friend-graph changes until commit, always in the
     /// same order, so that two transactions on overlapping users never deadlock.
     async fn lock_users(&mut self, ids: &[UserId]) -> Result<()>;
@@ -390,10 +409,9 @@ pub trait WriteTransaction: Send {
 /// Writes to the friend graph.
 #[async_trait]
 pub trait EdgeTransaction: WriteTransaction {
-    /// How many edges of each state `owner` has.
-    async fn counts(&mut self, owner: UserId) -> Result<FriendCounts>;
-    /// How many FRIEND edges each of `owners` has.
-    async fn friend_counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, u32>>;
+    /// How many edges of each state each of `owners` has (one round trip for all of them);
+    /// owners with no edge may be absent.
+    async fn counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, FriendCounts>>;
     /// Writes edge changes, all stamped `at`.
     async fn write_edges(&mut self, writes: &[EdgeWrite], at: DateTime<Utc>) -> Result<()>;
 }

@@ -34,7 +34,7 @@ use crate::convert::{
 use crate::entities::{
     direct_message, external_account, friend_edge, moderation_log, notification, user,
 };
-use crate::queries::{counts_by_state, edge_upsert, insert_user_row, uuids};
+use crate::queries::{edge_upsert, insert_user_row, uuids};
 use crate::{Backend, Database};
 
 /// An open write transaction; see the module docs.
@@ -72,9 +72,9 @@ impl SqlTransaction {
     }
 }
 
-#[async_trait]
-impl WriteTransaction for SqlTransaction {
-    async fn find_users(&mut self, ids: &[UserId], handles: &[Handle]) -> Result<FoundUsers> {
+impl SqlTransaction {
+    /// Users by ids and handles; with `lock`, locked `FOR UPDATE` in id order.
+    async fn find(&mut self, ids: &[UserId], handles: &[Handle], lock: bool) -> Result<FoundUsers> {
         let keys: Vec<String> = handles.iter().map(Handle::key).collect();
         let mut condition = Condition::any();
         if !ids.is_empty() {
@@ -83,11 +83,11 @@ impl WriteTransaction for SqlTransaction {
         if !keys.is_empty() {
             condition = condition.add(user::Column::HandleKey.is_in(keys.clone()));
         }
-        let rows = user::Entity::find()
-            .filter(condition)
-            .all(&self.txn)
-            .await
-            .map_err(db_err)?;
+        let mut query = user::Entity::find().filter(condition);
+        if lock {
+            query = query.order_by_asc(user::Column::Id).lock_exclusive();
+        }
+        let rows = query.all(&self.txn).await.map_err(db_err)?;
         let mut found = FoundUsers::default();
         for row in rows {
             let by_handle = keys.contains(&row.handle_key);
@@ -101,6 +101,25 @@ impl WriteTransaction for SqlTransaction {
             }
         }
         Ok(found)
+    }
+}
+
+#[async_trait]
+impl WriteTransaction for SqlTransaction {
+    async fn find_users(&mut self, ids: &[UserId], handles: &[Handle]) -> Result<FoundUsers> {
+        self.find(ids, handles, false).await
+    }
+
+    /// On PostgreSQL one statement: `FOR UPDATE` in id order, the order [`Self::lock_users`]
+    /// locks in. (Not the pairs too: a statement reads other tables as of its start, before
+    /// any lock it waited for was granted, so the pairs are read by the next statement.)
+    async fn find_and_lock_users(
+        &mut self,
+        ids: &[UserId],
+        handles: &[Handle],
+    ) -> Result<FoundUsers> {
+        self.find(ids, handles, self.backend == Backend::Postgres)
+            .await
     }
 
     async fn lock_users(&mut self, ids: &[UserId]) -> Result<()> {
@@ -196,29 +215,31 @@ impl WriteTransaction for SqlTransaction {
 
 #[async_trait]
 impl EdgeTransaction for SqlTransaction {
-    async fn counts(&mut self, owner: UserId) -> Result<FriendCounts> {
-        counts_by_state(&self.txn, owner, None).await
-    }
-
-    async fn friend_counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, u32>> {
+    async fn counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, FriendCounts>> {
         if owners.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows: Vec<(Uuid, i64)> = friend_edge::Entity::find()
+        // The friend-listing index (user, state, ...) serves it.
+        let rows: Vec<(Uuid, i16, i64)> = friend_edge::Entity::find()
             .select_only()
             .column(friend_edge::Column::UserId)
+            .column(friend_edge::Column::State)
             .column_as(friend_edge::Column::FriendId.count(), "n")
             .filter(friend_edge::Column::UserId.is_in(uuids(owners)))
-            .filter(friend_edge::Column::State.eq(FriendState::Friend.rank()))
             .group_by(friend_edge::Column::UserId)
+            .group_by(friend_edge::Column::State)
             .into_tuple()
             .all(&self.txn)
             .await
             .map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, n)| (UserId::from_uuid(id), u32::try_from(n).unwrap_or(u32::MAX)))
-            .collect())
+        let mut counts: HashMap<UserId, FriendCounts> = HashMap::new();
+        for (owner, rank, n) in rows {
+            counts
+                .entry(UserId::from_uuid(owner))
+                .or_default()
+                .add(state_from_rank(rank)?, u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        Ok(counts)
     }
 
     async fn write_edges(&mut self, writes: &[EdgeWrite], at: DateTime<Utc>) -> Result<()> {

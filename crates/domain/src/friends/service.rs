@@ -361,10 +361,8 @@ impl FriendService {
             resolve_targets(tx.as_mut(), Some(caller), targets, |u| u.is_banned_at(now)).await?;
         let me =
             me.ok_or_else(|| DomainError::Unauthenticated("your account no longer exists".into()))?;
+        // resolve_targets locked the caller and the targets.
         let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
-        let mut lock_ids = ids.clone();
-        lock_ids.push(caller);
-        tx.lock_users(&lock_ids).await?;
         let mut pairs = tx.pairs(caller, &ids).await?;
 
         let mut outcomes = Vec::with_capacity(users.len());
@@ -451,11 +449,20 @@ impl FriendService {
             }
         }
         let grows = |g: u32, l: u32| g > l;
-        if grows(gained.friends, lost.friends)
+        let caller_grows = grows(gained.friends, lost.friends)
             || grows(gained.invites_sent, lost.invites_sent)
-            || grows(gained.blocked, lost.blocked)
-        {
-            let have = tx.counts(caller).await?;
+            || grows(gained.blocked, lost.blocked);
+        // Every count needed, in one round trip.
+        let mut counted = others_gaining_friend.clone();
+        if caller_grows {
+            counted.push(caller);
+        }
+        if counted.is_empty() {
+            return Ok(());
+        }
+        let counts = tx.counts_of(&counted).await?;
+        if caller_grows {
+            let have = counts.get(&caller).copied().unwrap_or_default();
             let checks = [
                 (
                     LimitKind::Friends,
@@ -489,18 +496,16 @@ impl FriendService {
                 }
             }
         }
-        if !others_gaining_friend.is_empty() {
-            let counts = tx.friend_counts_of(&others_gaining_friend).await?;
-            if let Some(full) = outcomes.iter().find(|o| {
-                others_gaining_friend.contains(&o.user.id)
-                    && counts.get(&o.user.id).copied().unwrap_or(0) >= self.limits.max_friends
-            }) {
-                return Err(DomainError::LimitExceeded {
-                    kind: LimitKind::Friends,
-                    limit: self.limits.max_friends,
-                    detail: Some(format!("{} has reached the limit", full.user.handle)),
-                });
-            }
+        let friends_of = |id: &UserId| counts.get(id).map_or(0, |c| c.friends);
+        if let Some(full) = outcomes.iter().find(|o| {
+            others_gaining_friend.contains(&o.user.id)
+                && friends_of(&o.user.id) >= self.limits.max_friends
+        }) {
+            return Err(DomainError::LimitExceeded {
+                kind: LimitKind::Friends,
+                limit: self.limits.max_friends,
+                detail: Some(format!("{} has reached the limit", full.user.handle)),
+            });
         }
         Ok(())
     }

@@ -66,7 +66,8 @@ impl Targets {
     }
 }
 
-/// Finds the caller (when a user acts) and the targets inside `tx`. Every malformed or unknown
+/// Finds the caller (when a user acts) and the targets inside `tx`, and locks every user found
+/// (see [`WriteTransaction::find_and_lock_users`]). Every malformed or unknown
 /// target, every target for which `hidden` is true (reported as unknown) and the caller itself
 /// are refused together, naming each; nothing is returned then.
 pub(crate) async fn resolve_targets(
@@ -77,7 +78,8 @@ pub(crate) async fn resolve_targets(
 ) -> Result<(Option<User>, Vec<User>)> {
     let mut ids = targets.ids.clone();
     ids.extend(caller);
-    let found = tx.find_users(&ids, &targets.handles).await?;
+    // Found and locked at once, in the order every writer locks users in.
+    let found = tx.find_and_lock_users(&ids, &targets.handles).await?;
     let me = caller.and_then(|caller| found.by_id.iter().find(|u| u.id == caller).cloned());
 
     let mut problems = targets.malformed.clone();

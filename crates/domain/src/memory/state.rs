@@ -270,18 +270,6 @@ impl State {
         counts
     }
 
-    /// How many FRIEND edges each of `owners` has; owners with none are absent (as from a
-    /// `GROUP BY`).
-    pub(super) fn friend_counts_of(&self, owners: &[UserId]) -> HashMap<UserId, u32> {
-        owners
-            .iter()
-            .filter_map(|&owner| {
-                let n = self.friend_edges_of(owner).count();
-                (n > 0).then(|| (owner, u32::try_from(n).unwrap_or(u32::MAX)))
-            })
-            .collect()
-    }
-
     /// Writes edge changes stamped `at`, in the SQL store's order: every deletion first, then
     /// the upserts that set metadata, then those that keep an existing edge's metadata. An
     /// upsert replaces the state, the time and the source.

@@ -107,12 +107,12 @@ impl WriteTransaction for MemoryTransaction {
 
 #[async_trait]
 impl EdgeTransaction for MemoryTransaction {
-    async fn counts(&mut self, owner: UserId) -> Result<FriendCounts> {
-        Ok(self.state().counts(owner, None))
-    }
-
-    async fn friend_counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, u32>> {
-        Ok(self.state().friend_counts_of(owners))
+    async fn counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, FriendCounts>> {
+        let state = self.state();
+        Ok(owners
+            .iter()
+            .map(|owner| (*owner, state.counts(*owner, None)))
+            .collect())
     }
 
     async fn write_edges(&mut self, writes: &[EdgeWrite], at: DateTime<Utc>) -> Result<()> {

@@ -76,7 +76,9 @@ impl DirectMessageService {
             return Err(DomainError::invalid("to", "you cannot message yourself"));
         }
         let mut tx = self.store.begin_messages().await?;
-        let found = tx.find_users(&[sender, recipient], &[]).await?;
+        // The same locks as friend-graph changes: an unfriend or block either commits before
+        // this send reads the pair, or waits for it.
+        let found = tx.find_and_lock_users(&[sender, recipient], &[]).await?;
         let me = found
             .by_id
             .iter()
@@ -92,9 +94,6 @@ impl DirectMessageService {
         {
             return Err(DomainError::NotFound(format!("no user has id {recipient}")));
         }
-        // The same locks as friend-graph changes: an unfriend or block either commits before
-        // this send reads the pair, or waits for it.
-        tx.lock_users(&[sender, recipient]).await?;
         let pair = tx
             .pairs(sender, &[recipient])
             .await?

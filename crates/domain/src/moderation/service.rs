@@ -167,10 +167,8 @@ impl ModerationService {
             (Actor::CommandLine, _) => (None, COMMAND_LINE.to_owned()),
             (Actor::System(name), _) => (None, name.clone()),
         };
+        // resolve_targets locked the caller and the targets.
         let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
-        let mut lock_ids = ids.clone();
-        lock_ids.extend(actor_id);
-        tx.lock_users(&lock_ids).await?;
         change.apply(tx.as_mut(), &ids).await?;
         let entries: Vec<ModerationEntry> = ids
             .iter()

@@ -362,10 +362,15 @@ impl ImportService {
         lock_ids.push(me.id);
         tx.lock_users(&lock_ids).await?;
         let pairs = tx.pairs(me.id, &involved).await?;
-        let mut my_friends = tx.counts(me.id).await?.friends;
-        let mut their_friends = tx
-            .friend_counts_of(&matched_ids.iter().copied().collect::<Vec<_>>())
-            .await?;
+        let mut counted: Vec<UserId> = matched_ids.iter().copied().collect();
+        counted.push(me.id);
+        let counts = tx.counts_of(&counted).await?;
+        let mut my_friends = counts.get(&me.id).map_or(0, |c| c.friends);
+        let mut their_friends: HashMap<UserId, u32> = counts
+            .iter()
+            .filter(|(id, _)| **id != me.id)
+            .map(|(id, c)| (*id, c.friends))
+            .collect();
 
         let mut writes = Vec::new();
         let mut notes = Vec::new();

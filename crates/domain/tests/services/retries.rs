@@ -105,12 +105,8 @@ impl<T: WriteTransaction + ?Sized> WriteTransaction for FlakyTx<T> {
 
 #[async_trait]
 impl EdgeTransaction for FlakyTx<dyn EdgeTransaction> {
-    async fn counts(&mut self, owner: UserId) -> Result<FriendCounts> {
-        self.inner.counts(owner).await
-    }
-
-    async fn friend_counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, u32>> {
-        self.inner.friend_counts_of(owners).await
+    async fn counts_of(&mut self, owners: &[UserId]) -> Result<HashMap<UserId, FriendCounts>> {
+        self.inner.counts_of(owners).await
     }
 
     async fn write_edges(&mut self, writes: &[EdgeWrite], at: DateTime<Utc>) -> Result<()> {

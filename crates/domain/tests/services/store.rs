@@ -43,7 +43,7 @@ async fn a_transaction_is_invisible_until_commit_gone_on_drop_and_writes_wait_fo
         .await
         .unwrap();
     // The transaction sees its own writes; nobody else does.
-    assert_eq!(tx.counts(a.id).await.unwrap().friends, 1);
+    assert_eq!(tx.counts_of(&[a.id]).await.unwrap()[&a.id].friends, 1);
     assert!(store.views_of(a.id, &[b.id]).await.unwrap().is_empty());
     // Another write waits for it (reads do not).
     let waiting = tokio::time::timeout(Duration::from_secs(60), store.begin_edges()).await;
