@@ -92,3 +92,5 @@ run baseline-friends baseline friends --database-url "$DATABASE_URL" --manifest 
   --connections 64 --duration "$SECS" "${BASELINE_EXTRA[@]}"
 run baseline-recommendations baseline recommendations --database-url "$DATABASE_URL" \
   --manifest "$OUT/dataset.json" --connections 64 --duration "$SECS"
+run baseline-send-accept baseline send-accept --database-url "$DATABASE_URL" \
+  --connections 32 --duration "$SECS"

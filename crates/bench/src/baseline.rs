@@ -10,6 +10,11 @@
 //!   candidates, and the users shown (candidates and three mutual friends each), as
 //!   `friendRecommendations(first: 10)` does.
 //!
+//! - `baseline send-accept`: `load send-accept`'s two transactions per friendship (a request,
+//!   then its acceptance between fresh users), through the server's own `SqlStore` and
+//!   `FriendService` (so exactly the server's statements, in one process with no HTTP, no
+//!   GraphQL and no sign-in).
+//!
 //! With `--pgbench-dir`, `baseline friends` on PostgreSQL also writes one `pgbench` script per
 //! sampled user holding that user's two statements with literal values (the presence list is
 //! the user's real first page), and prints the `pgbench` command that runs them.
@@ -20,16 +25,25 @@ use std::sync::Arc;
 
 use amity_domain::presence::PresenceSettings;
 use amity_persistence::reads::{self, FriendPageRow, Param, UserRow};
-use amity_persistence::{Backend, Database};
+use amity_domain::accounts::{NewUser, Role};
+use amity_domain::events::InProcessBus;
+use amity_domain::friends::{FriendLimits, FriendService, FriendState, Targets};
+use amity_domain::ports::UserStore;
+use amity_domain::time::SystemClock;
+use amity_domain::{Handle, UserId};
+use amity_persistence::{Backend, Database, SqlStore};
+use futures::{StreamExt, TryStreamExt};
 use anyhow::Context;
 use chrono::Utc;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::cli::{BaselineArgs, BaselineCommand};
+use crate::cli::{BaselineArgs, BaselineCommand, SendAcceptBaselineArgs};
 use crate::dataset::{Manifest, first_users};
 use crate::driver::{Clock, Run, Tally};
+use crate::progress::Progress;
 use crate::report::Report;
+use crate::setup::run_prefix;
 
 /// A friends page: 100 rows and one more to tell whether there is a next page.
 const PAGE_ROWS: i64 = 101;
@@ -48,6 +62,7 @@ pub async fn run(command: BaselineCommand) -> anyhow::Result<Report> {
     match command {
         BaselineCommand::Friends(args) => baseline(args, Workload::Friends).await,
         BaselineCommand::Recommendations(args) => baseline(args, Workload::Recommendations).await,
+        BaselineCommand::SendAccept(args) => send_accept(args).await,
     }
 }
 
@@ -205,6 +220,100 @@ async fn baseline(args: BaselineArgs, workload: Workload) -> anyhow::Result<Repo
     };
     let measured = run
         .measure(args.connections, args.warmup, args.duration, worker)
+        .await;
+    let mut extra = serde_json::Map::new();
+    extra.insert("pool_size".to_owned(), json!(pool_size));
+    run.finish(&args, measured, extra, None, 0).await
+}
+
+/// `baseline send-accept`: fresh users (inserted through the store), then every pair of each
+/// task's users made friends in turn, as `load send-accept` does over HTTP.
+async fn send_accept(args: SendAcceptBaselineArgs) -> anyhow::Result<Report> {
+    let run = Run::start("baseline/send-accept", "friendships");
+    let db = Database::connect_with_pool(&args.database_url, args.pool_size)
+        .await
+        .context("opening the database (--database-url)")?;
+    let backend = backend_name(db.backend());
+    let pool_size = db.pool_size();
+    let store = Arc::new(SqlStore::new(db));
+    let friends = Arc::new(FriendService::new(
+        store.clone(),
+        store.clone(),
+        Arc::new(InProcessBus::new()),
+        Arc::new(SystemClock),
+        FriendLimits::default(),
+    ));
+    let group = args.users_per_connection as usize;
+    let count = args.connections * args.users_per_connection;
+    let prefix = run_prefix();
+    let mut progress = Progress::new("inserting pair users", u64::from(count));
+    let users: Vec<UserId> = futures::stream::iter(0..count)
+        .map(|n| {
+            let store = store.clone();
+            let handle = format!("{prefix}_pair_{n}");
+            async move {
+                let handle = Handle::parse("handle", &handle)?;
+                let user = store
+                    .insert_user(NewUser {
+                        id: UserId::new(),
+                        handle,
+                        display_name: None,
+                        password_hash: None,
+                        role: Role::User,
+                        created_at: Utc::now(),
+                    })
+                    .await?;
+                Ok::<_, amity_domain::DomainError>(user.id)
+            }
+        })
+        .buffered(16)
+        .inspect(|r| progress.tick(r.is_ok()))
+        .try_collect()
+        .await?;
+    progress.finish();
+    println!(
+        "baseline/send-accept on {backend}: {} tasks, pool of {pool_size}, {} s, {group} fresh users each",
+        args.connections, args.duration
+    );
+    let users = Arc::new(users);
+    let worker = |i: usize, clock: Clock| {
+        let (friends, users) = (friends.clone(), users.clone());
+        async move {
+            let mine = &users[i * group..(i + 1) * group];
+            let mut tally = Tally::default();
+            let add = |me: UserId, other: UserId| {
+                let friends = friends.clone();
+                async move {
+                    let targets = Targets {
+                        ids: vec![other],
+                        ..Targets::default()
+                    };
+                    friends.add_friends(me, &targets, None).await
+                }
+            };
+            let pairs = (0..group).flat_map(|a| (a + 1..group).map(move |b| (a, b)));
+            for (a, b) in pairs {
+                if !clock.running() {
+                    return tally;
+                }
+                let asked = tally.time(add(mine[a], mine[b])).await;
+                clock.tick();
+                if asked.is_none() {
+                    continue;
+                }
+                let accepted = tally.time(add(mine[b], mine[a])).await;
+                clock.tick();
+                let friends = accepted.is_some_and(|views| {
+                    views.iter().all(|v| v.state == FriendState::Friend)
+                });
+                tally.units += u64::from(friends);
+            }
+            tally.errors.add("a task ran out of fresh pairs");
+            tally
+        }
+    };
+    let measured = run
+        .measure(args.connections, 0, args.duration, worker)
         .await;
     let mut extra = serde_json::Map::new();
     extra.insert("pool_size".to_owned(), json!(pool_size));

@@ -93,6 +93,9 @@ pub enum BaselineCommand {
     Friends(BaselineArgs),
     /// The statements of `friendRecommendations(first: 10)`.
     Recommendations(BaselineArgs),
+    /// `load send-accept`'s two transactions per friendship, through the server's own store
+    /// and friend service (the same statements), with no HTTP and no GraphQL.
+    SendAccept(SendAcceptBaselineArgs),
 }
 
 impl BaselineCommand {
@@ -100,8 +103,33 @@ impl BaselineCommand {
     pub fn output(&self) -> &std::path::Path {
         match self {
             Self::Friends(a) | Self::Recommendations(a) => &a.output,
+            Self::SendAccept(a) => &a.output,
         }
     }
+}
+
+/// Options of `baseline send-accept`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct SendAcceptBaselineArgs {
+    /// The database (any Amity database: the users it makes are fresh).
+    #[arg(long, env = "AMITY_DATABASE_URL", default_value = "sqlite://amity.db")]
+    #[serde(skip)]
+    pub database_url: String,
+    /// Concurrent tasks (as the load benchmark's connections).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connections: u32,
+    /// Connections in the pool (default: the server's default for the backend).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pool_size: Option<u32>,
+    /// Fresh users for each task; it makes friends of every pair of them in turn.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    pub users_per_connection: u32,
+    /// How long to measure, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub duration: u32,
+    /// Where to write the JSON result.
+    #[arg(long, default_value = "bench-result.json")]
+    pub output: PathBuf,
 }
 
 /// Options of the baselines.

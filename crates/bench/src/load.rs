@@ -268,11 +268,6 @@ async fn send_accept(args: SendAcceptArgs) -> anyhow::Result<Report> {
     finish(run, &args, &args.load, measured).await
 }
 
-/// `load invites`: callers send friend requests to `--batch` users per call. Each connection
-/// takes callers from a pool of fresh users in turn; each caller asks up to `--per-caller`
-/// distinct users of the pool, drawn at random, so calls of different callers share targets and
-/// callers are also each other's targets (an ask meets the other side's ask and becomes a
-/// friendship). Throughput is invites (ids sent) per second.
 /// Draws `want` users at random among `n`, none already in `asked` (which records them).
 pub(crate) fn draw_targets(
     rng: &mut StdRng,
@@ -290,6 +285,11 @@ pub(crate) fn draw_targets(
     targets
 }
 
+/// `load invites`: callers send friend requests to `--batch` users per call. Each connection
+/// takes callers from a pool of fresh users in turn; each caller asks up to `--per-caller`
+/// distinct users of the pool, drawn at random, so calls of different callers share targets and
+/// callers are also each other's targets (an ask meets the other side's ask and becomes a
+/// friendship). Throughput is invites (ids sent) per second.
 async fn invites(args: InvitesArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(
         args.load.connections <= args.users,
