@@ -141,13 +141,14 @@ impl Graph {
             dismissed,
         } = adjacency;
         edges.sort_by(|a, b| listing_order(&position(a), &position(b)));
+        edges.shrink_to_fit();
         let mut counts = FriendCounts::default();
         let mut metadata_bytes = 0;
         for edge in &edges {
             counts.add(edge.state, 1);
             metadata_bytes += metadata_weight(&edge.metadata);
         }
-        let index = edges
+        let index: FxHashMap<UserId, u32> = edges
             .iter()
             .enumerate()
             .map(|(i, e)| (e.other, u32::try_from(i).unwrap_or(u32::MAX)))
@@ -158,17 +159,24 @@ impl Graph {
             .map(|e| (e.other, e.updated_at))
             .collect();
         friends.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        friends.shrink_to_fit();
+        let blocked_by: FxHashSet<UserId> = blocked_by.into_iter().collect();
+        let dismissed: FxHashSet<UserId> = dismissed.into_iter().collect();
+        // What the allocations hold, by capacity (a hash table's slots and control bytes).
+        let slots = |capacity: usize, slot: usize| (capacity * (slot + 1)) as u64;
         let weight = std::mem::size_of::<Self>() as u64
-            + edges.len() as u64 * (std::mem::size_of::<AdjacentEdge>() as u64 + 24)
-            + friends.len() as u64 * 24
-            + (blocked_by.len() + dismissed.len()) as u64 * 24
+            + slots(edges.capacity(), std::mem::size_of::<AdjacentEdge>())
+            + slots(index.capacity(), std::mem::size_of::<(UserId, u32)>())
+            + slots(friends.capacity(), std::mem::size_of::<(UserId, DateTime<Utc>)>())
+            + slots(blocked_by.capacity(), std::mem::size_of::<UserId>())
+            + slots(dismissed.capacity(), std::mem::size_of::<UserId>())
             + metadata_bytes;
         Self {
             edges,
             index,
             friends,
-            blocked_by: blocked_by.into_iter().collect(),
-            dismissed: dismissed.into_iter().collect(),
+            blocked_by,
+            dismissed,
             counts,
             weight,
         }

@@ -30,6 +30,9 @@ use crate::tracked::Tracked;
 use crate::versions::{Entries, Origin, Stamp};
 use crate::{CACHE_HITS, CACHE_MISSES, CacheSettings};
 
+/// Most users whose graphs one statement loads.
+const LOAD_CHUNK: usize = 100;
+
 /// The graph cache over a store: implements every port, so it stands wherever the store
 /// does. Cheap to clone.
 #[derive(Clone)]
@@ -113,10 +116,13 @@ impl CachedStore {
             Value::Edges(g) => Some(g),
             _ => None,
         });
-        if !misses.is_empty() {
-            let ids: Vec<UserId> = misses.iter().map(|(u, _)| *u).collect();
+        // In chunks, so that the rows of one statement and the graphs they become are in
+        // memory together only for a few users (the friends of a user at the friend limit may
+        // have a million edges between them).
+        for chunk in misses.chunks(LOAD_CHUNK) {
+            let ids: Vec<UserId> = chunk.iter().map(|(u, _)| *u).collect();
             let mut loaded = self.inner.adjacency(&ids).await?;
-            for (user, stamp) in misses {
+            for &(user, stamp) in chunk {
                 let graph = Arc::new(Graph::new(loaded.remove(&user).unwrap_or_default()));
                 self.shared
                     .entries
