@@ -23,18 +23,18 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use amity_domain::presence::PresenceSettings;
-use amity_persistence::reads::{self, FriendPageRow, Param, UserRow};
 use amity_domain::accounts::{NewUser, Role};
 use amity_domain::events::InProcessBus;
 use amity_domain::friends::{FriendLimits, FriendService, FriendState, Targets};
 use amity_domain::ports::UserStore;
+use amity_domain::presence::PresenceSettings;
 use amity_domain::time::SystemClock;
 use amity_domain::{Handle, UserId};
+use amity_persistence::reads::{self, FriendPageRow, Param, UserRow};
 use amity_persistence::{Backend, Database, SqlStore};
-use futures::{StreamExt, TryStreamExt};
 use anyhow::Context;
 use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -303,9 +303,8 @@ async fn send_accept(args: SendAcceptBaselineArgs) -> anyhow::Result<Report> {
                 }
                 let accepted = tally.time(add(mine[b], mine[a])).await;
                 clock.tick();
-                let friends = accepted.is_some_and(|views| {
-                    views.iter().all(|v| v.state == FriendState::Friend)
-                });
+                let friends = accepted
+                    .is_some_and(|views| views.iter().all(|v| v.state == FriendState::Friend));
                 tally.units += u64::from(friends);
             }
             tally.errors.add("a task ran out of fresh pairs");

@@ -167,7 +167,10 @@ impl Graph {
         let weight = std::mem::size_of::<Self>() as u64
             + slots(edges.capacity(), std::mem::size_of::<AdjacentEdge>())
             + slots(index.capacity(), std::mem::size_of::<(UserId, u32)>())
-            + slots(friends.capacity(), std::mem::size_of::<(UserId, DateTime<Utc>)>())
+            + slots(
+                friends.capacity(),
+                std::mem::size_of::<(UserId, DateTime<Utc>)>(),
+            )
             + slots(blocked_by.capacity(), std::mem::size_of::<UserId>())
             + slots(dismissed.capacity(), std::mem::size_of::<UserId>())
             + metadata_bytes;
