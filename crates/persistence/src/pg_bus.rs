@@ -276,6 +276,10 @@ async fn listen(
                 .connect_with(options.clone())
                 .await?;
             let mut listener = PgListener::connect_with(&pool).await?;
+            // A lost connection is reported at once (and re-established by the loop below),
+            // not after sqlx has waited to reconnect: until then the node would not know that
+            // events are being lost.
+            listener.eager_reconnect(false);
             listener.listen(CHANNEL).await?;
             Ok::<_, sea_orm::sqlx::Error>((pool, listener))
         };

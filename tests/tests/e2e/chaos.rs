@@ -199,6 +199,18 @@ async fn a_database_outage_fails_fast_and_recovers_with_nothing_lost() {
     cluster.stop().unwrap();
     let outage = Instant::now();
 
+    // Until its event bus notices the outage, the node answers reads from its graph cache (no
+    // write can commit meanwhile, so what it holds is still true); then it drops every entry,
+    // keeps nothing while the bus is down, and every read needs the database.
+    let cache = server.cache();
+    while cache.weight() > 0 {
+        assert!(
+            outage.elapsed() < Duration::from_secs(10),
+            "the bus never noticed the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // Requests fail fast and say so; nobody is logged out.
     let res = alice
         .client
