@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
 use crate::entries::Graph;
-use crate::store::CachedStore;
+use crate::store::{CachedStore, LOAD_CHUNK};
 
 /// Fewest profiles loaded at once while filling a page (hidden users are skipped).
 const PROFILE_CHUNK: usize = 16;
@@ -219,20 +219,23 @@ impl CachedStore {
             .iter()
             .map(|u| u.id)
             .collect();
-        let their_graphs = self.graphs(&mine).await?;
 
-        // Count, over my friends' FRIEND edges, everyone they reach who may be recommended.
-        let reach: usize = their_graphs.values().map(|g| g.friends.len()).sum();
-        let mut counted: FxHashMap<UserId, (u32, DateTime<Utc>)> =
-            FxHashMap::with_capacity_and_hasher(reach, Default::default());
-        for m in &mine {
-            let Some(graph) = their_graphs.get(m) else {
-                continue;
-            };
-            for &(candidate, at) in &graph.friends {
-                let entry = counted.entry(candidate).or_insert((0, at));
-                entry.0 += 1;
-                entry.1 = entry.1.max(at);
+        // Count, over my friends' FRIEND edges, everyone they reach who may be recommended: a
+        // chunk of friends at a time, so that a request holds only a chunk's graphs (the
+        // friends of a user at the limit may have a million edges between them, more than the
+        // cache may keep).
+        let mut counted: FxHashMap<UserId, (u32, DateTime<Utc>)> = FxHashMap::default();
+        for chunk in mine.chunks(LOAD_CHUNK) {
+            let graphs = self.graphs(chunk).await?;
+            if counted.is_empty() {
+                counted.reserve(graphs.values().map(|g| g.friends.len()).sum());
+            }
+            for graph in chunk.iter().filter_map(|m| graphs.get(m)) {
+                for &(candidate, at) in &graph.friends {
+                    let entry = counted.entry(candidate).or_insert((0, at));
+                    entry.0 += 1;
+                    entry.1 = entry.1.max(at);
+                }
             }
         }
         let mut candidates: Vec<Candidate> = counted
@@ -275,13 +278,16 @@ impl CachedStore {
             );
         }
 
+        // Each one's mutual friends from their own FRIEND edges, in my order.
+        let ids: Vec<UserId> = chosen.iter().map(|c| c.id).collect();
+        let theirs = self.graphs(&ids).await?;
         Ok(chosen
             .into_iter()
             .map(|c| RecommendationRow {
                 candidate: c.id,
                 mutual_friend_ids: mine
                     .iter()
-                    .filter(|m| their_graphs.get(*m).is_some_and(|g| g.is_friend(c.id)))
+                    .filter(|m| theirs.get(&c.id).is_some_and(|g| g.is_friend(**m)))
                     .copied()
                     .collect(),
             })

@@ -31,7 +31,7 @@ use crate::versions::{Entries, Origin, Stamp};
 use crate::{CACHE_HITS, CACHE_MISSES, CacheSettings};
 
 /// Most users whose graphs one statement loads.
-const LOAD_CHUNK: usize = 100;
+pub(crate) const LOAD_CHUNK: usize = 100;
 
 /// The graph cache over a store: implements every port, so it stands wherever the store
 /// does. Cheap to clone.
