@@ -15,6 +15,7 @@ mod m20261125_000003_create_moderation;
 mod m20261125_000004_create_social;
 mod m20261125_000005_create_recommendations;
 mod m20261202_000001_create_blocked_by_index;
+mod m20261203_000001_create_sessions;
 
 /// All steps, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_create_social::Migration),
             Box::new(m20261125_000005_create_recommendations::Migration),
             Box::new(m20261202_000001_create_blocked_by_index::Migration),
+            Box::new(m20261203_000001_create_sessions::Migration),
         ]
     }
 }

@@ -288,7 +288,7 @@ impl TestServer {
         let res = self
             .anonymous()
             .gql(
-                "mutation($h: String!) { signUp(handle: $h, password: \"password-1\") { token user { id handle } } }",
+                "mutation($h: String!) { signUp(handle: $h, password: \"password-1\") { token refreshToken user { id handle } } }",
                 json!({ "h": handle }),
             )
             .await;
@@ -298,6 +298,7 @@ impl TestServer {
             id: data["signUp"]["user"]["id"].as_str().unwrap().to_owned(),
             handle: handle.to_owned(),
             token: token.clone(),
+            refresh_token: data["signUp"]["refreshToken"].as_str().unwrap().to_owned(),
             client: self.anonymous().with_token(token),
             ws_url: self.ws_url(),
         }
@@ -323,6 +324,25 @@ impl TestServer {
         user
     }
 
+    /// Another session of `user` (password "password-1"), as a second device would have.
+    pub async fn sign_in_again(&self, user: &User) -> User {
+        let res = self
+            .anonymous()
+            .gql(
+                "mutation($h: String!) { signIn(handle: $h, password: \"password-1\") { token refreshToken } }",
+                json!({ "h": user.handle }),
+            )
+            .await;
+        let data = &res.data()["signIn"];
+        let token = data["token"].as_str().unwrap().to_owned();
+        User {
+            token: token.clone(),
+            refresh_token: data["refreshToken"].as_str().unwrap().to_owned(),
+            client: self.anonymous().with_token(token),
+            ..user.clone()
+        }
+    }
+
     /// [`TestServer::sign_up`] with an owned handle (for building many users at once).
     pub async fn sign_up_owned(&self, handle: String) -> User {
         self.sign_up(&handle).await
@@ -343,8 +363,10 @@ pub struct User {
     pub id: String,
     /// Their handle.
     pub handle: String,
-    /// Their session token.
+    /// Their access token.
     pub token: String,
+    /// Their session's refresh token (empty when the sign-in did not ask for it).
+    pub refresh_token: String,
     /// A client with their token.
     pub client: Client,
     /// The websocket URL of their node.

@@ -163,3 +163,36 @@ impl Sub {
         )
     }
 }
+
+/// A raw graphql-transport-ws connection initialised with `token` (acknowledged), for tests
+/// that read the close code the server ends it with.
+pub async fn signed_in_raw(url: &str, token: &str) -> Raw {
+    let mut ws = connect_raw(url, "graphql-transport-ws").await;
+    send_json(
+        &mut ws,
+        serde_json::json!({"type": "connection_init", "payload": {"token": token}}),
+    )
+    .await;
+    let ack = next_json(&mut ws).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    ws
+}
+
+/// The close frame the server ends a raw connection with, as (code, reason); fails the test
+/// if anything else arrives first or nothing within `within`.
+pub async fn closed_with(ws: &mut Raw, within: Duration) -> (u16, String) {
+    let frame = tokio::time::timeout(within, next_frame(ws))
+        .await
+        .expect("the server closed the connection in time");
+    match frame {
+        Message::Close(Some(frame)) => (frame.code.into(), frame.reason.to_string()),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+/// Asserts the server keeps a raw connection open (no close, no message) for `quiet`.
+pub async fn stays_open(ws: &mut Raw, quiet: Duration) {
+    if let Ok(frame) = tokio::time::timeout(quiet, next_frame(ws)).await {
+        panic!("expected the connection to stay open, got {frame:?}");
+    }
+}

@@ -103,7 +103,7 @@ async fn friends_page(db: &Database, me: Uuid) -> amity_domain::Result<(usize, V
         .iter()
         .take(100)
         // The edge's state rank: 0 is FRIEND.
-        .filter(|row| row.11 == 0)
+        .filter(|row| row.12 == 0)
         .map(|row| row.0)
         .collect();
     if !friends.is_empty() {

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
+use amity_domain::accounts::sessions::{NewSession, Refreshed, SessionInfo, SessionScope};
 use amity_domain::accounts::{NewUser, ProfileChange, User};
 use amity_domain::events::{CachedPart, EventBus};
 use amity_domain::friends::state::FriendState;
@@ -15,11 +16,13 @@ use amity_domain::moderation::{AccessStatus, ModerationEntry};
 use amity_domain::notifications::Notification;
 use amity_domain::ports::{
     Adjacency, EdgeTransaction, FriendStore, LinkTransaction, MessageStore, MessageTransaction,
-    ModerationStore, ModerationTransaction, NotificationStore, PresenceStore, SocialLinkStore,
-    Store, UserStore,
+    ModerationStore, ModerationTransaction, NotificationJob, NotificationStore, PresenceStore,
+    SessionStore, SignInMethods, SocialLinkStore, Store, Unlinked, UserStore,
 };
 use amity_domain::social::Network;
-use amity_domain::{Handle, MessageId, ModerationEntryId, NodeId, NotificationId, Result, UserId};
+use amity_domain::{
+    Handle, JobId, MessageId, ModerationEntryId, NodeId, NotificationId, Result, SessionId, UserId,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -228,6 +231,62 @@ impl UserStore for CachedStore {
         self.changed(&[(id, CachedPart::Profile)]);
         result
     }
+
+    async fn credentials_by_id(&self, id: UserId) -> Result<Option<(User, Option<String>)>> {
+        self.inner.credentials_by_id(id).await
+    }
+
+    async fn sign_in_methods(&self, id: UserId) -> Result<Option<SignInMethods>> {
+        self.inner.sign_in_methods(id).await
+    }
+
+    /// Passwords and sessions are nothing the cache keeps.
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &str,
+        keep: Option<SessionId>,
+    ) -> Result<Option<Vec<SessionId>>> {
+        self.inner.set_password_hash(id, hash, keep).await
+    }
+
+    async fn change_handle(&self, id: UserId, handle: &Handle) -> Result<Option<User>> {
+        let result = self.inner.change_handle(id, handle).await;
+        self.changed(&[(id, CachedPart::Profile)]);
+        result
+    }
+
+    async fn user_by_device(&self, device_key: &str) -> Result<Option<User>> {
+        self.inner.user_by_device(device_key).await
+    }
+
+    async fn insert_device_user(&self, user: NewUser, device_key: &str) -> Result<Option<User>> {
+        self.inner.insert_device_user(user, device_key).await
+    }
+
+    /// The deleted user's edges and profile are forgotten, and the edges of everyone who had
+    /// an edge with them (their lists, counts and recommendations lose the user), on this node
+    /// at once and on the others through the bus.
+    async fn delete_user(&self, id: UserId, at: DateTime<Utc>) -> Result<Option<Vec<UserId>>> {
+        let result = self.inner.delete_user(id, at).await;
+        let mut parts = vec![(id, CachedPart::Edges), (id, CachedPart::Profile)];
+        if let Ok(Some(others)) = &result {
+            parts.extend(others.iter().map(|other| (*other, CachedPart::Edges)));
+        }
+        self.changed(&parts);
+        // Their presence rows went with the account.
+        self.presence_written([id], true);
+        result
+    }
+
+    async fn search_users(
+        &self,
+        prefix: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<User>> {
+        self.inner.search_users(prefix, limit, now).await
+    }
 }
 
 #[async_trait]
@@ -393,6 +452,30 @@ impl NotificationStore for CachedStore {
     async fn notifications_by_ids(&self, ids: &[NotificationId]) -> Result<Vec<Notification>> {
         self.inner.notifications_by_ids(ids).await
     }
+
+    async fn notification_counts(&self, recipient: UserId) -> Result<(u64, u64)> {
+        self.inner.notification_counts(recipient).await
+    }
+
+    async fn insert_notification_job(&self, job: &NotificationJob) -> Result<u64> {
+        self.inner.insert_notification_job(job).await
+    }
+
+    async fn unfinished_notification_jobs(&self) -> Result<Vec<NotificationJob>> {
+        self.inner.unfinished_notification_jobs().await
+    }
+
+    async fn run_notification_batch(
+        &self,
+        job: JobId,
+        batch: u32,
+        at: DateTime<Utc>,
+        new_id: &(dyn Fn() -> NotificationId + Send + Sync),
+    ) -> Result<Option<Vec<(UserId, NotificationId)>>> {
+        self.inner
+            .run_notification_batch(job, batch, at, new_id)
+            .await
+    }
 }
 
 #[async_trait]
@@ -415,6 +498,15 @@ impl MessageStore for CachedStore {
     async fn direct_messages_by_ids(&self, ids: &[MessageId]) -> Result<Vec<DirectMessage>> {
         self.inner.direct_messages_by_ids(ids).await
     }
+
+    async fn direct_messages_of(
+        &self,
+        user: UserId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<DirectMessage>> {
+        self.inner.direct_messages_of(user, after, limit).await
+    }
 }
 
 #[async_trait]
@@ -432,6 +524,11 @@ impl SocialLinkStore for CachedStore {
 
     async fn external_id_of(&self, user: UserId, network: Network) -> Result<Option<String>> {
         self.inner.external_id_of(user, network).await
+    }
+
+    /// Links are nothing the cache keeps (imported edges keep their mark).
+    async fn unlink_external(&self, user: UserId, network: Network) -> Result<Unlinked> {
+        self.inner.unlink_external(user, network).await
     }
 }
 
@@ -517,6 +614,46 @@ impl PresenceStore for CachedStore {
             }
         }
         Ok(online)
+    }
+}
+
+/// Sessions change nothing the cache keeps.
+#[async_trait]
+impl SessionStore for CachedStore {
+    async fn start_session(&self, new: &NewSession, keep_at_most: u32) -> Result<Vec<SessionId>> {
+        self.inner.start_session(new, keep_at_most).await
+    }
+
+    async fn refresh_session(
+        &self,
+        presented: &str,
+        next: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Refreshed> {
+        self.inner
+            .refresh_session(presented, next, now, expires_at)
+            .await
+    }
+
+    async fn replace_refresh_token(
+        &self,
+        session: SessionId,
+        next: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<SessionInfo>> {
+        self.inner
+            .replace_refresh_token(session, next, now, expires_at)
+            .await
+    }
+
+    async fn sessions_of(&self, user: UserId, now: DateTime<Utc>) -> Result<Vec<SessionInfo>> {
+        self.inner.sessions_of(user, now).await
+    }
+
+    async fn end_sessions(&self, user: UserId, scope: SessionScope) -> Result<Vec<SessionId>> {
+        self.inner.end_sessions(user, scope).await
     }
 }
 

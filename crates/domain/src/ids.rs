@@ -80,6 +80,16 @@ uuid_id!(
     "moderation entry id"
 );
 uuid_id!(
+    /// A session's id (one sign-in on one device).
+    SessionId,
+    "session id"
+);
+uuid_id!(
+    /// A background job's id.
+    JobId,
+    "job id"
+);
+uuid_id!(
     /// A server node's id, fresh at every start.
     NodeId,
     "node id"

@@ -6,7 +6,8 @@
 //! - [`friends`]: the friend-graph state machine as pure functions ([`friends::state`]), the
 //!   batch targets of an operation, limits, and the [`friends::FriendService`] that applies
 //!   operations inside one store transaction.
-//! - [`accounts`]: users, roles, sign-up and sign-in ([`accounts::AccountService`]).
+//! - [`accounts`]: users, roles, sign-up and sign-in ([`accounts::AccountService`]), sessions
+//!   with rotating refresh tokens ([`accounts::sessions::SessionService`]), deletion and export.
 //! - [`notifications`]: persistent notifications and their service.
 //! - [`messages`]: 1-on-1 direct messages between friends.
 //! - [`presence`]: who is online across all nodes, and last-seen times.
@@ -38,4 +39,4 @@ pub mod time;
 
 pub use error::{DomainError, Fault, Result};
 pub use handle::Handle;
-pub use ids::{MessageId, ModerationEntryId, NodeId, NotificationId, UserId};
+pub use ids::{JobId, MessageId, ModerationEntryId, NodeId, NotificationId, SessionId, UserId};

@@ -11,6 +11,7 @@
 //! | [`crate::notifications::NotificationService`] | [`NotificationStore`] | [`NotificationStore`] |
 //! | [`crate::social::ImportService`] | [`SocialLinkStore`] | [`LinkTransaction`] |
 //! | [`crate::presence::PresenceService`] | [`PresenceStore`] | [`PresenceStore`] |
+//! | [`crate::accounts::sessions::SessionService`] | [`SessionStore`] | [`SessionStore`] |
 //! | [`crate::realtime::Hub`] | [`Store`] (all of the above) | |
 //!
 //! [`Store`] is all of them at once. Every write transaction shares [`WriteTransaction`]
@@ -28,7 +29,9 @@ use crate::messages::DirectMessage;
 use crate::moderation::{AccessStatus, Ban, ModerationEntry};
 use crate::notifications::{Notification, NotificationCode};
 use crate::social::Network;
-use crate::{Handle, MessageId, ModerationEntryId, NodeId, NotificationId, Result, UserId};
+use crate::{
+    Handle, JobId, MessageId, ModerationEntryId, NodeId, NotificationId, Result, SessionId, UserId,
+};
 
 /// Hashes and checks passwords (argon2id in production).
 #[async_trait]
@@ -37,6 +40,59 @@ pub trait PasswordHasher: Send + Sync {
     async fn hash(&self, password: &Password) -> Result<String>;
     /// Whether `password` matches `hash`. With no hash, does the same work and answers false.
     async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool>;
+}
+
+/// Makes and fingerprints opaque secrets (refresh tokens, guest device ids).
+pub trait SecretDigest: Send + Sync {
+    /// A new random secret (256 bits), URL-safe text.
+    fn generate(&self) -> String;
+    /// A one-way fingerprint of a secret, as stored (a high-entropy secret needs no salt or
+    /// slow hash: SHA-256 in production).
+    fn digest(&self, secret: &str) -> String;
+}
+
+/// Sessions and their refresh tokens: what [`crate::accounts::sessions::SessionService`] needs.
+/// Every method is one transaction.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session and its first refresh token; if the user then has more than
+    /// `keep_at_most` live sessions, ends the least recently used ones. Returns the ended ones.
+    async fn start_session(
+        &self,
+        session: &crate::accounts::sessions::NewSession,
+        keep_at_most: u32,
+    ) -> Result<Vec<SessionId>>;
+    /// Exchanges the refresh token with digest `presented` for one with digest `next`, moving
+    /// the session's end to `expires_at` and its last use to `now`; a token used before ends
+    /// its session ([`crate::accounts::sessions::Refreshed::Reused`]).
+    async fn refresh_session(
+        &self,
+        presented: &str,
+        next: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<crate::accounts::sessions::Refreshed>;
+    /// Marks every refresh token of a live session used and stores one with digest `next`;
+    /// `None` if the session has ended.
+    async fn replace_refresh_token(
+        &self,
+        session: SessionId,
+        next: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<crate::accounts::sessions::SessionInfo>>;
+    /// The user's sessions that end after `now`, in no particular order.
+    async fn sessions_of(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::accounts::sessions::SessionInfo>>;
+    /// Ends sessions of `user` (deletes them with their tokens); returns the ended ones.
+    async fn end_sessions(
+        &self,
+        user: UserId,
+        scope: crate::accounts::sessions::SessionScope,
+    ) -> Result<Vec<SessionId>>;
 }
 
 /// Users and their credentials: what [`crate::accounts::AccountService`] needs.
@@ -57,6 +113,54 @@ pub trait UserStore: Send + Sync {
     ) -> Result<Option<(User, Option<String>)>>;
     /// Applies a profile change; `None` if there is no such user.
     async fn update_profile(&self, id: UserId, change: &ProfileChange) -> Result<Option<User>>;
+    /// A user and their password hash, by id; `None` for no such user or a deleted one.
+    async fn credentials_by_id(&self, id: UserId) -> Result<Option<(User, Option<String>)>>;
+    /// How the user can sign in; `None` for no such user or a deleted one.
+    async fn sign_in_methods(&self, id: UserId) -> Result<Option<SignInMethods>>;
+    /// Sets the password hash and, with `keep`, ends every other session of the user in the
+    /// same transaction (returning them); `None` if there is no such (live) user.
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &str,
+        keep: Option<SessionId>,
+    ) -> Result<Option<Vec<SessionId>>>;
+    /// Changes the handle ([`crate::DomainError::HandleTaken`] if someone has it); `None` if
+    /// there is no such (live) user.
+    async fn change_handle(&self, id: UserId, handle: &Handle) -> Result<Option<User>>;
+    /// The guest account of a device, by [`SecretDigest::digest`] of its id.
+    async fn user_by_device(&self, device_key: &str) -> Result<Option<User>>;
+    /// Stores a new guest user for a device; `None` if the device already has an account (a
+    /// concurrent first sign-in won), [`crate::DomainError::HandleTaken`] on a handle clash.
+    async fn insert_device_user(&self, user: NewUser, device_key: &str) -> Result<Option<User>>;
+    /// Deletes an account in one transaction: its edges on both sides, dismissals, linked
+    /// networks, sessions, presence, notifications received and sent, and direct messages
+    /// both ways; the row stays as a tombstone (no handle, profile or credentials). Returns
+    /// the users who had an edge with it (their lists changed); `None` if there is no such
+    /// live user.
+    async fn delete_user(&self, id: UserId, at: DateTime<Utc>) -> Result<Option<Vec<UserId>>>;
+    /// Live users whose lower-cased handle or display name starts with `prefix` (already
+    /// lower-cased), not banned at `now`, by handle, at most `limit`.
+    async fn search_users(&self, prefix: &str, limit: u32, now: DateTime<Utc>)
+    -> Result<Vec<User>>;
+}
+
+/// The ways an account can sign in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SignInMethods {
+    /// It has a password.
+    pub password: bool,
+    /// It is a guest account of a device.
+    pub device: bool,
+    /// The networks linked to it, with their ids of the account.
+    pub networks: Vec<(Network, String)>,
+}
+
+impl SignInMethods {
+    /// How many ways in there are.
+    pub fn count(&self) -> usize {
+        usize::from(self.password) + usize::from(self.device) + self.networks.len()
+    }
 }
 
 /// The friend graph outside a transaction, and the transactions that change it: what
@@ -178,6 +282,43 @@ pub trait NotificationStore: Send + Sync {
     async fn delete_notifications(&self, recipient: UserId, ids: &[NotificationId]) -> Result<u64>;
     /// Notifications by id (realtime delivery); unknown ids are skipped.
     async fn notifications_by_ids(&self, ids: &[NotificationId]) -> Result<Vec<Notification>>;
+    /// How many of the recipient's notifications are unread, and how many there are.
+    async fn notification_counts(&self, recipient: UserId) -> Result<(u64, u64)>;
+    /// Records a job that sends a notification to every user; returns how many live users
+    /// there are now (whom it will reach, give or take sign-ups and deletions meanwhile).
+    async fn insert_notification_job(&self, job: &NotificationJob) -> Result<u64>;
+    /// Jobs not finished yet, oldest first.
+    async fn unfinished_notification_jobs(&self) -> Result<Vec<NotificationJob>>;
+    /// Runs the next batch of a job in one transaction: locks the job, stores a notification
+    /// (ids from `new_id`, stamped `at`) for each of the next `batch` live users after its
+    /// cursor in id order, and moves the cursor past them (finishing the job when none are
+    /// left). Returns the recipients and their notifications' ids; `None` if the job is
+    /// finished or unknown. A batch is stored once or not at all, so no user gets the
+    /// notification twice, whichever node runs which batch.
+    async fn run_notification_batch(
+        &self,
+        job: JobId,
+        batch: u32,
+        at: DateTime<Utc>,
+        new_id: &(dyn Fn() -> NotificationId + Send + Sync),
+    ) -> Result<Option<Vec<(UserId, NotificationId)>>>;
+}
+
+/// A system notification to every user, delivered in batches in the background.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationJob {
+    /// Its id.
+    pub id: JobId,
+    /// The notification's subject.
+    pub subject: String,
+    /// The notification's content (a JSON object).
+    pub content: serde_json::Value,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+    /// How many notifications it has stored so far.
+    pub delivered: u64,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// Direct messages: what [`crate::messages::DirectMessageService`] needs.
@@ -196,6 +337,14 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<Vec<DirectMessage>>;
     /// Direct messages by id (realtime delivery); unknown ids are skipped.
     async fn direct_messages_by_ids(&self, ids: &[MessageId]) -> Result<Vec<DirectMessage>>;
+    /// Every message `user` sent or received after `after` (exclusive), oldest first, at most
+    /// `limit` (data export).
+    async fn direct_messages_of(
+        &self,
+        user: UserId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<DirectMessage>>;
 }
 
 /// Links to Facebook and Steam accounts: what [`crate::social::ImportService`] needs.
@@ -207,6 +356,22 @@ pub trait SocialLinkStore: Send + Sync {
     async fn user_by_external(&self, network: Network, external_id: &str) -> Result<Option<User>>;
     /// The network account linked to this user.
     async fn external_id_of(&self, user: UserId, network: Network) -> Result<Option<String>>;
+    /// Unlinks the user's account on `network`, in one transaction that first checks it
+    /// would leave another way to sign in.
+    async fn unlink_external(&self, user: UserId, network: Network) -> Result<Unlinked>;
+}
+
+/// What [`SocialLinkStore::unlink_external`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlinked {
+    /// The link is gone.
+    Done,
+    /// Nothing was linked on that network.
+    NotLinked,
+    /// Refused: it is the account's only way to sign in.
+    LastWayIn,
+    /// No such (live) user.
+    NoUser,
 }
 
 /// Every role at once: what a server wires its services on. Implemented by the SQL store of
@@ -221,6 +386,7 @@ pub trait Store:
     + MessageStore
     + SocialLinkStore
     + PresenceStore
+    + SessionStore
 {
     /// Whether the store answers (readiness probes).
     async fn is_ready(&self) -> bool;

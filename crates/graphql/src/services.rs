@@ -3,12 +3,15 @@
 use std::sync::Arc;
 
 use amity_domain::accounts::AccountService;
+use amity_domain::accounts::lifecycle::AccountLifecycle;
+use amity_domain::accounts::sessions::{SessionService, SessionSettings};
 use amity_domain::events::EventBus;
 use amity_domain::friends::{FriendLimits, FriendService};
 use amity_domain::messages::DirectMessageService;
 use amity_domain::moderation::{AccessControl, ModerationService};
 use amity_domain::notifications::NotificationService;
-use amity_domain::ports::{PasswordHasher, Store};
+use amity_domain::notifications::system::SystemNotifications;
+use amity_domain::ports::{PasswordHasher, SecretDigest, Store};
 use amity_domain::presence::PresenceService;
 use amity_domain::realtime::Hub;
 use amity_domain::social::{ImportService, SocialNetwork};
@@ -22,10 +25,16 @@ use crate::cursor::CursorCodec;
 pub struct Services {
     /// Accounts and sign-in.
     pub accounts: AccountService,
+    /// Sessions and refresh tokens.
+    pub sessions: SessionService,
+    /// Guest devices, password and handle changes, unlinking, deletion, export, search.
+    pub lifecycle: AccountLifecycle,
     /// The friend graph.
     pub friends: FriendService,
     /// Notifications.
     pub notifications: NotificationService,
+    /// System notifications from the operators, and the jobs that send them to everyone.
+    pub system: SystemNotifications,
     /// Direct messages.
     pub messages: DirectMessageService,
     /// Who is online.
@@ -38,7 +47,7 @@ pub struct Services {
     pub access: AccessControl,
     /// Routes bus events to this node's subscriptions.
     pub hub: Hub,
-    /// Session tokens.
+    /// Access tokens.
     pub tokens: TokenService,
     /// Page cursors.
     pub cursors: CursorCodec,
@@ -61,8 +70,24 @@ impl Services {
         tokens: TokenService,
         cursors: CursorCodec,
         networks: Vec<Arc<dyn SocialNetwork>>,
+        secrets: Arc<dyn SecretDigest>,
+        session_settings: SessionSettings,
     ) -> Self {
         Self {
+            lifecycle: AccountLifecycle::new(
+                store.clone(),
+                hasher.clone(),
+                secrets.clone(),
+                bus.clone(),
+                clock.clone(),
+            ),
+            sessions: SessionService::new(
+                store.clone(),
+                secrets,
+                bus.clone(),
+                clock.clone(),
+                session_settings,
+            ),
             accounts: AccountService::new(store.clone(), hasher, clock.clone()),
             friends: FriendService::new(
                 store.clone(),
@@ -72,6 +97,12 @@ impl Services {
                 limits,
             ),
             notifications: NotificationService::new(store.clone(), clock.clone()),
+            system: SystemNotifications::new(
+                store.clone(),
+                bus.clone(),
+                clock.clone(),
+                amity_domain::notifications::system::DEFAULT_BATCH,
+            ),
             messages: DirectMessageService::new(store.clone(), bus.clone(), clock.clone()),
             presence,
             imports: ImportService::new(

@@ -17,9 +17,11 @@
 //!   database is unreachable) the close code is 1013, try again later;
 //! - a connection that sends no `connection_init` within [`WebSocketSettings::init_timeout`] is
 //!   closed with 4408;
-//! - the session's token expiring closes the connection with 4401; its user being banned (or
-//!   the session revoked) closes it with 4403 as soon as the change reaches this node; a check
-//!   that fails because the database is unreachable changes nothing (it is tried again);
+//! - the connection outlives its access token while the token's session lives: the session
+//!   ending (sign-out, ended from elsewhere, a reused refresh token, a password change, or
+//!   running out unrefreshed) closes it with 4401; its user being banned, the token revoked or
+//!   the account deleted closes it with 4403; both as soon as the change reaches this node; a
+//!   check that fails because the database is unreachable changes nothing (it is tried again);
 //! - keep-alive: a websocket ping every [`WebSocketSettings::keepalive`] (and a `ka` message on
 //!   the legacy protocol); a peer that sends nothing, not even a pong, for two intervals is
 //!   dropped;
@@ -40,6 +42,7 @@ use async_graphql::futures_util::{SinkExt, StreamExt, stream};
 use async_graphql::http::{ClientMessage, WebSocketProtocols, WsMessage};
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -161,9 +164,10 @@ fn bearer_in(
     })
 }
 
-/// The signed-in caller, the watch that wakes when their access may have changed, and the
-/// token (re-checked then; its expiry closes the connection).
-type SignedIn = (Caller, AccessWatch, VerifiedToken);
+/// The signed-in caller, the watch that wakes when their access may have changed, the token
+/// (re-checked then), and when its session ends unless refreshed (checked again then: the
+/// connection outlives the access token, not the session).
+type SignedIn = (Caller, AccessWatch, VerifiedToken, DateTime<Utc>);
 
 /// What the init handler found out, for the connection loop.
 #[derive(Default)]
@@ -252,10 +256,12 @@ async fn open_session(
     // Watch before checking, so that a ban landing in between is not missed.
     let watch = services.access.watch(user);
     let limit = edge.settings().request_timeout;
-    let session =
+    let (session, ends_at) =
         match tokio::time::timeout(limit, crate::auth::admit_fresh(services, &verified)).await {
-            Ok(Admission::Admitted(session)) => session,
-            Ok(Admission::Refused(reason)) => return Err(InitRefusal::token(reason)),
+            Ok(Admission::Admitted(session, ends_at)) => (session, ends_at),
+            Ok(Admission::Refused(reason) | Admission::Ended(reason)) => {
+                return Err(InitRefusal::token(reason));
+            }
             Ok(Admission::Unavailable) | Err(_) => return Err(InitRefusal::try_later()),
         };
     let guard: PresenceGuard = match tokio::time::timeout(limit, services.presence.connect(user))
@@ -282,7 +288,7 @@ async fn open_session(
     data.insert(client);
     data.insert(Arc::new(guard));
     data.insert(Arc::new(slot));
-    Ok((data, (caller, watch, verified)))
+    Ok((data, (caller, watch, verified, ends_at)))
 }
 
 /// A live operation of the connection: its deadline, if it is a query or mutation.
@@ -379,7 +385,7 @@ async fn serve_connection(
         subscriptions.update(&live);
         if access.is_none() {
             access = outcome.access.lock().ok().and_then(|mut slot| slot.take());
-            if let Some((Caller::User(session), _, _)) = &access {
+            if let Some((Caller::User(session), _, _, _)) = &access {
                 tracing::Span::current()
                     .record("user_id", tracing::field::display(session.user_id));
                 tracing::info!("websocket signed in");
@@ -387,9 +393,9 @@ async fn serve_connection(
         }
         let caller = access
             .as_ref()
-            .map_or(Caller::Anonymous, |(caller, _, _)| caller.clone());
-        let expiry = access.as_ref().map(|(_, _, verified)| {
-            let left = (verified.expires_at - services.clock.now())
+            .map_or(Caller::Anonymous, |(caller, _, _, _)| caller.clone());
+        let expiry = access.as_ref().map(|(_, _, _, ends_at)| {
+            let left = (*ends_at - services.clock.now())
                 .to_std()
                 .unwrap_or(Duration::ZERO);
             Instant::now() + left
@@ -542,8 +548,21 @@ async fn serve_connection(
             _ = tokio::time::sleep_until(started + settings.init_timeout), if !acknowledged => {
                 break Some((CLOSE_INIT_TIMEOUT, "Connection initialisation timeout".to_owned()));
             }
+            // The session's end as last known; a refresh may have moved it since.
             _ = sleep_until(expiry) => {
-                break Some((CLOSE_UNAUTHORIZED, "the session token expired; sign in again".to_owned()));
+                if let Some(signed_in) = &mut access {
+                    let admission = crate::auth::admit_fresh(&services, &signed_in.2).await;
+                    if let Some(close) = judge(admission, signed_in, &mut recheck) {
+                        break Some(close);
+                    }
+                    // Unchecked (the database is unreachable): look again later, not at once.
+                    let now = services.clock.now();
+                    if signed_in.3 <= now {
+                        signed_in.3 = now
+                            + chrono::Duration::from_std(RECHECK_AFTER)
+                                .unwrap_or(chrono::Duration::seconds(1));
+                    }
+                }
             }
             _ = sleep_until(deadline) => {
                 let now = Instant::now();
@@ -570,24 +589,20 @@ async fn serve_connection(
             }
             _ = sleep_until(recheck) => {
                 recheck = None;
-                if let Some((_, _, verified)) = &access {
-                    match crate::auth::admit(&services, verified).await {
-                        Admission::Refused(reason) => break Some((CLOSE_FORBIDDEN, reason)),
-                        Admission::Unavailable => recheck = Some(Instant::now() + RECHECK_AFTER),
-                        Admission::Admitted(_) => {}
+                if let Some(signed_in) = &mut access {
+                    let admission = crate::auth::admit(&services, &signed_in.2).await;
+                    if let Some(close) = judge(admission, signed_in, &mut recheck) {
+                        break Some(close);
                     }
                 }
             }
             verified = access_changed(&mut access) => {
-                match crate::auth::admit(&services, &verified).await {
-                    Admission::Refused(reason) => {
-                        tracing::info!(user = %verified.session.user_id, %reason, "closing a websocket");
-                        break Some((CLOSE_FORBIDDEN, reason));
-                    }
-                    // The database is unreachable: nothing is known to have changed. Keep the
-                    // connection and look again shortly.
-                    Admission::Unavailable => recheck = Some(Instant::now() + RECHECK_AFTER),
-                    Admission::Admitted(_) => {}
+                let admission = crate::auth::admit(&services, &verified).await;
+                if let Some(signed_in) = &mut access
+                    && let Some(close) = judge(admission, signed_in, &mut recheck)
+                {
+                    tracing::info!(user = %verified.session.user_id, reason = %close.1, "closing a websocket");
+                    break Some(close);
                 }
             }
             _ = shutdown.changed() => {
@@ -699,11 +714,34 @@ fn timed_out_message(protocol: WebSocketProtocols, id: &str, error: ApiError) ->
     Message::Text(message.to_string().into())
 }
 
+/// What a re-check of a signed-in connection means: the close code and reason when it must
+/// end (4401 for an ended session, 4403 for a ban, a revocation or a deleted account); when it
+/// may go on, the session's end is updated; when the check could not be made (the database is
+/// unreachable), nothing is known to have changed and it is tried again shortly.
+fn judge(
+    admission: Admission,
+    signed_in: &mut SignedIn,
+    recheck: &mut Option<Instant>,
+) -> Option<(u16, String)> {
+    match admission {
+        Admission::Admitted(_, ends_at) => {
+            signed_in.3 = ends_at;
+            None
+        }
+        Admission::Ended(reason) => Some((CLOSE_UNAUTHORIZED, reason)),
+        Admission::Refused(reason) => Some((CLOSE_FORBIDDEN, reason)),
+        Admission::Unavailable => {
+            *recheck = Some(Instant::now() + RECHECK_AFTER);
+            None
+        }
+    }
+}
+
 /// Resolves with the token to re-check when the user's access may have changed; never without
 /// a watch.
 async fn access_changed(access: &mut Option<SignedIn>) -> VerifiedToken {
     match access {
-        Some((_, watch, verified)) => {
+        Some((_, watch, verified, _)) => {
             watch.changed().await;
             *verified
         }

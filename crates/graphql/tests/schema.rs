@@ -69,6 +69,8 @@ async fn world() -> World {
         TokenService::new(SECRET, Duration::from_secs(3600), clock),
         CursorCodec::new(SECRET),
         Vec::new(),
+        Arc::new(amity_domain::memory::TestSecrets::default()),
+        amity_domain::accounts::sessions::SessionSettings::default(),
     );
     let schema = build_schema(
         services.clone(),
@@ -186,6 +188,7 @@ impl World {
         let mut request = Request::new(query).data(Caller::User(Session {
             user_id: user,
             role: Role::User,
+            session_id: amity_domain::SessionId::new(),
         }));
         if let Some(probe) = probe {
             request = request.data(probe);
@@ -428,6 +431,7 @@ async fn live_notification_senders_are_loaded_in_batches() {
             Caller::User(Session {
                 user_id: recipient,
                 role: Role::User,
+                session_id: amity_domain::SessionId::new(),
             }),
         ),
     );

@@ -8,6 +8,10 @@
 //! attempts queues hundreds of them, starving every other request. Past the bound, attempts
 //! wait up to [`HASH_WAIT`] for a turn, then fail as unavailable.
 
+mod secrets;
+
+pub use secrets::Sha256Secrets;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -136,6 +136,7 @@ impl TryFrom<UserRecord> for User {
             created_at: from_micros(row.created_at),
             last_seen_at: row.last_seen_at.map(from_micros),
             ban: ban_from_columns(row.banned_at, row.banned_until, row.ban_reason),
+            deleted_at: row.deleted_at.map(from_micros),
         })
     }
 }
@@ -169,6 +170,7 @@ pub fn access_from_row(row: &user::Model) -> Result<AccessStatus, DomainError> {
         role: role_of(row.id, &row.role)?,
         ban: ban_from_row(row),
         sessions_valid_after: row.sessions_valid_after.map(from_micros),
+        sessions: Vec::new(),
     })
 }
 

@@ -21,6 +21,7 @@
 //!
 //! See README.md for which query each index serves.
 
+mod accounts;
 pub mod bulk;
 pub mod convert;
 mod database;
@@ -31,6 +32,7 @@ mod queries;
 pub mod reads;
 mod recommendations;
 mod rows;
+mod sessions;
 mod sql;
 mod store;
 #[cfg(feature = "testing")]

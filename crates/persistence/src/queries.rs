@@ -61,8 +61,23 @@ pub(crate) async fn counts_by_state(
     Ok(counts)
 }
 
+/// The lower-cased form of a handle or display name that prefix search compares.
+pub(crate) fn search_key(text: &str) -> String {
+    text.to_lowercase()
+}
+
 /// Inserts a user row; [`DomainError::HandleTaken`] on a handle clash.
 pub(crate) async fn insert_user_row(conn: &impl ConnectionTrait, new: &NewUser) -> Result<User> {
+    insert_user_row_with(conn, new, None).await
+}
+
+/// Inserts a user row, a guest's with its device digest; [`DomainError::HandleTaken`] on a
+/// clash of any unique key (the caller tells a device clash apart).
+pub(crate) async fn insert_user_row_with(
+    conn: &impl ConnectionTrait,
+    new: &NewUser,
+    device_key: Option<&str>,
+) -> Result<User> {
     let row = user::ActiveModel {
         id: Set(new.id.as_uuid()),
         handle: Set(new.handle.as_str().to_owned()),
@@ -78,6 +93,9 @@ pub(crate) async fn insert_user_row(conn: &impl ConnectionTrait, new: &NewUser) 
         banned_until: Set(None),
         ban_reason: Set(None),
         sessions_valid_after: Set(None),
+        deleted_at: Set(None),
+        device_key: Set(device_key.map(str::to_owned)),
+        display_name_key: Set(new.display_name.as_deref().map(search_key)),
     };
     match row.insert(conn).await {
         Ok(model) => user_from_row(model),

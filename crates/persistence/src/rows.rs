@@ -13,13 +13,14 @@ use crate::entities::{friend_edge, user};
 macro_rules! user_columns {
     () => {
         "u.id, u.handle, u.display_name, u.avatar_url, u.metadata, u.role, u.created_at, \
-         u.last_seen_at, u.banned_at, u.banned_until, u.ban_reason"
+         u.last_seen_at, u.banned_at, u.banned_until, u.ban_reason, u.deleted_at"
     };
 }
 pub(crate) use user_columns;
 
 /// The columns of a user in the order they are selected: id, handle, display name, avatar
-/// URL, metadata, role, created at, last seen at, banned at, banned until, ban reason.
+/// URL, metadata, role, created at, last seen at, banned at, banned until, ban reason, deleted
+/// at.
 /// [`UserRecord`] names them.
 pub type UserRow = (
     Uuid,
@@ -33,6 +34,7 @@ pub type UserRow = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<i64>,
 );
 
 /// One row of a friends page as [`crate::reads::friend_page_sql`] selects it: the other user's
@@ -51,6 +53,7 @@ pub type FriendPageRow = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<i64>,
     i16,
     i64,
     Option<String>,
@@ -82,6 +85,8 @@ pub struct UserRecord {
     pub banned_until: Option<i64>,
     /// Why the user is banned.
     pub ban_reason: Option<String>,
+    /// When the account was deleted (the row is a tombstone); null for a live account.
+    pub deleted_at: Option<i64>,
 }
 
 /// An edge's stored columns, by name, with the other user's.
@@ -113,6 +118,7 @@ impl From<UserRow> for UserRecord {
             banned_at,
             banned_until,
             ban_reason,
+            deleted_at,
         ) = row;
         Self {
             id,
@@ -126,16 +132,17 @@ impl From<UserRow> for UserRecord {
             banned_at,
             banned_until,
             ban_reason,
+            deleted_at,
         }
     }
 }
 
 impl From<FriendPageRow> for EdgeRecord {
     fn from(row: FriendPageRow) -> Self {
-        let (u0, u1, u2, u3, u4, u5, u6, u7, u8, u9, u10, state, updated_at, metadata, source) =
+        let (u0, u1, u2, u3, u4, u5, u6, u7, u8, u9, u10, u11, state, updated_at, metadata, source) =
             row;
         Self {
-            user: UserRecord::from((u0, u1, u2, u3, u4, u5, u6, u7, u8, u9, u10)),
+            user: UserRecord::from((u0, u1, u2, u3, u4, u5, u6, u7, u8, u9, u10, u11)),
             state,
             updated_at,
             metadata,
@@ -158,6 +165,7 @@ impl From<user::Model> for UserRecord {
             banned_at: row.banned_at,
             banned_until: row.banned_until,
             ban_reason: row.ban_reason,
+            deleted_at: row.deleted_at,
         }
     }
 }

@@ -10,12 +10,14 @@ use amity_domain::moderation::{AccessStatus, ModerationEntry};
 use amity_domain::notifications::Notification;
 use amity_domain::ports::{
     Adjacency, AdjacentEdge, EdgeTransaction, FriendStore, LinkTransaction, MessageStore,
-    MessageTransaction, ModerationStore, ModerationTransaction, NotificationStore, SocialLinkStore,
-    Store, UserStore,
+    MessageTransaction, ModerationStore, ModerationTransaction, NotificationJob, NotificationStore,
+    SignInMethods, SocialLinkStore, Store, Unlinked, UserStore,
 };
 use amity_domain::social::Network;
 use amity_domain::time::{from_micros, to_micros};
-use amity_domain::{Handle, MessageId, ModerationEntryId, NotificationId, Result, UserId};
+use amity_domain::{
+    Handle, JobId, MessageId, ModerationEntryId, NotificationId, Result, SessionId, UserId,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -23,6 +25,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Se
 use uuid::Uuid;
 
 use crate::Database;
+use crate::accounts;
 use crate::convert::{
     access_from_row, conversation, db_err, message_from_row, metadata_from_text, metadata_to_text,
     moderation_entry_from_row, notification_from_row, state_from_rank, user_from_row,
@@ -31,7 +34,7 @@ use crate::convert::{
 use crate::entities::{
     direct_message, external_account, friend_edge, moderation_log, notification, user,
 };
-use crate::queries::{counts_by_state, insert_user_row, uuids};
+use crate::queries::{counts_by_state, insert_user_row, search_key, uuids};
 use crate::reads;
 use crate::rows::{EdgeRecord, FriendPageRow, UserRecord, UserRow};
 use crate::sql::Param;
@@ -132,10 +135,15 @@ impl UserStore for SqlStore {
         use user::Column as C;
         let mut update = user::Entity::update_many().filter(C::Id.eq(id.as_uuid()));
         if let Some(name) = &change.display_name {
-            update = update.col_expr(
-                C::DisplayName,
-                Expr::value(name.as_ref().map(|n| n.as_str().to_owned())),
-            );
+            update = update
+                .col_expr(
+                    C::DisplayName,
+                    Expr::value(name.as_ref().map(|n| n.as_str().to_owned())),
+                )
+                .col_expr(
+                    C::DisplayNameKey,
+                    Expr::value(name.as_ref().map(|n| search_key(n.as_str()))),
+                );
         }
         if let Some(url) = &change.avatar_url {
             update = update.col_expr(
@@ -154,6 +162,48 @@ impl UserStore for SqlStore {
             return Ok(None);
         }
         self.user_by_id(id).await
+    }
+
+    async fn credentials_by_id(&self, id: UserId) -> Result<Option<(User, Option<String>)>> {
+        accounts::credentials_by_id(&self.db, id).await
+    }
+
+    async fn sign_in_methods(&self, id: UserId) -> Result<Option<SignInMethods>> {
+        accounts::sign_in_methods(&self.db.conn, id).await
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &str,
+        keep: Option<SessionId>,
+    ) -> Result<Option<Vec<SessionId>>> {
+        accounts::set_password_hash(&self.db, id, hash, keep).await
+    }
+
+    async fn change_handle(&self, id: UserId, handle: &Handle) -> Result<Option<User>> {
+        accounts::change_handle(&self.db, id, handle).await
+    }
+
+    async fn user_by_device(&self, device_key: &str) -> Result<Option<User>> {
+        accounts::user_by_device(&self.db, device_key).await
+    }
+
+    async fn insert_device_user(&self, user: NewUser, device_key: &str) -> Result<Option<User>> {
+        accounts::insert_device_user(&self.db, &user, device_key).await
+    }
+
+    async fn delete_user(&self, id: UserId, at: DateTime<Utc>) -> Result<Option<Vec<UserId>>> {
+        accounts::delete_user(&self.db, id, at).await
+    }
+
+    async fn search_users(
+        &self,
+        prefix: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<User>> {
+        accounts::search_users(&self.db, prefix, limit, now).await
     }
 }
 
@@ -364,14 +414,21 @@ impl ModerationStore for SqlStore {
         Ok(Box::new(SqlTransaction::begin(&self.db).await?))
     }
 
+    /// A deleted account (a tombstone) has no status: its tokens are refused as unknown.
     async fn access_status(&self, user: UserId) -> Result<Option<AccessStatus>> {
-        user::Entity::find_by_id(user.as_uuid())
+        let Some(mut status) = user::Entity::find_by_id(user.as_uuid())
+            .filter(user::Column::DeletedAt.is_null())
             .one(&self.db.conn)
             .await
             .map_err(db_err)?
             .as_ref()
             .map(access_from_row)
-            .transpose()
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        status.sessions = crate::sessions::live_sessions(&self.db.conn, user).await?;
+        Ok(Some(status))
     }
 
     async fn moderation_log(
@@ -477,6 +534,28 @@ impl NotificationStore for SqlStore {
             .filter(notification::Column::Id.is_in(ids.iter().map(NotificationId::as_uuid)));
         self.all(select, notification_from_row).await
     }
+
+    async fn notification_counts(&self, recipient: UserId) -> Result<(u64, u64)> {
+        accounts::notification_counts(&self.db, recipient).await
+    }
+
+    async fn insert_notification_job(&self, job: &NotificationJob) -> Result<u64> {
+        accounts::insert_notification_job(&self.db, job).await
+    }
+
+    async fn unfinished_notification_jobs(&self) -> Result<Vec<NotificationJob>> {
+        accounts::unfinished_notification_jobs(&self.db).await
+    }
+
+    async fn run_notification_batch(
+        &self,
+        job: JobId,
+        batch: u32,
+        at: DateTime<Utc>,
+        new_id: &(dyn Fn() -> NotificationId + Send + Sync),
+    ) -> Result<Option<Vec<(UserId, NotificationId)>>> {
+        accounts::run_notification_batch(&self.db, job, batch, at, new_id).await
+    }
 }
 
 #[async_trait]
@@ -512,6 +591,15 @@ impl MessageStore for SqlStore {
             .filter(direct_message::Column::Id.is_in(ids.iter().map(MessageId::as_uuid)));
         self.all(select, |row| Ok(message_from_row(row))).await
     }
+
+    async fn direct_messages_of(
+        &self,
+        user: UserId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<DirectMessage>> {
+        accounts::direct_messages_of(&self.db, user, after, limit).await
+    }
 }
 
 #[async_trait]
@@ -543,6 +631,10 @@ impl SocialLinkStore for SqlStore {
             .await
             .map_err(db_err)?
             .map(|link| link.external_id))
+    }
+
+    async fn unlink_external(&self, user: UserId, network: Network) -> Result<Unlinked> {
+        accounts::unlink_external(&self.db, user, network).await
     }
 }
 

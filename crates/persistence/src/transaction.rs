@@ -83,7 +83,10 @@ impl SqlTransaction {
         if !keys.is_empty() {
             condition = condition.add(user::Column::HandleKey.is_in(keys.clone()));
         }
-        let mut query = user::Entity::find().filter(condition);
+        // A deleted account (a tombstone) is nobody's target.
+        let mut query = user::Entity::find()
+            .filter(condition)
+            .filter(user::Column::DeletedAt.is_null());
         if lock {
             query = query.order_by_asc(user::Column::Id).lock_exclusive();
         }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use amity_cache::CachedStore;
 use amity_domain::NodeId;
 use amity_domain::accounts::AccountService;
+use amity_domain::accounts::lifecycle::AccountLifecycle;
 use amity_domain::events::{EventBus, InProcessBus};
 use amity_domain::moderation::ModerationService;
 use amity_domain::ports::Store;
@@ -45,6 +46,39 @@ pub fn accounts(settings: &Settings, db: Database) -> anyhow::Result<AccountServ
     Ok(AccountService::new(
         Arc::new(SqlStore::new(db)),
         hasher,
+        Arc::new(SystemClock),
+    ))
+}
+
+/// The store a one-shot command changes accounts through: a small graph cache over the
+/// database, so that a change is announced on `bus` exactly as a server announces it (every
+/// node's cache forgets what it touched). Run the returned future while the store is used.
+pub fn announcing_store(
+    db: &Database,
+    bus: &NodeBus,
+) -> (Arc<dyn Store>, impl Future<Output = ()> + Send + 'static) {
+    let (cache, follower) = CachedStore::new(
+        Arc::new(SqlStore::new(db.clone())),
+        bus.bus.clone(),
+        NodeId::new(),
+        amity_cache::CacheSettings::megabytes(1),
+    );
+    (Arc::new(cache), follower)
+}
+
+/// The account lifecycle for the command line, on `store`.
+pub fn lifecycle(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    bus: &NodeBus,
+) -> anyhow::Result<AccountLifecycle> {
+    let hasher =
+        Arc::new(Argon2Hasher::new(settings.hash_cost()).map_err(|e| anyhow::anyhow!("{e}"))?);
+    Ok(AccountLifecycle::new(
+        store,
+        hasher,
+        Arc::new(amity_passwords::Sha256Secrets),
+        bus.bus.clone(),
         Arc::new(SystemClock),
     ))
 }
@@ -206,6 +240,8 @@ impl App {
             TokenService::new(&secret, settings.token_ttl(), clock.clone()),
             CursorCodec::new(&secret),
             vec![networks.facebook, networks.steam],
+            Arc::new(amity_passwords::Sha256Secrets),
+            settings.sessions(),
         );
 
         let hub_task = tokio::spawn(
@@ -227,6 +263,15 @@ impl App {
                     .instrument(tracing::info_span!("access", %node)),
             ),
             tokio::spawn(sweep_rate_limits(edge.clone())),
+            // System notifications to everyone: jobs recorded here or elsewhere (another node,
+            // the command line), and those a restart interrupted.
+            tokio::spawn(
+                services
+                    .system
+                    .clone()
+                    .follow(JOB_POLL, stopped.clone())
+                    .instrument(tracing::info_span!("jobs", %node)),
+            ),
         ]);
         if db.backend() == Backend::Sqlite {
             background_tasks.push(tokio::spawn(services.access.clone().poll_log(
@@ -335,6 +380,8 @@ pub async fn serve(
 }
 
 /// How often the rate limits forget what no longer limits anyone.
+/// How often a node looks for system-notification jobs it did not record itself.
+const JOB_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 const RATE_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn sweep_rate_limits(edge: Arc<Edge>) {

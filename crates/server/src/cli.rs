@@ -8,7 +8,8 @@ use amity_domain::accounts::Role;
 use amity_domain::friends::Targets;
 use amity_domain::input::{DisplayName, Password};
 use amity_domain::moderation::Actor;
-use amity_domain::ports::{FriendStore, UserStore};
+use amity_domain::notifications::system::{SystemMessage, SystemNotifications};
+use amity_domain::ports::{FriendStore, NotificationStore, UserStore};
 use amity_domain::time::SystemClock;
 use amity_domain::{DomainError, Handle};
 use anyhow::{Context, bail};
@@ -25,7 +26,9 @@ Settings (flag > environment > amity.toml > default):
   AMITY_DATABASE_URL           sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://amity.db]
   AMITY_JWT_SECRET             token signing secret, >= 32 chars; generated beside a SQLite
                                database when unset, required with PostgreSQL
-  AMITY_TOKEN_TTL_SECS         session token lifetime [default: 86400]
+  AMITY_TOKEN_TTL_SECS         access token lifetime [default: 3600]
+  AMITY_REFRESH_TOKEN_TTL_SECS session lifetime past its last refresh [default: 2592000]
+  AMITY_MAX_SESSIONS_PER_USER  live sessions per user [default: 50]
   AMITY_MAX_FRIENDS            friends per user [default: 1000]
   AMITY_MAX_PENDING_INVITES    outgoing pending requests per user [default: 500]
   AMITY_MAX_BLOCKS             blocked users per user [default: 1000]
@@ -104,6 +107,23 @@ enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
+    /// Send a SYSTEM notification to the listed users, or with --all to every user (a
+    /// background job in batches: a running server delivers it live, else this command
+    /// delivers it; an interrupted job resumes, never delivering twice).
+    Notify {
+        /// The subject (1-200 characters).
+        #[arg(long)]
+        subject: String,
+        /// The content, a JSON object.
+        #[arg(long)]
+        content: Option<String>,
+        /// Every user.
+        #[arg(long, conflicts_with = "handles")]
+        all: bool,
+        /// The recipients' handles (all or none receive it).
+        #[arg(required_unless_present = "all")]
+        handles: Vec<String>,
+    },
     /// Print the GraphQL schema (SDL).
     ExportSchema {
         /// Write to this file instead of standard output.
@@ -174,6 +194,13 @@ enum UsersAction {
         #[arg(required = true)]
         handles: Vec<String>,
     },
+    /// Delete an account at once: its friendships and other edges, linked networks, sessions,
+    /// notifications and direct messages; its handle is free again (the row stays as a
+    /// tombstone for the moderation log).
+    Delete {
+        /// The user's handle.
+        handle: String,
+    },
     /// Show a user: id, role, ban, friend counts.
     Show {
         /// The user's handle.
@@ -203,7 +230,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.global.config.as_deref(), &flags)?;
     let command = cli.command.unwrap_or(Command::Serve);
     // Held until the command returns, so that every line queued is written.
-    let _log_writer = if matches!(command, Command::Users { .. }) {
+    let _log_writer = if matches!(command, Command::Users { .. } | Command::Notify { .. }) {
         // An operator's one-shot command: its own output, without the migrator's progress.
         init_logging(
             &format!("{},sea_orm_migration=warn", settings.log),
@@ -216,6 +243,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(settings).await,
         Command::Migrate { action } => migrate(settings, action).await,
         Command::Users { action } => users(settings, action).await,
+        Command::Notify {
+            subject,
+            content,
+            all,
+            handles,
+        } => notify(settings, subject, content, all, handles).await,
         Command::ExportSchema { .. } => Ok(()),
     }
 }
@@ -399,6 +432,10 @@ async fn users(settings: Settings, action: UsersAction) -> anyhow::Result<()> {
             let handle = Handle::parse("handle", &handle).map_err(|e| anyhow::anyhow!("{e}"))?;
             UserTask::Show { handle }
         }
+        UsersAction::Delete { handle } => {
+            Handle::parse("handle", &handle).map_err(|e| anyhow::anyhow!("{e}"))?;
+            UserTask::Delete { handle }
+        }
     };
     let db = app::open_database(&settings).await?;
     let accounts = app::accounts(&settings, db.clone())?;
@@ -447,6 +484,18 @@ async fn users(settings: Settings, action: UsersAction) -> anyhow::Result<()> {
             }
         }),
         UserTask::Show { handle } => show_user(&db, &handle).await,
+        UserTask::Delete { handle } => {
+            // Through a graph cache, so that the deletion is announced the way a server
+            // announces it: every node's cache drops the user from their friends' lists.
+            let (store, follower) = app::announcing_store(&db, &bus);
+            let following = tokio::spawn(follower);
+            let lifecycle = app::lifecycle(&settings, store, &bus)?;
+            let result = lifecycle.delete_by_handle(&handle).await.map(|id| {
+                println!("deleted {handle} ({id}); the handle is free again");
+            });
+            following.abort();
+            result
+        }
     };
     bus.flush().await;
     db.close().await;
@@ -475,6 +524,94 @@ enum UserTask {
     Show {
         handle: Handle,
     },
+    Delete {
+        handle: String,
+    },
+}
+
+/// `amity notify`: checks everything before opening the database.
+async fn notify(
+    settings: Settings,
+    subject: String,
+    content: Option<String>,
+    all: bool,
+    handles: Vec<String>,
+) -> anyhow::Result<()> {
+    let content = content
+        .map(|text| {
+            serde_json::from_str::<serde_json::Value>(&text)
+                .map_err(|e| anyhow::anyhow!("--content is not JSON: {e}"))
+        })
+        .transpose()?;
+    let message = SystemMessage::parse(&subject, content).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let targets = if all {
+        None
+    } else {
+        Some(handle_targets(&handles)?)
+    };
+    let db = app::open_database(&settings).await?;
+    let mut bus = app::NodeBus::open(&settings, &db, amity_domain::NodeId::new())?;
+    bus.start();
+    let system = SystemNotifications::new(
+        Arc::new(amity_persistence::SqlStore::new(db.clone())),
+        bus.bus.clone(),
+        Arc::new(SystemClock),
+        amity_domain::notifications::system::DEFAULT_BATCH,
+    );
+    let result = match targets {
+        Some(targets) => system
+            .send(&targets, &message)
+            .await
+            .map(|n| println!("sent to {n} user(s)"))
+            .map_err(|e| anyhow::anyhow!("{e}")),
+        None => notify_all(&db, &system, &message).await,
+    };
+    bus.flush().await;
+    db.close().await;
+    result
+}
+
+/// Records a job for everyone; a running server (which looks for jobs every second) delivers
+/// it live and this command follows its progress; with none running, this command delivers it.
+async fn notify_all(
+    db: &amity_persistence::Database,
+    system: &SystemNotifications,
+    message: &SystemMessage,
+) -> anyhow::Result<()> {
+    let store = amity_persistence::SqlStore::new(db.clone());
+    let (job, recipients) = system
+        .send_to_all(message)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("job {} recorded for {recipients} user(s)", job.id);
+    let started = std::time::Instant::now();
+    let mut last = 0;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let pending = store
+            .unfinished_notification_jobs()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let Some(now) = pending.iter().find(|j| j.id == job.id) else {
+            println!("delivered to every user (by a running server)");
+            return Ok(());
+        };
+        if now.delivered != last {
+            last = now.delivered;
+            eprintln!("{last} of about {recipients} delivered by a running server");
+        } else if last == 0 && started.elapsed() > std::time::Duration::from_secs(3) {
+            break;
+        }
+    }
+    eprintln!("no running server took the job: delivering it from here");
+    let stored = system
+        .run_job(job.id, &|total| {
+            eprintln!("{total} of about {recipients} delivered")
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("delivered {stored} notification(s)");
+    Ok(())
 }
 
 /// The handles of a `users ban|unban` command, checked before the database is opened.

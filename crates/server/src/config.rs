@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use amity_domain::accounts::sessions::SessionSettings;
 use amity_domain::friends::FriendLimits;
 use amity_domain::presence::PresenceSettings;
 use amity_graphql::edge::address::TrustedProxies;
@@ -39,8 +40,12 @@ pub struct Settings {
     /// Secret that signs session tokens and cursors. Generated and kept beside a SQLite
     /// database when unset; required with PostgreSQL (all nodes must share it).
     pub jwt_secret: Option<String>,
-    /// Lifetime of a session token, in seconds.
+    /// Lifetime of an access token, in seconds (a client refreshes it with its refresh token).
     pub token_ttl_secs: u64,
+    /// How long a session lives past its last sign-in or refresh, in seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// Most live sessions per user; a sign-in past it ends the least recently used one.
+    pub max_sessions_per_user: u32,
     /// Most friends per user.
     pub max_friends: u32,
     /// Most outgoing pending friend requests per user.
@@ -127,7 +132,11 @@ impl Default for Settings {
             database_pool_size: None,
             database_acquire_timeout_ms: duration_ms(PoolSettings::default().acquire_timeout),
             jwt_secret: None,
-            token_ttl_secs: 24 * 3600,
+            // One hour: a leaked access token is good for at most that long, and a client
+            // refreshes it once an hour at the cost of one small transaction.
+            token_ttl_secs: 3600,
+            refresh_token_ttl_secs: SessionSettings::default().refresh_ttl.as_secs(),
+            max_sessions_per_user: SessionSettings::default().max_per_user,
             max_friends: limits.max_friends,
             max_pending_invites: limits.max_pending_invites,
             max_blocks: limits.max_blocks,
@@ -284,6 +293,12 @@ impl Settings {
         amity_persistence::Database::backend_of(&self.database_url)?;
         if self.token_ttl_secs == 0 {
             bail!("token_ttl_secs must be at least 1");
+        }
+        if self.refresh_token_ttl_secs == 0 || self.refresh_token_ttl_secs > 10 * 365 * 86_400 {
+            bail!("refresh_token_ttl_secs must be between 1 and 315360000 (ten years)");
+        }
+        if !(1..=10_000).contains(&self.max_sessions_per_user) {
+            bail!("max_sessions_per_user must be between 1 and 10000");
         }
         if let Some(size) = self.database_pool_size
             && !(1..=1000).contains(&size)
@@ -442,9 +457,17 @@ impl Settings {
         amity_cache::CacheSettings::megabytes(self.cache_memory_mb)
     }
 
-    /// Token lifetime.
+    /// Access-token lifetime.
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs)
+    }
+
+    /// How sessions behave.
+    pub fn sessions(&self) -> SessionSettings {
+        SessionSettings {
+            refresh_ttl: Duration::from_secs(self.refresh_token_ttl_secs),
+            max_per_user: self.max_sessions_per_user,
+        }
     }
 
     /// The path of the SQLite file, if the database is SQLite.

@@ -246,6 +246,90 @@ async fn operator_commands_and_a_served_sign_in() {
         res["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
         "{res}"
     );
+
+    // System notifications: bad input first, then to one user, then to everyone (the running
+    // server takes the job and delivers it).
+    let res = gql(None, SIGN_IN).await;
+    let token = res["data"]["signIn"]["token"].as_str().unwrap().to_owned();
+    for (args, expect) in [
+        (
+            vec!["notify", "--subject", " ", "player_one"],
+            "must not be empty",
+        ),
+        (
+            vec![
+                "notify",
+                "--subject",
+                "hi",
+                "--content",
+                "[1]",
+                "player_one",
+            ],
+            "JSON object",
+        ),
+        (
+            vec!["notify", "--subject", "hi", "--content", "{", "player_one"],
+            "not JSON",
+        ),
+        (
+            vec!["notify", "--subject", "hi", "nobody"],
+            "\"nobody\" (unknown user)",
+        ),
+    ] {
+        let out = amity(dir.path(), &url).args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains(expect), "{args:?}: {}", text(&out));
+    }
+    let out = amity(dir.path(), &url)
+        .args(["notify", "--subject", "Maintenance at noon", "player_one"])
+        .output()
+        .unwrap();
+    assert!(text(&out).contains("sent to 1 user(s)"), "{}", text(&out));
+    let out = amity(dir.path(), &url)
+        .args([
+            "notify",
+            "--subject",
+            "Season two",
+            "--content",
+            "{\"season\":2}",
+            "--all",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("recorded for 2 user(s)"),
+        "{}",
+        text(&out)
+    );
+    let counts = gql(
+        Some(token.clone()),
+        "{ notificationCounts { unread total } }",
+    )
+    .await;
+    assert_eq!(counts["data"]["notificationCounts"]["total"], 2, "{counts}");
+
+    // Deleting from the command line frees the handle; signing in finds nobody.
+    let out = amity(dir.path(), &url)
+        .args(["users", "delete", "player_one"])
+        .output()
+        .unwrap();
+    assert!(text(&out).contains("deleted player_one"), "{}", text(&out));
+    let res = gql(None, SIGN_IN).await;
+    assert_eq!(
+        res["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{res}"
+    );
+    let out = amity(dir.path(), &url)
+        .args(["users", "delete", "player_one"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("no user has the handle"),
+        "{}",
+        text(&out)
+    );
     terminate(&mut child);
     let status = wait(&mut child, Duration::from_secs(15));
     assert!(status.success(), "graceful shutdown exits 0");

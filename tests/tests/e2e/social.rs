@@ -108,6 +108,10 @@ async fn authenticate(server: &TestServer, query: &str, credential: &str) -> Use
         id: field["user"]["id"].as_str().unwrap().to_owned(),
         handle: field["user"]["handle"].as_str().unwrap().to_owned(),
         token: token.clone(),
+        refresh_token: field["refreshToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         client: server.anonymous().with_token(token),
         ws_url: server.ws_url(),
     }

@@ -1,10 +1,13 @@
 //! The websocket endpoint itself: both protocols, authentication at init, refusals with the
-//! protocol's close codes, token expiry, keep-alive and init timeouts.
+//! protocol's close codes, session expiry, keep-alive and init timeouts.
 
 use std::time::Duration;
 
 use amity_e2e::TestServer;
-use amity_e2e::ws::{WsClient, close_code, connect_raw, next_frame, refused_init};
+use amity_e2e::ws::{
+    WsClient, close_code, closed_with, connect_raw, next_frame, refused_init, signed_in_raw,
+    stays_open,
+};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -111,17 +114,25 @@ async fn the_legacy_graphql_ws_protocol_works_and_refuses_like_its_clients_expec
 }
 
 #[tokio::test]
-async fn an_expiring_token_closes_its_connection() {
-    let server = TestServer::start_with(|s| s.token_ttl_secs = 2).await;
+async fn a_connection_outlives_its_access_token_but_not_its_session() {
+    // Access tokens last 1 s, sessions 3 s past their last refresh.
+    let server = TestServer::start_with(|s| {
+        s.token_ttl_secs = 1;
+        s.refresh_token_ttl_secs = 3;
+    })
+    .await;
     let user = server.sign_up("wsexpiry").await;
-    let mut ws = user.ws().await;
-    let _sub = ws
-        .subscribe("subscription { notifications { id } }", json!({}))
-        .await;
-    assert!(
-        ws.closed_within(Duration::from_secs(5)).await,
-        "the connection outlived its token"
+    let mut raw = signed_in_raw(&server.ws_url(), &user.token).await;
+    // Past the access token's expiry the connection stays (the session lives)...
+    stays_open(&mut raw, Duration::from_millis(1800)).await;
+    assert_eq!(
+        user.client.gql("{ me { id } }", json!({})).await.code(),
+        "UNAUTHENTICATED"
     );
+    // ...and closes with 4401 when the session runs out unrefreshed.
+    let (code, reason) = closed_with(&mut raw, Duration::from_secs(4)).await;
+    assert_eq!(code, 4401, "{reason}");
+    assert!(reason.contains("session has ended"), "{reason}");
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! Users, roles, sign-up and sign-in.
 
+pub mod lifecycle;
 mod service;
+pub mod sessions;
 
 use std::fmt;
 use std::str::FromStr;
@@ -79,6 +81,10 @@ pub struct User {
     /// The user's ban, if one was ever set and not lifted (it may have run out: see
     /// [`User::is_banned_at`]).
     pub ban: Option<Ban>,
+    /// When the account was deleted: the user is then a tombstone (no handle, profile or
+    /// credentials), kept so that the moderation log still names its target, and seen by
+    /// moderators only.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// A ban as stored.
@@ -116,11 +122,22 @@ impl User {
     /// Whether a viewer sees this user at all at `now`: a banned user is hidden from everyone
     /// but themself and moderators (and admins). The one definition of that rule.
     pub fn is_visible_to(&self, viewer: UserId, viewer_role: Role, now: DateTime<Utc>) -> bool {
-        self.id == viewer || viewer_role >= Role::Moderator || !self.is_banned_at(now)
+        viewer_role >= Role::Moderator
+            || (self.deleted_at.is_none() && (self.id == viewer || !self.is_banned_at(now)))
+    }
+
+    /// Whether the account was deleted (the user is a tombstone).
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
     }
 
     /// The user, if they may sign in at `now`; FORBIDDEN saying until when if banned.
     pub fn may_sign_in(self, now: DateTime<Utc>) -> crate::Result<Self> {
+        if self.is_deleted() {
+            return Err(crate::DomainError::Unauthenticated(
+                "the account no longer exists".into(),
+            ));
+        }
         match self.ban.as_ref().filter(|ban| ban.is_active_at(now)) {
             Some(ban) => Err(crate::DomainError::Forbidden(format!(
                 "your account is banned {}",
@@ -184,6 +201,7 @@ mod tests {
             created_at: now,
             last_seen_at: None,
             ban: None,
+            deleted_at: None,
         };
         let stranger = UserId::new();
         assert!(user.is_visible_to(stranger, Role::User, now));

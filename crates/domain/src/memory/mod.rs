@@ -61,8 +61,10 @@
 //! # }
 //! ```
 
+mod accounts;
 mod presence;
 mod queries;
+mod sessions;
 mod state;
 mod transaction;
 
@@ -80,12 +82,18 @@ use crate::moderation::{AccessStatus, ModerationEntry};
 use crate::notifications::Notification;
 use crate::ports::{
     Adjacency, EdgeTransaction, FriendStore, LinkTransaction, MessageStore, MessageTransaction,
-    ModerationStore, ModerationTransaction, NotificationStore, SocialLinkStore, Store, UserStore,
+    ModerationStore, ModerationTransaction, NotificationJob, NotificationStore, SignInMethods,
+    SocialLinkStore, Store, Unlinked, UserStore,
 };
 use crate::social::Network;
 use crate::time::{Clock, SystemClock};
-use crate::{DomainError, Handle, MessageId, ModerationEntryId, NotificationId, Result, UserId};
+use crate::{
+    DomainError, Handle, JobId, MessageId, ModerationEntryId, NotificationId, Result, SessionId,
+    UserId,
+};
 
+pub use accounts::tombstone_key;
+pub use sessions::TestSecrets;
 use state::{State, stored};
 pub use transaction::MemoryTransaction;
 
@@ -260,6 +268,65 @@ impl UserStore for MemoryStore {
         })
         .await
     }
+
+    async fn credentials_by_id(&self, id: UserId) -> Result<Option<(User, Option<String>)>> {
+        self.shared.calls.record("credentials_by_id");
+        Ok(self
+            .snapshot()
+            .live_row(id)
+            .map(|row| (row.user.clone(), row.password_hash.clone())))
+    }
+
+    async fn sign_in_methods(&self, id: UserId) -> Result<Option<SignInMethods>> {
+        self.shared.calls.record("sign_in_methods");
+        Ok(self.snapshot().sign_in_methods(id))
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &str,
+        keep: Option<SessionId>,
+    ) -> Result<Option<Vec<SessionId>>> {
+        self.shared.calls.record("set_password_hash");
+        self.write(|state| Ok(state.set_password_hash(id, hash, keep)))
+            .await
+    }
+
+    async fn change_handle(&self, id: UserId, handle: &Handle) -> Result<Option<User>> {
+        self.shared.calls.record("change_handle");
+        self.write(|state| state.change_handle(id, handle)).await
+    }
+
+    async fn user_by_device(&self, device_key: &str) -> Result<Option<User>> {
+        self.shared.calls.record("user_by_device");
+        let state = self.snapshot();
+        Ok(state
+            .device_keys
+            .get(device_key)
+            .and_then(|id| state.user(*id).cloned()))
+    }
+
+    async fn insert_device_user(&self, user: NewUser, device_key: &str) -> Result<Option<User>> {
+        self.shared.calls.record("insert_device_user");
+        self.write(|state| state.insert_device_user(&user, device_key))
+            .await
+    }
+
+    async fn delete_user(&self, id: UserId, at: DateTime<Utc>) -> Result<Option<Vec<UserId>>> {
+        self.shared.calls.record("delete_user");
+        self.write(|state| Ok(state.delete_user(id, at))).await
+    }
+
+    async fn search_users(
+        &self,
+        prefix: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<User>> {
+        self.shared.calls.record("search_users");
+        Ok(self.snapshot().search_users(prefix, limit, now))
+    }
 }
 
 #[async_trait]
@@ -420,6 +487,13 @@ impl ModerationStore for MemoryStore {
             role: row.user.role,
             ban: row.user.ban.clone(),
             sessions_valid_after: row.sessions_valid_after,
+            sessions: self
+                .snapshot()
+                .sessions
+                .values()
+                .filter(|session| session.user == user)
+                .map(|session| (session.id, session.expires_at))
+                .collect(),
         }))
     }
 
@@ -531,6 +605,63 @@ impl NotificationStore for MemoryStore {
             .filter_map(|id| state.notifications.get(id).cloned())
             .collect())
     }
+
+    async fn notification_counts(&self, recipient: UserId) -> Result<(u64, u64)> {
+        self.shared.calls.record("notification_counts");
+        let state = self.snapshot();
+        let (mut unread, mut total) = (0, 0);
+        for n in state
+            .notifications
+            .values()
+            .filter(|n| n.recipient == recipient)
+        {
+            total += 1;
+            if n.read_at.is_none() {
+                unread += 1;
+            }
+        }
+        Ok((unread, total))
+    }
+
+    async fn insert_notification_job(&self, job: &NotificationJob) -> Result<u64> {
+        self.shared.calls.record("insert_notification_job");
+        let mut job = job.clone();
+        job.created_at = stored(job.created_at);
+        self.write(|state| {
+            state
+                .jobs
+                .insert(job.id, accounts::JobRow { job, cursor: None });
+            Ok(state
+                .users
+                .values()
+                .filter(|row| row.user.deleted_at.is_none())
+                .count() as u64)
+        })
+        .await
+    }
+
+    async fn unfinished_notification_jobs(&self) -> Result<Vec<NotificationJob>> {
+        self.shared.calls.record("unfinished_notification_jobs");
+        Ok(self
+            .snapshot()
+            .jobs
+            .values()
+            .filter(|row| row.job.finished_at.is_none())
+            .map(|row| row.job.clone())
+            .collect())
+    }
+
+    async fn run_notification_batch(
+        &self,
+        job: JobId,
+        batch: u32,
+        at: DateTime<Utc>,
+        new_id: &(dyn Fn() -> NotificationId + Send + Sync),
+    ) -> Result<Option<Vec<(UserId, NotificationId)>>> {
+        self.shared.calls.record("run_notification_batch");
+        self.write(|state| state.run_notification_batch(job, batch, at, new_id))
+            .await
+    }
 }
 
 #[async_trait]
@@ -575,6 +706,24 @@ impl MessageStore for MemoryStore {
             .filter_map(|id| state.messages.get(id).cloned())
             .collect())
     }
+
+    async fn direct_messages_of(
+        &self,
+        user: UserId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<DirectMessage>> {
+        self.shared.calls.record("direct_messages_of");
+        let state = self.snapshot();
+        Ok(state
+            .messages
+            .values()
+            .filter(|m| after.is_none_or(|after| m.id > after))
+            .filter(|m| m.sender == user || m.recipient == user)
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -596,6 +745,12 @@ impl SocialLinkStore for MemoryStore {
     async fn external_id_of(&self, user: UserId, network: Network) -> Result<Option<String>> {
         self.shared.calls.record("external_id_of");
         Ok(self.snapshot().external_id_of(user, network))
+    }
+
+    async fn unlink_external(&self, user: UserId, network: Network) -> Result<Unlinked> {
+        self.shared.calls.record("unlink_external");
+        self.write(|state| Ok(state.unlink_external(user, network)))
+            .await
     }
 }
 

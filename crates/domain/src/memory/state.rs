@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+use crate::accounts::sessions::SessionInfo;
 use crate::accounts::{NewUser, Role, User};
 use crate::friends::{FriendCounts, FriendState, Pair};
 use crate::input::Metadata;
@@ -20,7 +21,7 @@ use crate::social::Network;
 use crate::time::{from_micros, to_micros};
 use crate::{
     DomainError, Fault, Handle, MessageId, ModerationEntryId, NodeId, NotificationId, Result,
-    UserId,
+    SessionId, UserId,
 };
 
 /// A time as it is stored: to the microsecond, as the SQL store keeps every timestamp (so that
@@ -43,6 +44,8 @@ pub(super) struct UserRow {
     pub(super) password_hash: Option<String>,
     /// Sessions issued at or before this are refused.
     pub(super) sessions_valid_after: Option<DateTime<Utc>>,
+    /// The digest of the guest device id, for guest accounts.
+    pub(super) device_key: Option<String>,
 }
 
 /// One directed edge: how its owner sees the other user.
@@ -96,6 +99,14 @@ pub(super) struct State {
     pub(super) nodes: BTreeMap<NodeId, NodeRow>,
     /// Presence rows: (user, node) and when the user connected there.
     pub(super) presence: BTreeMap<(UserId, NodeId), DateTime<Utc>>,
+    /// Sessions by id.
+    pub(super) sessions: BTreeMap<SessionId, SessionInfo>,
+    /// Refresh-token digests: their session, and whether they were used.
+    pub(super) session_tokens: BTreeMap<String, (SessionId, bool)>,
+    /// The unique index on guest device digests.
+    pub(super) device_keys: BTreeMap<String, UserId>,
+    /// Notification jobs by id.
+    pub(super) jobs: BTreeMap<crate::JobId, super::accounts::JobRow>,
 }
 
 impl State {
@@ -142,6 +153,7 @@ impl State {
             created_at: stored(new.created_at),
             last_seen_at: None,
             ban: None,
+            deleted_at: None,
         };
         self.handle_keys.insert(key, new.id);
         self.users.insert(
@@ -150,6 +162,7 @@ impl State {
                 user: user.clone(),
                 password_hash: new.password_hash.clone(),
                 sessions_valid_after: None,
+                device_key: None,
             },
         );
         Ok(user)
@@ -161,9 +174,11 @@ impl State {
             .iter()
             .filter_map(|h| self.handle_keys.get(&h.key()).copied())
             .collect();
+        // A deleted account (a tombstone) is nobody's target.
+        let live = |users: Vec<User>| users.into_iter().filter(|u| !u.is_deleted()).collect();
         FoundUsers {
-            by_id: self.users_in(ids),
-            by_handle: self.users_in(&by_handle),
+            by_id: live(self.users_in(ids)),
+            by_handle: live(self.users_in(&by_handle)),
         }
     }
 

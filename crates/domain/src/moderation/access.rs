@@ -19,7 +19,7 @@ use crate::events::Event;
 use crate::moderation::{AccessDenied, AccessStatus};
 use crate::ports::ModerationStore;
 use crate::time::Clock;
-use crate::{ModerationEntryId, Result, UserId};
+use crate::{ModerationEntryId, Result, SessionId, UserId};
 
 /// Most statuses kept; past it the cache starts over (it refills on demand).
 const MAX_CACHED: usize = 100_000;
@@ -30,6 +30,19 @@ pub const REVALIDATE_AFTER: chrono::Duration = chrono::Duration::seconds(30);
 /// How far back each poll of the audit log looks, so that an entry committed late by a slow
 /// transaction is still seen.
 const POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(5);
+
+/// How far apart nodes' clocks may be: a token issued up to this long after a user's status
+/// was loaded may belong to a session the loaded status does not know yet.
+pub const NEW_SESSION_SKEW: chrono::Duration = chrono::Duration::seconds(5);
+
+/// What an admitted session may do, and until when it lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted {
+    /// The user's current role.
+    pub role: Role,
+    /// When the session ends unless refreshed (a websocket is checked again then).
+    pub session_ends_at: DateTime<Utc>,
+}
 
 #[derive(Default)]
 struct Inner {
@@ -69,14 +82,19 @@ impl AccessControl {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The role a session of `user` issued at `issued_at` acts with now, or why it may not act.
-    /// Loads the user's status on first use; afterwards answers from memory.
+    /// The role a token of `user` issued at `issued_at` acts with now, or why it may not act:
+    /// the user's standing only (existence, ban, revocation), not a session's. Loads the user's
+    /// status on first use; afterwards answers from memory.
     pub async fn admit(
         &self,
         user: UserId,
         issued_at: DateTime<Utc>,
     ) -> Result<std::result::Result<Role, AccessDenied>> {
-        self.check(user, issued_at, false).await
+        let now = self.clock.now();
+        Ok(match self.status(user, false, None).await? {
+            Some(status) => status.admit(issued_at, now),
+            None => Err(AccessDenied::Unknown),
+        })
     }
 
     /// [`AccessControl::admit`], reading the status from the store whatever is cached (for
@@ -86,22 +104,72 @@ impl AccessControl {
         user: UserId,
         issued_at: DateTime<Utc>,
     ) -> Result<std::result::Result<Role, AccessDenied>> {
-        self.check(user, issued_at, true).await
+        let now = self.clock.now();
+        Ok(match self.status(user, true, None).await? {
+            Some(status) => status.admit(issued_at, now),
+            None => Err(AccessDenied::Unknown),
+        })
     }
 
-    async fn check(
+    /// Whether an access token of `session` (of `user`, issued at `issued_at`) may act now:
+    /// the user's standing as [`AccessControl::admit`] judges it, and the session still live.
+    /// A session the cached status does not list is looked up once, when the status was
+    /// loaded before the token was issued (allowing [`NEW_SESSION_SKEW`] between nodes'
+    /// clocks): the session may be newer than what is cached. `fresh` reads the store
+    /// whatever is cached.
+    pub async fn admit_session(
         &self,
         user: UserId,
+        session: SessionId,
         issued_at: DateTime<Utc>,
         fresh: bool,
-    ) -> Result<std::result::Result<Role, AccessDenied>> {
+    ) -> Result<std::result::Result<Admitted, AccessDenied>> {
+        let now = self.clock.now();
+        let status = self
+            .status(user, fresh, Some((session, issued_at + NEW_SESSION_SKEW)))
+            .await?;
+        let Some(status) = status else {
+            return Ok(Err(AccessDenied::Unknown));
+        };
+        let role = match status.admit(issued_at, now) {
+            Ok(role) => role,
+            Err(denied) => return Ok(Err(denied)),
+        };
+        Ok(match status.session_ends_at(session, now) {
+            Some(session_ends_at) => Ok(Admitted {
+                role,
+                session_ends_at,
+            }),
+            None => Err(AccessDenied::SessionEnded),
+        })
+    }
+
+    /// The user's status: from memory when loaded less than [`REVALIDATE_AFTER`] ago (and,
+    /// with `session`, when it lists that session or was loaded after the given time), else
+    /// from the store.
+    async fn status(
+        &self,
+        user: UserId,
+        fresh: bool,
+        session: Option<(SessionId, DateTime<Utc>)>,
+    ) -> Result<Option<AccessStatus>> {
         let now = self.clock.now();
         let (cached, epoch) = {
             let inner = self.lock();
             (inner.statuses.get(&user).cloned(), inner.epoch)
         };
-        let status = match cached {
-            Some((status, loaded)) if !fresh && now - loaded < REVALIDATE_AFTER => status,
+        let usable = |status: &Option<AccessStatus>, loaded: DateTime<Utc>| {
+            !fresh
+                && now - loaded < REVALIDATE_AFTER
+                && session.is_none_or(|(id, newer_than)| {
+                    loaded >= newer_than
+                        || status
+                            .as_ref()
+                            .is_some_and(|s| s.sessions.iter().any(|(known, _)| *known == id))
+                })
+        };
+        match cached {
+            Some((status, loaded)) if usable(&status, loaded) => Ok(status),
             stale => match self.store.access_status(user).await {
                 Ok(loaded) => {
                     let mut inner = self.lock();
@@ -111,22 +179,18 @@ impl AccessControl {
                         }
                         inner.statuses.insert(user, (loaded.clone(), now));
                     }
-                    loaded
+                    Ok(loaded)
                 }
                 // Stale is better than nothing while the store is unreachable.
                 Err(e) => match stale.filter(|_| !fresh) {
                     Some((status, _)) => {
                         tracing::debug!(%user, error = %crate::error::chain(&e), "re-checking a session failed; using what is known");
-                        status
+                        Ok(status)
                     }
-                    None => return Err(e),
+                    None => Err(e),
                 },
             },
-        };
-        Ok(match status {
-            Some(status) => status.admit(issued_at, now),
-            None => Err(AccessDenied::Unknown),
-        })
+        }
     }
 
     /// Forgets what is cached about `user` and wakes their watchers.

@@ -17,9 +17,9 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use crate::accounts::Role;
-use crate::{ModerationEntryId, UserId};
+use crate::{ModerationEntryId, SessionId, UserId};
 
-pub use access::{AccessControl, AccessWatch, REVALIDATE_AFTER};
+pub use access::{AccessControl, AccessWatch, Admitted, NEW_SESSION_SKEW, REVALIDATE_AFTER};
 pub use service::ModerationService;
 
 /// Longest ban reason, in characters.
@@ -113,6 +113,9 @@ pub struct AccessStatus {
     pub ban: Option<Ban>,
     /// Tokens issued at or before this are refused.
     pub sessions_valid_after: Option<DateTime<Utc>>,
+    /// The user's sessions (see [`crate::accounts::sessions`]) and when each ends, as loaded:
+    /// a token of a session not listed here is refused.
+    pub sessions: Vec<(SessionId, DateTime<Utc>)>,
 }
 
 /// Why a session was refused.
@@ -124,6 +127,9 @@ pub enum AccessDenied {
     Banned(Ban),
     /// The session was issued before a ban (tokens stay dead after an unban).
     Revoked,
+    /// The session was ended (signed out, ended from another device, a refresh token reused,
+    /// the password changed) or ran out.
+    SessionEnded,
 }
 
 impl fmt::Display for AccessDenied {
@@ -132,6 +138,7 @@ impl fmt::Display for AccessDenied {
             Self::Unknown => f.write_str("the account no longer exists"),
             Self::Banned(ban) => write!(f, "the account is banned {}", ban.describe_end()),
             Self::Revoked => f.write_str("the session was revoked"),
+            Self::SessionEnded => f.write_str("the session has ended"),
         }
     }
 }
@@ -153,6 +160,15 @@ impl AccessStatus {
             return Err(AccessDenied::Revoked);
         }
         Ok(self.role)
+    }
+
+    /// When `session` ends, if it is one of the user's live sessions at `now`.
+    pub fn session_ends_at(&self, session: SessionId, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.sessions
+            .iter()
+            .find(|(id, _)| *id == session)
+            .map(|(_, ends)| *ends)
+            .filter(|ends| now < *ends)
     }
 }
 
@@ -194,6 +210,7 @@ mod tests {
             role: Role::Moderator,
             ban: Some(ban.clone()),
             sessions_valid_after: Some(at(0)),
+            sessions: Vec::new(),
         };
         assert_eq!(status.admit(at(20), at(5)), Err(AccessDenied::Banned(ban)));
         assert_eq!(status.admit(at(-1), at(11)), Err(AccessDenied::Revoked));
@@ -206,6 +223,7 @@ mod tests {
             role: Role::User,
             ban: None,
             sessions_valid_after: None,
+            sessions: Vec::new(),
         };
         assert_eq!(clean.admit(at(-100), at(0)), Ok(Role::User));
     }

@@ -1,6 +1,7 @@
 //! Persistent notifications: what a user is told, kept until they delete it.
 
 mod service;
+pub mod system;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

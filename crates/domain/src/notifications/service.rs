@@ -29,6 +29,11 @@ impl NotificationService {
         Self { store, clock }
     }
 
+    /// How many of the recipient's notifications are unread, and how many there are.
+    pub async fn counts(&self, recipient: UserId) -> Result<(u64, u64)> {
+        self.store.notification_counts(recipient).await
+    }
+
     /// The recipient's notifications after `after` (exclusive), oldest first.
     pub async fn list(
         &self,

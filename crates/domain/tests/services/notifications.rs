@@ -130,3 +130,69 @@ async fn one_can_mark_read_and_delete_only_ones_own() {
     assert!(w.notifications.mark_read(a.id, &too_many).await.is_err());
     assert!(w.notifications.delete(a.id, &too_many).await.is_err());
 }
+
+#[tokio::test]
+async fn a_job_interrupted_after_a_batch_resumes_and_delivers_each_user_once() {
+    use amity_domain::events::EventBus;
+    use amity_domain::notifications::system::{SystemMessage, SystemNotifications};
+    use amity_domain::ports::NotificationStore;
+    use amity_domain::time::Clock;
+
+    let w = World::new();
+    let users = w
+        .users(&["j01", "j02", "j03", "j04", "j05", "j06", "j07"])
+        .await;
+    // Batches of 3 users.
+    let system = SystemNotifications::new(w.store.clone(), w.bus.clone(), w.clock.clone(), 3);
+    let mut events = w.bus.subscribe();
+    let message = SystemMessage::parse("Patch notes", None).unwrap();
+    let (job, recipients) = system.send_to_all(&message).await.unwrap();
+    assert_eq!(recipients, 7);
+    // One batch, then the process "stops".
+    let first = w
+        .store
+        .run_notification_batch(job.id, 3, w.clock.now(), &NotificationId::new)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.len(), 3);
+    // A new process (another node) resumes the job where it stopped.
+    let resumed = SystemNotifications::new(w.store.clone(), w.bus.clone(), w.clock.clone(), 3);
+    resumed.run_pending().await;
+    assert!(
+        w.store
+            .unfinished_notification_jobs()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for user in &users {
+        let page = w.notifications.list(user.id, None, 100).await.unwrap();
+        let system: Vec<_> = page
+            .items
+            .iter()
+            .filter(|n| n.code == NotificationCode::System)
+            .collect();
+        assert_eq!(
+            system.len(),
+            1,
+            "{} got it {} times",
+            user.handle,
+            system.len()
+        );
+        assert_eq!(system[0].subject, "Patch notes");
+    }
+    // Running it again delivers nothing more.
+    assert_eq!(resumed.run_job(job.id, &|_| {}).await.unwrap(), 0);
+    // The resumed batches were announced live (the first, run by hand here, was not).
+    let mut announced = 0;
+    while let Ok(event) = events.try_recv() {
+        if matches!(
+            event,
+            amity_domain::events::Event::NotificationCreated { .. }
+        ) {
+            announced += 1;
+        }
+    }
+    assert_eq!(announced, 4);
+}

@@ -231,6 +231,15 @@ impl MessageStore for Flaky {
     async fn direct_messages_by_ids(&self, ids: &[MessageId]) -> Result<Vec<DirectMessage>> {
         self.inner.direct_messages_by_ids(ids).await
     }
+
+    async fn direct_messages_of(
+        &self,
+        user: UserId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<DirectMessage>> {
+        self.inner.direct_messages_of(user, after, limit).await
+    }
 }
 
 fn flaky_friends(w: &World, flaky: &Flaky) -> FriendService {

@@ -3,9 +3,10 @@
 
 pub mod tokens;
 
-use amity_domain::UserId;
 use amity_domain::accounts::Role;
 use amity_domain::moderation::AccessDenied;
+use amity_domain::{SessionId, UserId};
+use chrono::{DateTime, Utc};
 
 use crate::Services;
 use crate::auth::tokens::{TokenService, VerifiedToken};
@@ -22,8 +23,8 @@ pub async fn authenticate(services: &Services, header: Option<&str>) -> Caller {
     };
     match services.tokens.verify(token) {
         Ok(verified) => match admit(services, &verified).await {
-            Admission::Admitted(session) => Caller::User(session),
-            Admission::Refused(reason) => Caller::Invalid(reason),
+            Admission::Admitted(session, _) => Caller::User(session),
+            Admission::Refused(reason) | Admission::Ended(reason) => Caller::Invalid(reason),
             Admission::Unavailable => Caller::Unchecked,
         },
         Err(reason) => Caller::Invalid(format!("{reason}; sign in again")),
@@ -33,9 +34,13 @@ pub async fn authenticate(services: &Services, header: Option<&str>) -> Caller {
 /// Whether a verified token's session may act now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
-    /// Yes, as this session.
-    Admitted(Session),
-    /// No (banned, revoked, no such user); the reason is for the client.
+    /// Yes, as this session, which lives until the given time unless refreshed.
+    Admitted(Session, DateTime<Utc>),
+    /// No: the session has ended (signed out, ended elsewhere, reuse detected, run out); the
+    /// reason is for the client, who should sign in again (websockets close with 4401).
+    Ended(String),
+    /// No (banned, revoked, no such user); the reason is for the client (websockets close with
+    /// 4403).
     Refused(String),
     /// It could not be checked (the database is unreachable): neither yes nor no. Requests
     /// get UNAVAILABLE, websockets stay as they are.
@@ -54,28 +59,33 @@ pub async fn admit_fresh(services: &Services, verified: &VerifiedToken) -> Admis
 }
 
 async fn admit_from(services: &Services, verified: &VerifiedToken, fresh: bool) -> Admission {
-    let (user, issued_at) = (verified.session.user_id, verified.issued_at);
-    let checked = if fresh {
-        services.access.admit_fresh(user, issued_at).await
-    } else {
-        services.access.admit(user, issued_at).await
-    };
-    admission(checked, verified)
-}
-
-fn admission(
-    checked: amity_domain::Result<Result<Role, AccessDenied>>,
-    verified: &VerifiedToken,
-) -> Admission {
-    let user_id = verified.session.user_id;
+    let session = verified.session;
+    let checked = services
+        .access
+        .admit_session(
+            session.user_id,
+            session.session_id,
+            verified.issued_at,
+            fresh,
+        )
+        .await;
     match checked {
-        Ok(Ok(role)) => Admission::Admitted(Session { user_id, role }),
+        Ok(Ok(admitted)) => Admission::Admitted(
+            Session {
+                role: admitted.role,
+                ..session
+            },
+            admitted.session_ends_at,
+        ),
+        Ok(Err(denied @ AccessDenied::SessionEnded)) => {
+            Admission::Ended(format!("{denied}; sign in again"))
+        }
         Ok(Err(denied @ (AccessDenied::Revoked | AccessDenied::Unknown))) => {
             Admission::Refused(format!("{denied}; sign in again"))
         }
         Ok(Err(denied)) => Admission::Refused(denied.to_string()),
         Err(e) => {
-            tracing::warn!(user = %user_id, error = %amity_domain::error::chain(&e), "a session could not be checked");
+            tracing::warn!(user = %session.user_id, error = %amity_domain::error::chain(&e), "a session could not be checked");
             Admission::Unavailable
         }
     }
@@ -88,6 +98,8 @@ pub struct Session {
     pub user_id: UserId,
     /// Their current role.
     pub role: Role,
+    /// Which of their sessions (sign-ins) the token belongs to.
+    pub session_id: SessionId,
 }
 
 /// What a request carried in its `Authorization` header.

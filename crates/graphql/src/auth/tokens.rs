@@ -1,11 +1,11 @@
-//! Signed session tokens: HS256 JWTs with an expiry.
+//! Signed access tokens: HS256 JWTs with an expiry, naming their user and session.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use amity_domain::UserId;
 use amity_domain::accounts::Role;
 use amity_domain::time::Clock;
+use amity_domain::{SessionId, UserId};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,10 @@ struct Claims {
     /// `iat` in milliseconds, so that a ban revokes exactly the tokens issued before it.
     #[serde(default)]
     iat_ms: Option<i64>,
+    /// The session (sign-in) the token belongs to. Tokens from before sessions existed have
+    /// none and are refused.
+    #[serde(default)]
+    sid: Option<String>,
     exp: i64,
     iss: String,
 }
@@ -95,6 +99,7 @@ impl TokenService {
             role: session.role.as_str().to_owned(),
             iat: now.timestamp(),
             iat_ms: Some(now.timestamp_millis()),
+            sid: Some(session.session_id.to_string()),
             exp: expires_at.timestamp(),
             iss: ISSUER.to_owned(),
         };
@@ -125,6 +130,13 @@ impl TokenService {
             .role
             .parse()
             .map_err(|_| "it has an unknown role".to_owned())?;
+        let session_id = data
+            .claims
+            .sid
+            .as_deref()
+            .ok_or_else(|| "it predates sessions".to_owned())?
+            .parse()
+            .map_err(|_| "it names no session".to_owned())?;
         let expires_at = DateTime::<Utc>::from_timestamp(data.claims.exp, 0)
             .ok_or_else(|| "it has an invalid expiry".to_owned())?;
         if self.clock.now() >= expires_at {
@@ -139,6 +151,7 @@ impl TokenService {
             session: Session {
                 user_id: UserId::from_uuid(user_id),
                 role,
+                session_id: SessionId::from_uuid(session_id),
             },
             issued_at,
             expires_at,
@@ -177,6 +190,7 @@ mod tests {
         Session {
             user_id: UserId::new(),
             role: Role::Moderator,
+            session_id: SessionId::new(),
         }
     }
 

@@ -455,6 +455,7 @@ mod tests {
         Caller::User(Session {
             user_id: UserId::new(),
             role: Role::User,
+            session_id: amity_domain::SessionId::new(),
         })
     }
 

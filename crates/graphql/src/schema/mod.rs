@@ -1,15 +1,23 @@
 //! The schema: query and mutation roots, and the limits every request runs under.
 
+mod account;
 mod mutation;
 mod query;
 mod subscription;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Schema, SchemaBuilder};
+use async_graphql::{Context, MergedObject, Schema, SchemaBuilder};
 
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
+/// The query root: every query field.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(query::CoreQueries, account::AccountQueries);
+
+/// The mutation root: every mutation field.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(mutation::CoreMutations, account::AccountMutations);
 pub use subscription::SubscriptionRoot;
 
 use crate::Services;
@@ -39,14 +47,23 @@ pub fn build_schema(services: Services, edge: Arc<Edge>, introspection: bool) ->
 
 /// The schema's types with the limits every request runs under, before any data is attached.
 pub(crate) fn limited() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).limit_complexity(MAX_COMPLEXITY)
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .limit_complexity(MAX_COMPLEXITY)
 }
 
 /// The schema as SDL, as kept in `schema.graphql`.
 pub fn export_sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .finish()
-        .sdl()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .finish()
+    .sdl()
 }
 
 pub(crate) fn services<'a>(ctx: &Context<'a>) -> ApiResult<&'a Services> {

@@ -1,5 +1,6 @@
 //! Changes.
 
+use amity_domain::accounts::sessions::{IssuedSession, SessionService};
 use amity_domain::accounts::{ProfileChange, Role, User};
 use amity_domain::friends::Targets;
 use amity_domain::input::{AvatarUrl, DisplayName, Metadata};
@@ -18,8 +19,9 @@ use crate::schema::{client, edge, services, session};
 use crate::types::message::participants;
 use crate::types::{AuthPayload, DirectMessageGql, FriendGql, UserGql};
 
-/// The mutation root.
-pub struct MutationRoot;
+/// The first round's mutations, merged into the mutation root.
+#[derive(Default)]
+pub struct CoreMutations;
 
 fn targets(ids: Option<Vec<ID>>, handles: Option<Vec<String>>) -> ApiResult<Targets> {
     let ids: Vec<String> = ids.unwrap_or_default().into_iter().map(|id| id.0).collect();
@@ -48,13 +50,26 @@ fn metadata(value: Option<Json<serde_json::Value>>) -> ApiResult<Option<Metadata
     }
 }
 
-fn payload(svc: &Services, user: User) -> ApiResult<AuthPayload> {
-    let issued = svc
+/// Starts a session for a user who has just proved who they are, and answers with its tokens.
+/// `device_label` is parsed before anything else happens (see [`device_label`]).
+pub(crate) async fn signed_in(
+    svc: &Services,
+    user: User,
+    device_label: Option<String>,
+) -> ApiResult<AuthPayload> {
+    let issued = svc.sessions.start(user.id, device_label).await?;
+    payload(svc, user, issued)
+}
+
+/// The answer for a started or refreshed session: a new access token for it.
+pub(crate) fn payload(svc: &Services, user: User, issued: IssuedSession) -> ApiResult<AuthPayload> {
+    let access = svc
         .tokens
         .issue(
             Session {
                 user_id: user.id,
                 role: user.role,
+                session_id: issued.info.id,
             },
             svc.clock.now(),
         )
@@ -63,10 +78,17 @@ fn payload(svc: &Services, user: User) -> ApiResult<AuthPayload> {
             ApiError::new(ErrorCode::InternalServerError, "could not issue a token")
         })?;
     Ok(AuthPayload {
-        token: issued.token,
-        expires_at: issued.expires_at,
+        token: access.token,
+        expires_at: access.expires_at,
+        refresh_token: issued.refresh_token,
+        refresh_expires_at: issued.info.expires_at,
         user: UserGql::myself(user),
     })
+}
+
+/// A sign-in's `deviceLabel`, checked before any other work.
+pub(crate) fn device_label(label: Option<&str>) -> ApiResult<Option<String>> {
+    Ok(SessionService::parse_device_label(label)?)
 }
 
 /// `authenticateFacebook` / `authenticateSteam`.
@@ -74,14 +96,16 @@ async fn authenticate_with(
     ctx: &Context<'_>,
     network: Network,
     credential: &str,
+    label: Option<String>,
 ) -> ApiResult<AuthPayload> {
     let svc = services(ctx)?;
+    let label = device_label(label.as_deref())?;
     edge(ctx)?
         .rates()
         .auth_attempt(client(ctx))
         .map_err(rate_limited)?;
     let done = svc.imports.authenticate(network, credential).await?;
-    payload(svc, done.user)
+    signed_in(svc, done.user, label).await
 }
 
 /// `linkFacebook` / `linkSteam` (`importFriends` null or absent: import).
@@ -119,8 +143,8 @@ async fn import_from(
     Ok(FriendGql::all(me.user_id, created))
 }
 
-#[Object(name = "Mutation")]
-impl MutationRoot {
+#[Object]
+impl CoreMutations {
     /// Creates an account and signs it in. Handles are 3-32 of `[A-Za-z0-9_.-]`, unique
     /// case-insensitively; passwords at least 8 characters.
     async fn sign_up(
@@ -129,8 +153,11 @@ impl MutationRoot {
         handle: String,
         password: String,
         display_name: Option<String>,
+        #[graphql(desc = "What to call this device in `sessions` (at most 64 characters).")]
+        device_label: Option<String>,
     ) -> ApiResult<AuthPayload> {
         let svc = services(ctx)?;
+        let label = self::device_label(device_label.as_deref())?;
         edge(ctx)?
             .rates()
             .auth_attempt(client(ctx))
@@ -140,7 +167,7 @@ impl MutationRoot {
             .create_account(&handle, &password, display_name.as_deref(), Role::User)
             .await?;
         tracing::info!(user = %user.id, handle = %user.handle, client = %client(ctx), "signed up");
-        payload(svc, user)
+        signed_in(svc, user, label).await
     }
 
     /// Signs in with a handle and password.
@@ -149,8 +176,11 @@ impl MutationRoot {
         ctx: &Context<'_>,
         handle: String,
         password: String,
+        #[graphql(desc = "What to call this device in `sessions` (at most 64 characters).")]
+        device_label: Option<String>,
     ) -> ApiResult<AuthPayload> {
         let svc = services(ctx)?;
+        let label = self::device_label(device_label.as_deref())?;
         let rates = edge(ctx)?.rates();
         let from = client(ctx);
         // Logged quoted and escaped (`?`): a handle is the client's text, never a log line.
@@ -164,7 +194,7 @@ impl MutationRoot {
         match svc.accounts.sign_in(&handle, &password).await {
             Ok(user) => {
                 rates.signin_succeeded(&handle, from);
-                payload(svc, user)
+                signed_in(svc, user, label).await
             }
             // The attempt stays counted.
             Err(e @ DomainError::InvalidCredentials) => {
@@ -191,8 +221,10 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         access_token: String,
+        #[graphql(desc = "What to call this device in `sessions` (at most 64 characters).")]
+        device_label: Option<String>,
     ) -> ApiResult<AuthPayload> {
-        authenticate_with(ctx, Network::Facebook, &access_token).await
+        authenticate_with(ctx, Network::Facebook, &access_token, device_label).await
     }
 
     /// Signs in with a Steam session ticket (as `authenticateFacebook`).
@@ -200,8 +232,10 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         ticket: String,
+        #[graphql(desc = "What to call this device in `sessions` (at most 64 characters).")]
+        device_label: Option<String>,
     ) -> ApiResult<AuthPayload> {
-        authenticate_with(ctx, Network::Steam, &ticket).await
+        authenticate_with(ctx, Network::Steam, &ticket, device_label).await
     }
 
     /// Links the Facebook account of an access token to the signed-in user and, unless

@@ -18,10 +18,11 @@ use crate::types::{
 };
 
 /// The query root.
-pub struct QueryRoot;
+#[derive(Default)]
+pub struct CoreQueries;
 
-#[Object(name = "Query")]
-impl QueryRoot {
+#[Object]
+impl CoreQueries {
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<UserGql> {
         let me = session(ctx)?;

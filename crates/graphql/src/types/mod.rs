@@ -16,7 +16,7 @@ pub use message::{DirectMessageConnection, DirectMessageEdge, DirectMessageGql, 
 pub use moderation::ModerationEntryGql;
 pub use notification::{NotificationConnection, NotificationEdge, NotificationGql};
 pub use recommendation::FriendRecommendationGql;
-pub use user::{AuthPayload, UserGql};
+pub use user::{AuthPayload, SessionGql, UserGql};
 
 use async_graphql::SimpleObject;
 

@@ -184,16 +184,59 @@ impl UserGql {
     }
 }
 
-/// A session token and its user.
+/// A signed-in session: a short-lived access token, the refresh token that renews it, and the
+/// user.
 #[derive(Debug, Clone, SimpleObject)]
 #[graphql(name = "AuthPayload")]
 pub struct AuthPayload {
-    /// Send as `Authorization: Bearer <token>`.
+    /// The access token: send as `Authorization: Bearer <token>` (or in a websocket's
+    /// `connection_init`).
     pub token: String,
-    /// When the token stops being accepted.
+    /// When the access token stops being accepted (then call `refreshSession`).
     pub expires_at: DateTime<Utc>,
+    /// Opaque; exchange it with `refreshSession` for a new pair before the session ends. Each
+    /// one works once: presenting a used one again ends the whole session.
+    pub refresh_token: String,
+    /// When the session ends unless refreshed before.
+    pub refresh_expires_at: DateTime<Utc>,
     /// The signed-in user.
     pub user: UserGql,
+}
+
+/// One of the caller's sessions (a sign-in on one device).
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(name = "Session")]
+pub struct SessionGql {
+    /// Its id, for `endSession`.
+    pub id: ID,
+    /// When it was started (the sign-in).
+    pub created_at: DateTime<Utc>,
+    /// When it was last signed in or refreshed (not every request: a refresh at least every
+    /// access-token lifetime while in use).
+    pub last_used_at: DateTime<Utc>,
+    /// When it ends unless refreshed before.
+    pub expires_at: DateTime<Utc>,
+    /// Whether it is the session of the token making this request.
+    pub current: bool,
+    /// What the client called the device at sign-in.
+    pub device_label: Option<String>,
+}
+
+impl SessionGql {
+    /// A session as its owner sees it, `current` naming the caller's own.
+    pub fn new(
+        info: amity_domain::accounts::sessions::SessionInfo,
+        current: amity_domain::SessionId,
+    ) -> Self {
+        Self {
+            id: ID(info.id.to_string()),
+            created_at: info.created_at,
+            last_used_at: info.last_used_at,
+            expires_at: info.expires_at,
+            current: info.id == current,
+            device_label: info.device_label,
+        }
+    }
 }
 
 /// The friends the viewer and `other` have in common, most recent first (`first` 0..100,

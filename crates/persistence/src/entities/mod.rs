@@ -7,5 +7,8 @@ pub mod friend_edge;
 pub mod moderation_log;
 pub mod node;
 pub mod notification;
+pub mod notification_job;
 pub mod presence;
+pub mod session;
+pub mod session_token;
 pub mod user;

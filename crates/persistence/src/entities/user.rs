@@ -35,6 +35,12 @@ pub struct Model {
     pub ban_reason: Option<String>,
     /// Tokens issued at or before this are refused, microseconds since the epoch.
     pub sessions_valid_after: Option<i64>,
+    /// When the account was deleted (the row is then a tombstone), microseconds since the epoch.
+    pub deleted_at: Option<i64>,
+    /// SHA-256 of the guest device id, hex (`authenticateDevice`).
+    pub device_key: Option<String>,
+    /// Lower-cased display name, for prefix search.
+    pub display_name_key: Option<String>,
 }
 
 /// No relations are navigated from users.
