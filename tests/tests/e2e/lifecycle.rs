@@ -462,7 +462,7 @@ async fn admins_send_system_notifications_live_to_listed_users_or_everyone() {
     let moderator = server.sign_up_as("sysmod", Role::Moderator).await;
     let a = server.sign_up("sys_a").await;
     let b = server.sign_up("sys_b").await;
-    let mut ws = a.ws().await;
+    let ws = a.ws().await;
     let mut live = ws
         .subscribe(
             "subscription { notifications { code subject content } }",
