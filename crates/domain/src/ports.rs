@@ -59,19 +59,19 @@ pub trait SessionStore: Send + Sync {
     /// `keep_at_most` live sessions, ends the least recently used ones. Returns the ended ones.
     async fn start_session(
         &self,
-        session: &crate::accounts::sessions::NewSession,
+        session: &crate::accounts::session_data::NewSession,
         keep_at_most: u32,
     ) -> Result<Vec<SessionId>>;
     /// Exchanges the refresh token with digest `presented` for one with digest `next`, moving
     /// the session's end to `expires_at` and its last use to `now`; a token used before ends
-    /// its session ([`crate::accounts::sessions::Refreshed::Reused`]).
+    /// its session ([`crate::accounts::session_data::Refreshed::Reused`]).
     async fn refresh_session(
         &self,
         presented: &str,
         next: &str,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> Result<crate::accounts::sessions::Refreshed>;
+    ) -> Result<crate::accounts::session_data::Refreshed>;
     /// Marks every refresh token of a live session used and stores one with digest `next`;
     /// `None` if the session has ended.
     async fn replace_refresh_token(
@@ -80,18 +80,18 @@ pub trait SessionStore: Send + Sync {
         next: &str,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> Result<Option<crate::accounts::sessions::SessionInfo>>;
+    ) -> Result<Option<crate::accounts::session_data::SessionInfo>>;
     /// The user's sessions that end after `now`, in no particular order.
     async fn sessions_of(
         &self,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> Result<Vec<crate::accounts::sessions::SessionInfo>>;
+    ) -> Result<Vec<crate::accounts::session_data::SessionInfo>>;
     /// Ends sessions of `user` (deletes them with their tokens); returns the ended ones.
     async fn end_sessions(
         &self,
         user: UserId,
-        scope: crate::accounts::sessions::SessionScope,
+        scope: crate::accounts::session_data::SessionScope,
     ) -> Result<Vec<SessionId>>;
 }
 

@@ -543,3 +543,73 @@ async fn admins_send_system_notifications_live_to_listed_users_or_everyone() {
     live.assert_silent(Duration::from_millis(200)).await;
     server.stop().await;
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set AMITY_TEST_DATABASE_URL and pass --include-ignored (.ci/run does)"]
+async fn a_deletion_on_node_1_is_seen_by_a_friend_on_node_2_at_once() {
+    let server = TestServer::start().await;
+    server.require_postgres();
+    let node2 = server.start_node().await;
+    let gone = server.sign_up("xleaving").await;
+    let friend = server.sign_up("xstaying").await;
+    let third = server.sign_up("xthird").await;
+    gone.befriend(&friend).await;
+    gone.befriend(&third).await;
+    // Node 2 caches the friend's list, counts and recommendations with the user in them.
+    let friend2 = node2.as_user(&friend);
+    assert_eq!(friend2.view_of(&gone.id).await.as_deref(), Some("FRIEND"));
+    let recs = "{ friendRecommendations(first: 10) { user { handle } } }";
+    let listed = |res: amity_e2e::Response| -> Vec<String> {
+        res.data()["friendRecommendations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["user"]["handle"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        listed(friend2.client.gql(recs, json!({})).await),
+        ["xthird"]
+    );
+    let mut ws = signed_in_raw(&node2.ws_url(), &gone.token).await;
+
+    gone.client
+        .gql(
+            "mutation { deleteAccount(password: \"password-1\") }",
+            json!({}),
+        )
+        .await
+        .data();
+    let (code, _) = closed_with(&mut ws, Duration::from_secs(2)).await;
+    assert_eq!(code, 4403);
+    // Node 2 hears of it through the bus; the friend's next reads there drop the user.
+    let started = std::time::Instant::now();
+    while friend2.view_of(&gone.id).await.is_some() {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "node 2 still lists the user"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(friend2.friend_nodes().await.is_empty());
+    let counts = "{ friendCounts { friend } }";
+    assert_eq!(
+        friend2.client.gql(counts, json!({})).await.data()["friendCounts"]["friend"],
+        0
+    );
+    assert!(listed(friend2.client.gql(recs, json!({})).await).is_empty());
+    assert_eq!(
+        node2.as_user(&gone).client.gql(ME, json!({})).await.code(),
+        "UNAUTHENTICATED"
+    );
+    // And every cache agrees with the database.
+    for node_cache in [server.cache(), node2.cache()] {
+        let ids: Vec<amity_domain::UserId> = [&friend.id, &third.id, &gone.id]
+            .iter()
+            .map(|id| id.parse().unwrap())
+            .collect();
+        let findings = node_cache.audit(&ids, chrono::Utc::now()).await.unwrap();
+        assert!(findings.is_empty(), "{findings:?}");
+    }
+    server.stop().await;
+}

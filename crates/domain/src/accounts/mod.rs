@@ -2,6 +2,7 @@
 
 pub mod lifecycle;
 mod service;
+pub(crate) mod session_data;
 pub mod sessions;
 
 use std::fmt;
