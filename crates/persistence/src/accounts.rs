@@ -230,29 +230,24 @@ pub(crate) async fn delete_user(
         .collect();
     others.sort();
     others.dedup();
-    friend_edge::Entity::delete_many()
-        .filter(
-            friend_edge::Column::UserId
-                .eq(me)
-                .or(friend_edge::Column::FriendId.eq(me)),
-        )
-        .exec(conn)
-        .await
-        .map_err(db_err)?;
-    dismissed_recommendation::Entity::delete_many()
-        .filter(
-            dismissed_recommendation::Column::UserId
-                .eq(me)
-                .or(dismissed_recommendation::Column::DismissedId.eq(me)),
-        )
-        .exec(conn)
-        .await
-        .map_err(db_err)?;
-    external_account::Entity::delete_many()
-        .filter(external_account::Column::UserId.eq(me))
-        .exec(conn)
-        .await
-        .map_err(db_err)?;
+    let either = |a: SimpleExpr, b: SimpleExpr| a.or(b);
+    delete_where::<friend_edge::Entity>(
+        conn,
+        either(
+            friend_edge::Column::UserId.eq(me),
+            friend_edge::Column::FriendId.eq(me),
+        ),
+    )
+    .await?;
+    delete_where::<dismissed_recommendation::Entity>(
+        conn,
+        either(
+            dismissed_recommendation::Column::UserId.eq(me),
+            dismissed_recommendation::Column::DismissedId.eq(me),
+        ),
+    )
+    .await?;
+    delete_where::<external_account::Entity>(conn, external_account::Column::UserId.eq(me)).await?;
     let sessions: Vec<Uuid> = session::Entity::find()
         .select_only()
         .column(session::Column::Id)
@@ -262,29 +257,23 @@ pub(crate) async fn delete_user(
         .await
         .map_err(db_err)?;
     delete_sessions(conn, &sessions).await?;
-    presence::Entity::delete_many()
-        .filter(presence::Column::UserId.eq(me))
-        .exec(conn)
-        .await
-        .map_err(db_err)?;
-    notification::Entity::delete_many()
-        .filter(
-            notification::Column::RecipientId
-                .eq(me)
-                .or(notification::Column::SenderId.eq(me)),
-        )
-        .exec(conn)
-        .await
-        .map_err(db_err)?;
-    direct_message::Entity::delete_many()
-        .filter(
-            direct_message::Column::SenderId
-                .eq(me)
-                .or(direct_message::Column::RecipientId.eq(me)),
-        )
-        .exec(conn)
-        .await
-        .map_err(db_err)?;
+    delete_where::<presence::Entity>(conn, presence::Column::UserId.eq(me)).await?;
+    delete_where::<notification::Entity>(
+        conn,
+        either(
+            notification::Column::RecipientId.eq(me),
+            notification::Column::SenderId.eq(me),
+        ),
+    )
+    .await?;
+    delete_where::<direct_message::Entity>(
+        conn,
+        either(
+            direct_message::Column::SenderId.eq(me),
+            direct_message::Column::RecipientId.eq(me),
+        ),
+    )
+    .await?;
     let null_text = || SimpleExpr::from(Expr::value(Option::<String>::None));
     user::Entity::update_many()
         .col_expr(user::Column::Handle, Expr::value(tombstone_key(id)))
@@ -302,6 +291,19 @@ pub(crate) async fn delete_user(
         .map_err(db_err)?;
     WriteTransaction::commit(Box::new(tx)).await?;
     Ok(Some(others))
+}
+
+/// Deletes the rows of `E` that match `condition`.
+async fn delete_where<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    condition: SimpleExpr,
+) -> Result<()> {
+    E::delete_many()
+        .filter(condition)
+        .exec(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
 }
 
 /// The key compared byte by byte: on PostgreSQL under the "C" collation, which the prefix
