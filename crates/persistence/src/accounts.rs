@@ -3,7 +3,8 @@
 //! batches of notification jobs. [`crate::SqlStore`]'s port methods call these; each write is
 //! one transaction.
 
-use amity_domain::accounts::{NewUser, User};
+use amity_domain::accounts::sessions::SessionScope;
+use amity_domain::accounts::{NewUser, User, tombstone_key};
 use amity_domain::notifications::NotificationCode;
 use amity_domain::ports::{
     NewNotification, NotificationJob, SignInMethods, Unlinked, WriteTransaction,
@@ -22,22 +23,15 @@ use uuid::Uuid;
 use crate::convert::{db_err, user_from_row};
 use crate::entities::{
     direct_message, dismissed_recommendation, external_account, friend_edge, notification,
-    notification_job, presence, session, user,
+    notification_job, presence, user,
 };
 use crate::queries::insert_user_row_with;
 use crate::reads;
 use crate::rows::{UserRecord, UserRow, user_columns};
-use crate::sessions::{delete_sessions, for_update};
+use crate::sessions::{end_user_sessions, for_update};
 use crate::sql::{Param, not_banned_at};
 use crate::transaction::SqlTransaction;
 use crate::{Backend, Database};
-
-/// The handle key a tombstone keeps (as the memory store's `tombstone_key`): unique, never a
-/// valid handle (`~` is not allowed in one), 32 characters.
-fn tombstone_key(id: UserId) -> String {
-    let hex = id.as_uuid().simple().to_string();
-    format!("~{}{}", &hex[..12], &hex[13..])
-}
 
 /// A live (not deleted) user's row.
 async fn live_row(conn: &impl ConnectionTrait, id: UserId) -> Result<Option<user::Model>> {
@@ -110,21 +104,12 @@ pub(crate) async fn set_password_hash(
     if updated.rows_affected == 0 {
         return Ok(None);
     }
-    let mut ended = Vec::new();
-    if let Some(keep) = keep {
-        ended = session::Entity::find()
-            .select_only()
-            .column(session::Column::Id)
-            .filter(session::Column::UserId.eq(id.as_uuid()))
-            .filter(session::Column::Id.ne(keep.as_uuid()))
-            .into_tuple()
-            .all(conn)
-            .await
-            .map_err(db_err)?;
-        delete_sessions(conn, &ended).await?;
-    }
+    let ended = match keep {
+        Some(keep) => end_user_sessions(conn, id, SessionScope::AllBut(keep)).await?,
+        None => Vec::new(),
+    };
     WriteTransaction::commit(Box::new(tx)).await?;
-    Ok(Some(ended.into_iter().map(SessionId::from_uuid).collect()))
+    Ok(Some(ended))
 }
 
 /// Changes a live user's handle.
@@ -248,15 +233,7 @@ pub(crate) async fn delete_user(
     )
     .await?;
     delete_where::<external_account::Entity>(conn, external_account::Column::UserId.eq(me)).await?;
-    let sessions: Vec<Uuid> = session::Entity::find()
-        .select_only()
-        .column(session::Column::Id)
-        .filter(session::Column::UserId.eq(me))
-        .into_tuple()
-        .all(conn)
-        .await
-        .map_err(db_err)?;
-    delete_sessions(conn, &sessions).await?;
+    end_user_sessions(conn, id, SessionScope::All).await?;
     delete_where::<presence::Entity>(conn, presence::Column::UserId.eq(me)).await?;
     delete_where::<notification::Entity>(
         conn,

@@ -2,7 +2,7 @@
 //! transactions (`transaction.rs`) run, on whichever connection they are given: a user's edge
 //! counts by state, inserting a user row, and the edge upsert.
 
-use amity_domain::accounts::{NewUser, User};
+use amity_domain::accounts::{NewUser, User, search_key};
 use amity_domain::friends::FriendCounts;
 use amity_domain::time::to_micros;
 use amity_domain::{DomainError, Result, UserId};
@@ -59,11 +59,6 @@ pub(crate) async fn counts_by_state(
         counts.add(state_from_rank(rank)?, u32::try_from(n).unwrap_or(u32::MAX));
     }
     Ok(counts)
-}
-
-/// The lower-cased form of a handle or display name that prefix search compares.
-pub(crate) fn search_key(text: &str) -> String {
-    text.to_lowercase()
 }
 
 /// Inserts a user row; [`DomainError::HandleTaken`] on a handle clash.

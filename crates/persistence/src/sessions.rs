@@ -206,21 +206,31 @@ impl SessionStore for SqlStore {
 
     async fn end_sessions(&self, user: UserId, scope: SessionScope) -> Result<Vec<SessionId>> {
         let tx = SqlTransaction::begin(self.database()).await?;
-        let conn = tx.txn();
-        let mut select = session::Entity::find()
-            .select_only()
-            .column(session::Column::Id)
-            .filter(session::Column::UserId.eq(user.as_uuid()));
-        select = match scope {
-            SessionScope::One(id) => select.filter(session::Column::Id.eq(id.as_uuid())),
-            SessionScope::All => select,
-            SessionScope::AllBut(id) => select.filter(session::Column::Id.ne(id.as_uuid())),
-        };
-        let ids: Vec<Uuid> = select.into_tuple().all(conn).await.map_err(db_err)?;
-        delete_sessions(conn, &ids).await?;
+        let ended = end_user_sessions(tx.txn(), user, scope).await?;
         WriteTransaction::commit(Box::new(tx)).await?;
-        Ok(ids.into_iter().map(SessionId::from_uuid).collect())
+        Ok(ended)
     }
+}
+
+/// Ends (deletes) the sessions of `user` that `scope` names, inside the caller's transaction;
+/// returns them.
+pub(crate) async fn end_user_sessions(
+    conn: &impl ConnectionTrait,
+    user: UserId,
+    scope: SessionScope,
+) -> Result<Vec<SessionId>> {
+    let mut select = session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .filter(session::Column::UserId.eq(user.as_uuid()));
+    select = match scope {
+        SessionScope::One(id) => select.filter(session::Column::Id.eq(id.as_uuid())),
+        SessionScope::All => select,
+        SessionScope::AllBut(id) => select.filter(session::Column::Id.ne(id.as_uuid())),
+    };
+    let ids: Vec<Uuid> = select.into_tuple().all(conn).await.map_err(db_err)?;
+    delete_sessions(conn, &ids).await?;
+    Ok(ids.into_iter().map(SessionId::from_uuid).collect())
 }
 
 /// Marks every token of the session used, stores `next` as its current one, and moves its

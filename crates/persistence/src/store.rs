@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use amity_domain::accounts::{NewUser, ProfileChange, User};
+use amity_domain::accounts::{NewUser, ProfileChange, User, search_key};
 use amity_domain::friends::{FriendCounts, FriendListQuery, FriendState, FriendView};
 use amity_domain::input::Metadata;
 use amity_domain::messages::DirectMessage;
@@ -34,7 +34,7 @@ use crate::convert::{
 use crate::entities::{
     direct_message, external_account, friend_edge, moderation_log, notification, user,
 };
-use crate::queries::{counts_by_state, insert_user_row, search_key, uuids};
+use crate::queries::{counts_by_state, insert_user_row, uuids};
 use crate::reads;
 use crate::rows::{EdgeRecord, FriendPageRow, UserRecord, UserRow};
 use crate::sql::Param;

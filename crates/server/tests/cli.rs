@@ -629,6 +629,32 @@ fn mistyped_settings_stop_the_start_before_the_database_is_touched() {
     assert!(said.contains("unknown setting `server`"), "{said}");
     std::fs::remove_file(dir.path().join("amity.toml")).unwrap();
 
+    // Session settings out of range.
+    for (name, value, expect) in [
+        (
+            "AMITY_REFRESH_TOKEN_TTL_SECS",
+            "0",
+            "refresh_token_ttl_secs must be between",
+        ),
+        (
+            "AMITY_MAX_SESSIONS_PER_USER",
+            "0",
+            "max_sessions_per_user must be between",
+        ),
+        (
+            "AMITY_MAX_SESSIONS_PER_USER",
+            "100000",
+            "max_sessions_per_user must be between",
+        ),
+    ] {
+        let (_, said) = refused_start(
+            dir.path(),
+            &[("AMITY_DATABASE_URL", sqlite), (name, value)],
+            quick,
+        );
+        assert!(said.contains(expect), "{name}={value}: {said}");
+    }
+
     // A log filter that does not parse, a log format that does not exist.
     let (_, said) = refused_start(
         dir.path(),

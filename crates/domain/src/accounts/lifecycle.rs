@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::accounts::{NewUser, Role, User};
+use crate::accounts::{NewUser, Role, User, search_key};
 use crate::events::{Event, EventBus};
 use crate::friends::FriendState;
 use crate::input::Password;
@@ -423,7 +423,7 @@ impl AccountLifecycle {
             ));
         }
         self.store
-            .search_users(&query.to_lowercase(), first, self.clock.now())
+            .search_users(&search_key(query), first, self.clock.now())
             .await
     }
 }

@@ -149,6 +149,19 @@ impl User {
     }
 }
 
+/// The form of a handle or display name that prefix search compares (and stores): lower-cased.
+pub fn search_key(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// The handle key a deleted account's tombstone keeps: unique, never a valid handle (`~` is not
+/// allowed in one), so the handle it had is free again; the id without its version digit fits
+/// the 32 characters of the column.
+pub fn tombstone_key(id: UserId) -> String {
+    let hex = id.as_uuid().simple().to_string();
+    format!("~{}{}", &hex[..12], &hex[13..])
+}
+
 /// A change to one's own profile. Each field: `None` keeps it, `Some(None)` clears it,
 /// `Some(Some(v))` sets it.
 #[derive(Debug, Clone, Default, PartialEq)]

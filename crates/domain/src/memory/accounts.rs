@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::state::{State, UserRow, stored};
-use crate::accounts::{NewUser, User};
+use crate::accounts::{NewUser, User, search_key, tombstone_key};
 use crate::ports::{NotificationJob, SignInMethods, Unlinked};
 use crate::social::Network;
 use crate::{Handle, JobId, NotificationId, Result, SessionId, UserId};
@@ -18,14 +18,6 @@ pub(super) struct JobRow {
     pub(super) job: NotificationJob,
     /// The last user it delivered to.
     pub(super) cursor: Option<UserId>,
-}
-
-/// The handle key a tombstone keeps: unique, and never a valid handle (`~` is not allowed in
-/// one), so the handle it had is free again. The id without its version digit fits the 32
-/// characters of the column.
-pub fn tombstone_key(id: UserId) -> String {
-    let hex = id.as_uuid().simple().to_string();
-    format!("~{}{}", &hex[..12], &hex[13..])
 }
 
 impl State {
@@ -169,7 +161,7 @@ impl State {
             let by_name = user
                 .display_name
                 .as_deref()
-                .is_some_and(|name| name.to_lowercase().starts_with(prefix));
+                .is_some_and(|name| search_key(name).starts_with(prefix));
             if user.handle.key().starts_with(prefix) || by_name {
                 found.insert(user.handle.key(), user.clone());
             }

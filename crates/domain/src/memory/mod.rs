@@ -92,7 +92,6 @@ use crate::{
     UserId,
 };
 
-pub use accounts::tombstone_key;
 pub use sessions::TestSecrets;
 use state::{State, stored};
 pub use transaction::MemoryTransaction;
