@@ -1,6 +1,7 @@
 //! What the cache keeps, and how much each entry weighs.
 
 use std::cmp::Ordering;
+use std::ops::Range;
 use std::sync::Arc;
 
 use amity_domain::UserId;
@@ -8,8 +9,10 @@ use amity_domain::accounts::User;
 use amity_domain::friends::{FriendCounts, FriendPosition, FriendState};
 use amity_domain::input::Metadata;
 use amity_domain::ports::{Adjacency, AdjacentEdge};
+use amity_domain::social::Network;
+use amity_domain::time::{from_micros, to_micros};
 use chrono::{DateTime, Utc};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 /// What an entry is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,15 +77,15 @@ fn text_len(text: &Option<String>) -> u64 {
 }
 
 /// Bytes a JSON object holds, about (its serialized length).
-fn metadata_weight(metadata: &Option<Metadata>) -> u64 {
-    metadata.as_ref().map_or(0, |m| {
+fn metadata_weight(metadata: Option<&Metadata>) -> u64 {
+    metadata.map_or(0, |m| {
         serde_json::to_string(m.as_map()).map_or(0, |t| t.len() as u64) + 48
     })
 }
 
 /// Bytes a profile holds, about.
 pub(crate) fn profile_weight(user: &User) -> u64 {
-    let metadata = metadata_weight(&user.metadata);
+    let metadata = metadata_weight(user.metadata.as_ref());
     let reason = user.ban.as_ref().map_or(0, |b| text_len(&b.reason));
     std::mem::size_of::<User>() as u64
         + user.handle.as_str().len() as u64
@@ -102,81 +105,126 @@ pub(crate) fn listing_order(a: &FriendPosition, b: &FriendPosition) -> Ordering 
         .then(b.other.cmp(&a.other))
 }
 
-/// An edge's listing position.
-pub(crate) fn position(edge: &AdjacentEdge) -> FriendPosition {
-    FriendPosition {
-        state: edge.state,
-        updated_at: edge.updated_at,
-        other: edge.other,
+/// An edge as the cache keeps it: 40 bytes, where the port's [`AdjacentEdge`] takes 56 (the
+/// time as whole microseconds, the rarely set metadata behind a pointer).
+#[derive(Debug)]
+pub(crate) struct Edge {
+    /// The other user.
+    pub(crate) other: UserId,
+    /// When the edge last changed, in microseconds since the epoch (stores keep no finer).
+    pub(crate) at: i64,
+    metadata: Option<Box<Metadata>>,
+    /// How the owner sees the other user.
+    pub(crate) state: FriendState,
+    /// The network an imported friendship came from.
+    pub(crate) source: Option<Network>,
+}
+
+impl Edge {
+    fn new(edge: AdjacentEdge) -> Self {
+        Self {
+            other: edge.other,
+            at: to_micros(edge.updated_at),
+            metadata: edge.metadata.map(Box::new),
+            state: edge.state,
+            source: edge.source,
+        }
+    }
+
+    /// When the edge last changed.
+    pub(crate) fn updated_at(&self) -> DateTime<Utc> {
+        from_micros(self.at)
+    }
+
+    /// The owner's private metadata, copied.
+    pub(crate) fn metadata(&self) -> Option<Metadata> {
+        self.metadata.as_deref().cloned()
+    }
+
+    /// Its listing position.
+    pub(crate) fn position(&self) -> FriendPosition {
+        FriendPosition {
+            state: self.state,
+            updated_at: self.updated_at(),
+            other: self.other,
+        }
     }
 }
 
-/// One user's place in the graph, arranged for the reads: edges in listing order with an index
-/// by the other user, FRIEND edges most recent first, and the counts.
+/// Listing order of two kept edges (as [`listing_order`], without building positions).
+fn edge_order(a: &Edge, b: &Edge) -> Ordering {
+    a.state
+        .rank()
+        .cmp(&b.state.rank())
+        .then(b.at.cmp(&a.at))
+        .then(b.other.cmp(&a.other))
+}
+
+/// One user's place in the graph, arranged for the reads: edges in listing order (so the
+/// FRIEND edges are one run of them), an index by the other user, and the counts. About 44
+/// bytes an edge: a user at the friend limit reaches a thousand friends' lists, and the cache
+/// should hold them.
 #[derive(Debug)]
 pub(crate) struct Graph {
     /// Every edge, in listing order.
-    pub(crate) edges: Vec<AdjacentEdge>,
-    /// Position in `edges` by the other user.
-    index: FxHashMap<UserId, u32>,
-    /// FRIEND edges: the other user and when, most recent first (ties by id ascending): the
-    /// order mutual friends are listed in.
-    pub(crate) friends: Vec<(UserId, DateTime<Utc>)>,
-    /// Users who blocked this one.
-    pub(crate) blocked_by: FxHashSet<UserId>,
-    /// Users this one dismissed from recommendations.
-    pub(crate) dismissed: FxHashSet<UserId>,
+    pub(crate) edges: Box<[Edge]>,
+    /// Positions in `edges`, ordered by the other user's id.
+    by_other: Box<[u32]>,
+    /// Where the FRIEND edges are in `edges`.
+    friends: Range<usize>,
+    /// Users who blocked this one, by id.
+    blocked_by: Box<[UserId]>,
+    /// Users this one dismissed from recommendations, by id.
+    dismissed: Box<[UserId]>,
     /// Edges by state, nobody left out.
     pub(crate) counts: FriendCounts,
     /// Bytes held, about.
     pub(crate) weight: u64,
 }
 
+/// `ids` sorted, each once, without spare capacity.
+fn id_set(mut ids: Vec<UserId>) -> Box<[UserId]> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_boxed_slice()
+}
+
 impl Graph {
     /// Arranges what the store loaded.
     pub(crate) fn new(adjacency: Adjacency) -> Self {
         let Adjacency {
-            mut edges,
+            edges,
             blocked_by,
             dismissed,
         } = adjacency;
-        edges.sort_by(|a, b| listing_order(&position(a), &position(b)));
-        edges.shrink_to_fit();
+        let mut edges: Box<[Edge]> = edges.into_iter().map(Edge::new).collect();
+        edges.sort_unstable_by(edge_order);
         let mut counts = FriendCounts::default();
         let mut metadata_bytes = 0;
         for edge in &edges {
             counts.add(edge.state, 1);
-            metadata_bytes += metadata_weight(&edge.metadata);
+            if let Some(metadata) = edge.metadata.as_deref() {
+                metadata_bytes +=
+                    metadata_weight(Some(metadata)) + std::mem::size_of::<Metadata>() as u64;
+            }
         }
-        let index: FxHashMap<UserId, u32> = edges
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.other, u32::try_from(i).unwrap_or(u32::MAX)))
+        let mut by_other: Box<[u32]> = (0..edges.len())
+            .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
             .collect();
-        let mut friends: Vec<(UserId, DateTime<Utc>)> = edges
-            .iter()
-            .filter(|e| e.state == FriendState::Friend)
-            .map(|e| (e.other, e.updated_at))
-            .collect();
-        friends.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        friends.shrink_to_fit();
-        let blocked_by: FxHashSet<UserId> = blocked_by.into_iter().collect();
-        let dismissed: FxHashSet<UserId> = dismissed.into_iter().collect();
-        // What the allocations hold, by capacity (a hash table's slots and control bytes).
-        let slots = |capacity: usize, slot: usize| (capacity * (slot + 1)) as u64;
+        by_other.sort_unstable_by(|a, b| edges[*a as usize].other.cmp(&edges[*b as usize].other));
+        let friend_rank = FriendState::Friend.rank();
+        let friends = edges.partition_point(|e| e.state.rank() < friend_rank)
+            ..edges.partition_point(|e| e.state.rank() <= friend_rank);
+        let blocked_by = id_set(blocked_by);
+        let dismissed = id_set(dismissed);
         let weight = std::mem::size_of::<Self>() as u64
-            + slots(edges.capacity(), std::mem::size_of::<AdjacentEdge>())
-            + slots(index.capacity(), std::mem::size_of::<(UserId, u32)>())
-            + slots(
-                friends.capacity(),
-                std::mem::size_of::<(UserId, DateTime<Utc>)>(),
-            )
-            + slots(blocked_by.capacity(), std::mem::size_of::<UserId>())
-            + slots(dismissed.capacity(), std::mem::size_of::<UserId>())
+            + (edges.len() * std::mem::size_of::<Edge>()) as u64
+            + (by_other.len() * std::mem::size_of::<u32>()) as u64
+            + ((blocked_by.len() + dismissed.len()) * std::mem::size_of::<UserId>()) as u64
             + metadata_bytes;
         Self {
             edges,
-            index,
+            by_other,
             friends,
             blocked_by,
             dismissed,
@@ -186,8 +234,12 @@ impl Graph {
     }
 
     /// This user's edge to `other`.
-    pub(crate) fn edge(&self, other: UserId) -> Option<&AdjacentEdge> {
-        self.edges.get(*self.index.get(&other)? as usize)
+    pub(crate) fn edge(&self, other: UserId) -> Option<&Edge> {
+        let found = self
+            .by_other
+            .binary_search_by(|p| self.edges[*p as usize].other.cmp(&other))
+            .ok()?;
+        Some(&self.edges[self.by_other[found] as usize])
     }
 
     /// Whether this user is FRIEND with `other`.
@@ -196,13 +248,43 @@ impl Graph {
             .is_some_and(|e| e.state == FriendState::Friend)
     }
 
+    /// The FRIEND edges, most recent first (ties by id descending).
+    pub(crate) fn friend_edges(&self) -> &[Edge] {
+        &self.edges[self.friends.clone()]
+    }
+
+    /// The friends in the order mutual friends are listed in: most recent friendship first,
+    /// ties by id ascending.
+    pub(crate) fn friends_in_order(&self) -> Vec<UserId> {
+        let mut order = Vec::with_capacity(self.friends.len());
+        // Listing order breaks ties by id descending: turn each run of equal times around.
+        for run in self.friend_edges().chunk_by(|a, b| a.at == b.at) {
+            order.extend(run.iter().rev().map(|e| e.other));
+        }
+        order
+    }
+
+    /// Everyone this user may not be recommended: themself, everyone they have an edge with,
+    /// who blocked them, and whom they dismissed.
+    pub(crate) fn not_recommendable(&self, me: UserId) -> FxHashSet<UserId> {
+        let mut set = FxHashSet::with_capacity_and_hasher(
+            1 + self.edges.len() + self.blocked_by.len() + self.dismissed.len(),
+            Default::default(),
+        );
+        set.insert(me);
+        set.extend(self.edges.iter().map(|e| e.other));
+        set.extend(self.blocked_by.iter().copied());
+        set.extend(self.dismissed.iter().copied());
+        set
+    }
+
     /// Where the page after `after` starts in `edges`.
     pub(crate) fn start_after(&self, after: Option<&FriendPosition>) -> usize {
         match after {
             None => 0,
             Some(after) => self
                 .edges
-                .partition_point(|e| listing_order(&position(e), after) != Ordering::Greater),
+                .partition_point(|e| listing_order(&e.position(), after) != Ordering::Greater),
         }
     }
 }
@@ -237,15 +319,61 @@ mod tests {
         });
         let order: Vec<UserId> = graph.edges.iter().map(|e| e.other).collect();
         assert_eq!(order, vec![c, b, d, a]);
-        assert_eq!(
-            graph.friends,
-            vec![(c, from_micros(3)), (b, from_micros(1))]
-        );
+        assert_eq!(graph.friends_in_order(), vec![c, b]);
+        assert_eq!(graph.friend_edges().len(), 2);
         assert_eq!(graph.counts.friends, 2);
         assert_eq!(graph.counts.blocked, 1);
         assert_eq!(graph.start_after(None), 0);
-        assert_eq!(graph.start_after(Some(&position(&graph.edges[1]))), 2);
-        assert_eq!(graph.start_after(Some(&position(&graph.edges[3]))), 4);
+        assert_eq!(graph.start_after(Some(&graph.edges[1].position())), 2);
+        assert_eq!(graph.start_after(Some(&graph.edges[3].position())), 4);
         assert!(graph.is_friend(b) && !graph.is_friend(d) && graph.edge(UserId::new()).is_none());
+        assert_eq!(
+            graph.edge(d).map(|e| e.state),
+            Some(FriendState::InviteSent)
+        );
+    }
+
+    #[test]
+    fn friends_at_the_same_time_are_in_id_order_and_exclusions_cover_every_edge() {
+        let mut ids: Vec<UserId> = (0..6).map(|_| UserId::new()).collect();
+        ids.sort();
+        let (me, blocker, dismissed) = (UserId::new(), UserId::new(), UserId::new());
+        let graph = Graph::new(Adjacency {
+            edges: vec![
+                edge(ids[3], FriendState::Friend, 7),
+                edge(ids[0], FriendState::Friend, 7),
+                edge(ids[5], FriendState::Friend, 9),
+                edge(ids[1], FriendState::Friend, 7),
+                edge(ids[4], FriendState::InviteReceived, 7),
+                edge(ids[2], FriendState::Friend, 2),
+            ],
+            blocked_by: vec![blocker, blocker],
+            dismissed: vec![dismissed],
+        });
+        // Most recent first; the three at time 7 by id ascending.
+        assert_eq!(
+            graph.friends_in_order(),
+            vec![ids[5], ids[0], ids[1], ids[3], ids[2]]
+        );
+        let excluded = graph.not_recommendable(me);
+        for id in ids.iter().chain([&me, &blocker, &dismissed]) {
+            assert!(excluded.contains(id));
+        }
+        assert_eq!(excluded.len(), 9);
+        assert!(!excluded.contains(&UserId::new()));
+    }
+
+    #[test]
+    fn an_edge_is_kept_in_40_bytes() {
+        assert_eq!(std::mem::size_of::<Edge>(), 40);
+        let graph = Graph::new(Adjacency {
+            edges: (0..100)
+                .map(|i| edge(UserId::new(), FriendState::Friend, i))
+                .collect(),
+            blocked_by: vec![],
+            dismissed: vec![],
+        });
+        let per_edge = (graph.weight - std::mem::size_of::<Graph>() as u64) / 100;
+        assert_eq!(per_edge, 44);
     }
 }

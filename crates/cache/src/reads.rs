@@ -11,13 +11,12 @@ use amity_domain::accounts::User;
 use amity_domain::friends::{
     FriendCounts, FriendListQuery, FriendPosition, FriendView, RecommendationRow,
 };
-use amity_domain::ports::AdjacentEdge;
 use amity_domain::time::{from_micros, to_micros};
 use amity_domain::{Result, UserId};
 use chrono::{DateTime, Utc};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::entries::Graph;
+use crate::entries::{Edge, Graph};
 use crate::store::{CachedStore, LOAD_CHUNK};
 
 /// Fewest profiles loaded at once while filling a page (hidden users are skipped).
@@ -38,7 +37,8 @@ fn visible(user: &User, at: DateTime<Utc>) -> bool {
 struct Candidate {
     id: UserId,
     mutual: u32,
-    recent: DateTime<Utc>,
+    /// In microseconds.
+    recent: i64,
 }
 
 /// Best first: most mutual friends, then most recent, then by id.
@@ -68,7 +68,7 @@ impl CachedStore {
             .filter(|e| query.states.is_empty() || query.states.contains(&e.state));
         let mut page = Vec::with_capacity(limit.min(graph.edges.len()));
         while page.len() < limit {
-            let chunk: Vec<&AdjacentEdge> = rest
+            let chunk: Vec<&Edge> = rest
                 .by_ref()
                 .take((limit - page.len()).max(PROFILE_CHUNK))
                 .collect();
@@ -85,8 +85,8 @@ impl CachedStore {
                     page.push(FriendView {
                         user: User::clone(user),
                         state: edge.state,
-                        updated_at: edge.updated_at,
-                        metadata: edge.metadata.clone(),
+                        updated_at: edge.updated_at(),
+                        metadata: edge.metadata(),
                         source: edge.source,
                     });
                 }
@@ -140,10 +140,9 @@ impl CachedStore {
             return Ok((Vec::new(), 0));
         };
         let common: Vec<UserId> = ga
-            .friends
-            .iter()
-            .filter(|(m, _)| gb.is_friend(*m))
-            .map(|(m, _)| *m)
+            .friends_in_order()
+            .into_iter()
+            .filter(|m| gb.is_friend(*m))
             .collect();
         let shown = self.visible_in_order(common, stored(now)).await?;
         let total = u32::try_from(shown.len()).unwrap_or(u32::MAX);
@@ -170,15 +169,16 @@ impl CachedStore {
         let Some(mine) = graphs.get(&viewer) else {
             return Ok(HashMap::new());
         };
+        let my_friends: FxHashSet<UserId> = mine.friend_edges().iter().map(|e| e.other).collect();
         let common: FxHashMap<UserId, Vec<UserId>> = others
             .iter()
             .filter_map(|o| {
-                let theirs = graphs.get(o)?;
-                let ids: Vec<UserId> = mine
-                    .friends
+                let ids: Vec<UserId> = graphs
+                    .get(o)?
+                    .friend_edges()
                     .iter()
-                    .filter(|(m, _)| theirs.is_friend(*m))
-                    .map(|(m, _)| *m)
+                    .map(|e| e.other)
+                    .filter(|m| my_friends.contains(m))
                     .collect();
                 (!ids.is_empty()).then_some((*o, ids))
             })
@@ -212,9 +212,8 @@ impl CachedStore {
         let now = stored(now);
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let my_graph = self.graph(me).await?;
-        let friend_ids: Vec<UserId> = my_graph.friends.iter().map(|(m, _)| *m).collect();
         let mine: Vec<UserId> = self
-            .visible_in_order(friend_ids, now)
+            .visible_in_order(my_graph.friends_in_order(), now)
             .await?
             .iter()
             .map(|u| u.id)
@@ -224,28 +223,21 @@ impl CachedStore {
         // chunk of friends at a time, so that a request holds only a chunk's graphs (the
         // friends of a user at the limit may have a million edges between them, more than the
         // cache may keep).
-        let mut counted: FxHashMap<UserId, (u32, DateTime<Utc>)> = FxHashMap::default();
+        let mut counted: FxHashMap<UserId, (u32, i64)> = FxHashMap::default();
         for chunk in mine.chunks(LOAD_CHUNK) {
             let graphs = self.graphs(chunk).await?;
-            if counted.is_empty() {
-                counted.reserve(graphs.values().map(|g| g.friends.len()).sum());
-            }
             for graph in chunk.iter().filter_map(|m| graphs.get(m)) {
-                for &(candidate, at) in &graph.friends {
-                    let entry = counted.entry(candidate).or_insert((0, at));
+                for edge in graph.friend_edges() {
+                    let entry = counted.entry(edge.other).or_insert((0, edge.at));
                     entry.0 += 1;
-                    entry.1 = entry.1.max(at);
+                    entry.1 = entry.1.max(edge.at);
                 }
             }
         }
+        let excluded = my_graph.not_recommendable(me);
         let mut candidates: Vec<Candidate> = counted
             .into_iter()
-            .filter(|(c, _)| {
-                *c != me
-                    && my_graph.edge(*c).is_none()
-                    && !my_graph.blocked_by.contains(c)
-                    && !my_graph.dismissed.contains(c)
-            })
+            .filter(|(c, _)| !excluded.contains(c))
             .map(|(id, (mutual, recent))| Candidate { id, mutual, recent })
             .collect();
 
@@ -281,15 +273,22 @@ impl CachedStore {
         // Each one's mutual friends from their own FRIEND edges, in my order.
         let ids: Vec<UserId> = chosen.iter().map(|c| c.id).collect();
         let theirs = self.graphs(&ids).await?;
+        let my_order: FxHashMap<UserId, usize> =
+            mine.iter().enumerate().map(|(i, m)| (*m, i)).collect();
         Ok(chosen
             .into_iter()
-            .map(|c| RecommendationRow {
-                candidate: c.id,
-                mutual_friend_ids: mine
-                    .iter()
-                    .filter(|m| theirs.get(&c.id).is_some_and(|g| g.is_friend(**m)))
-                    .copied()
-                    .collect(),
+            .map(|c| {
+                let mut common: Vec<usize> = theirs.get(&c.id).map_or_else(Vec::new, |g| {
+                    g.friend_edges()
+                        .iter()
+                        .filter_map(|e| my_order.get(&e.other).copied())
+                        .collect()
+                });
+                common.sort_unstable();
+                RecommendationRow {
+                    candidate: c.id,
+                    mutual_friend_ids: common.into_iter().map(|i| mine[i]).collect(),
+                }
             })
             .collect())
     }

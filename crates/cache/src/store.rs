@@ -343,13 +343,7 @@ impl FriendStore for CachedStore {
     }
 
     async fn friend_ids(&self, user: UserId) -> Result<Vec<UserId>> {
-        Ok(self
-            .graph(user)
-            .await?
-            .friends
-            .iter()
-            .map(|(id, _)| *id)
-            .collect())
+        Ok(self.graph(user).await?.friends_in_order())
     }
 
     async fn mutual_friends(

@@ -38,10 +38,11 @@ async fn live_users(
     let backend = conn.get_database_backend();
     let mut live = HashSet::new();
     for chunk in users.chunks(CHUNK) {
-        let mut params = Vec::with_capacity(chunk.len() + 1);
+        let ids = reads::id_list(chunk.iter().copied(), CHUNK);
+        let sql = reads::live_users_sql(ids.len());
+        let mut params = Vec::with_capacity(ids.len() + 1);
         params.push(Param::BigInt(live_after));
-        params.extend(chunk.iter().map(|&id| Param::Uuid(id)));
-        let sql = reads::live_users_sql(chunk.len());
+        params.extend(ids);
         let rows = conn
             .query_all_raw(statement(backend, &sql, &params))
             .await

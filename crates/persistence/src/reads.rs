@@ -23,7 +23,7 @@ pub use crate::recommendations::{
     MY_DEGREE, fan_out, mutual_of_candidates_sql, walk_depth, walk_sql,
 };
 pub use crate::rows::{EdgeRecord, FriendPageRow, UserRecord, UserRow};
-pub use crate::sql::{Param, numbered};
+pub use crate::sql::{Param, id_list, numbered};
 
 use crate::convert::sqlx_err;
 use crate::database::{Backend, Database};

@@ -86,6 +86,20 @@ pub fn numbered(sql: &str) -> String {
     out
 }
 
+/// `ids` as the parameters of an `IN (...)` list, padded with copies of the last one up to
+/// the next power of two (at most `most`, never fewer than the ids): a repeated value changes
+/// nothing in `IN (...)`, and a statement with a list then has a dozen shapes instead of one
+/// per length. Every shape is prepared, and kept, on every pooled connection: unpadded, the
+/// profile and adjacency loads of a recommendation run left 18 MiB of prepared statements.
+pub fn id_list(ids: impl ExactSizeIterator<Item = Uuid>, most: usize) -> Vec<Param> {
+    let n = ids.len();
+    let mut params: Vec<Param> = ids.map(Param::Uuid).collect();
+    if let Some(last) = params.last().cloned() {
+        params.resize(n.next_power_of_two().min(most).max(n), last);
+    }
+    params
+}
+
 /// Appends `n` comma-separated `?` placeholders.
 pub(crate) fn push_placeholders(sql: &mut String, n: usize) {
     for i in 0..n {
@@ -96,6 +110,22 @@ pub(crate) fn push_placeholders(sql: &mut String, n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_lists_are_padded_to_a_power_of_two_with_the_last_id() {
+        let ids: Vec<Uuid> = (0..5u128).map(Uuid::from_u128).collect();
+        assert!(id_list(ids[..0].iter().copied(), 100).is_empty());
+        assert_eq!(id_list(ids[..1].iter().copied(), 100).len(), 1);
+        let padded = id_list(ids.iter().copied(), 100);
+        assert_eq!(padded.len(), 8);
+        assert!(
+            padded[5..]
+                .iter()
+                .all(|p| matches!(p, Param::Uuid(u) if *u == ids[4]))
+        );
+        assert_eq!(id_list(ids.iter().copied(), 6).len(), 6);
+        assert_eq!(id_list(ids.iter().copied(), 3).len(), 5);
+    }
 
     #[test]
     fn placeholders_are_numbered_for_postgres_only() {

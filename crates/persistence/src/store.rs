@@ -105,8 +105,8 @@ impl UserStore for SqlStore {
         let mut users = Vec::with_capacity(ids.len());
         // Chunks well below SQLite's 32,766 parameters per statement.
         for chunk in ids.chunks(1000) {
-            let params: Vec<Param> = chunk.iter().map(|id| Param::Uuid(id.as_uuid())).collect();
-            let sql = reads::users_by_ids_sql(chunk.len());
+            let params = reads::id_list(chunk.iter().map(|id| id.as_uuid()), 1000);
+            let sql = reads::users_by_ids_sql(params.len());
             let rows: Vec<UserRow> = reads::fetch_all(&self.db, &sql, &params).await?;
             for row in rows {
                 users.push(User::try_from(UserRecord::from(row))?);
@@ -382,10 +382,10 @@ impl FriendStore for SqlStore {
         // Three parameters per owner; chunks keep every statement well under SQLite's and
         // PostgreSQL's limits on bound parameters.
         for chunk in owners.chunks(ADJACENCY_CHUNK) {
-            let ids: Vec<Param> = chunk.iter().map(|o| Param::Uuid(o.as_uuid())).collect();
+            let ids = reads::id_list(chunk.iter().map(|o| o.as_uuid()), ADJACENCY_CHUNK);
+            let sql = reads::adjacency_sql(ids.len());
             let params: Vec<Param> = [ids.clone(), ids.clone(), ids].concat();
-            let rows: Vec<reads::AdjacencyRow> =
-                reads::fetch_all(&self.db, &reads::adjacency_sql(chunk.len()), &params).await?;
+            let rows: Vec<reads::AdjacencyRow> = reads::fetch_all(&self.db, &sql, &params).await?;
             for (kind, owner, other, state, updated_at, metadata, source) in rows {
                 let Some(adjacency) = all.get_mut(&UserId::from_uuid(owner)) else {
                     continue;
